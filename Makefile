@@ -1,0 +1,99 @@
+# imagen - plain Makefile over pkg-config.
+#   make            build build/imagen
+#   make SAN=1      the same under AddressSanitizer + UBSan, in build-san/
+#   make test       install missing Debian packages, then every test (plain and sanitized)
+#   make check      every test, without the package step
+#   make bench      benchmarks (medians, peak RSS)
+#   make install    PREFIX=/usr/local DESTDIR=
+
+VERSION   := 0.1.0
+PREFIX    ?= /usr/local
+BINDIR    ?= $(PREFIX)/bin
+MANDIR    ?= $(PREFIX)/share/man
+PKG_CONFIG ?= pkg-config
+PKGS      := yaml-0.1 jansson spng zlib
+
+ifeq ($(SAN),1)
+BUILD     ?= build-san
+SANFLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+OPT       ?= -O1 -g
+else
+BUILD     ?= build
+SANFLAGS  :=
+OPT       ?= -O2 -g
+endif
+
+CC        ?= cc
+WARN      := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+             -Wno-unused-parameter -Wvla
+CPPFLAGS  += -D_GNU_SOURCE -DIMAGEN_VERSION='"$(VERSION)"' -Isrc
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+ALL_CFLAGS = -std=c11 $(OPT) $(WARN) $(SANFLAGS) $(PKG_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
+
+LIB_SRC   := $(filter-out src/main.c,$(wildcard src/*.c src/backends/*.c))
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+MAIN_OBJ  := $(BUILD)/src/main.o
+UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+.PHONY: all test check unit e2e bench install uninstall clean deps format run
+all: $(BUILD)/imagen
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/libimagen.a: $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/imagen: $(MAIN_OBJ) $(BUILD)/libimagen.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libimagen.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(shell $(PKG_CONFIG) --cflags cmocka) -o $@ $< \
+		$(BUILD)/libimagen.a $(ALL_LDFLAGS) $(PKG_LIBS) $(shell $(PKG_CONFIG) --libs cmocka) -lm
+
+unit: $(UNIT_BIN)
+
+$(BUILD)/bench/runbench: bench/runbench.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O2 -D_GNU_SOURCE $(WARN) -o $@ $<
+
+deps:
+	@scripts/deps.sh
+
+# The README's test command: packages, both builds, every test, one summary line.
+test: deps
+	@$(MAKE) --no-print-directory check
+
+check:
+	@$(MAKE) --no-print-directory all unit
+	@$(MAKE) --no-print-directory SAN=1 all unit
+	@tests/run.sh build build-san
+
+bench: deps
+	@$(MAKE) --no-print-directory all build/bench/runbench
+	@bench/bench.sh build
+
+install: $(BUILD)/imagen
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 755 $(BUILD)/imagen $(DESTDIR)$(BINDIR)/imagen
+	install -m 644 doc/imagen.1 $(DESTDIR)$(MANDIR)/man1/imagen.1
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/imagen $(DESTDIR)$(MANDIR)/man1/imagen.1
+
+run: all
+	$(BUILD)/imagen generate "a lighthouse at dusk"
+
+format:
+	clang-format -i src/*.c src/*.h src/backends/*.c tests/unit/*.c bench/*.c
+
+clean:
+	rm -rf build build-san
+
+-include $(LIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d)

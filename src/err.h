@@ -1,0 +1,37 @@
+/* err.h - error context carried up to the one place that prints. */
+#ifndef IMAGEN_ERR_H
+#define IMAGEN_ERR_H
+
+#include <stdarg.h>
+
+/**
+ * An error travels up from where it happened to main.c / cmd-*.c, which
+ * print it once with the "imagen: " prefix.  Functions return 0 on success
+ * or -1 after filling *err.  No thread-local state: each caller owns one.
+ *
+ * `key` optionally names a config key path relative to the slice the callee
+ * was handed (e.g. "steps" inside an adapter's config), so the framework can
+ * turn it into FILE:LINE:COL.  `code` is the process exit status the error
+ * asks for (2 usage/config, 1 generation failed).
+ */
+struct err {
+	int code;
+	char key[128];
+	char msg[1024];
+};
+
+#define ERR_INIT { 0, "", "" }
+
+/** Fill err (if non-NULL) with a printf-style message; returns -1. */
+int err_set(struct err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int err_setv(struct err *err, const char *fmt, va_list ap);
+/** Like err_set, also recording the exit code the error asks for. */
+int err_code(struct err *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/** Like err_set, also recording a config key path (relative to the callee's slice). */
+int err_key(struct err *err, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/** Prepend "prefix: " to the message already in err. */
+void err_prefix(struct err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/** Reset err to empty. */
+void err_clear(struct err *err);
+
+#endif
