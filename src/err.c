@@ -55,7 +55,9 @@ void err_prefix(struct err *err, const char *fmt, ...)
 	vsnprintf(head, sizeof(head), fmt, ap);
 	va_end(ap);
 	memcpy(old, err->msg, sizeof(old));
-	snprintf(err->msg, sizeof(err->msg), "%s: %s", head, old);
+	/* a message that no longer fits is cut, not overrun */
+	if (snprintf(err->msg, sizeof(err->msg), "%s: %.*s", head, (int)(sizeof(old) - 1), old) < 0)
+		err->msg[0] = '\0';
 }
 
 void err_clear(struct err *err)

@@ -1,0 +1,766 @@
+/* config.c - imagen.yaml: discovery, validation (FILE:LINE:COL), default, precedence. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "output.h"
+#include "suggest.h"
+
+const char config_builtin[] =
+	"defaults:\n"
+	"  backend: mock\n"
+	"  style: none\n"
+	"styles:\n"
+	"  cinematic: \"cinematic lighting, anamorphic lens, film grain, shallow depth of field\"\n"
+	"  photo: \"photograph, natural light, 35mm lens, sharp focus, high detail\"\n"
+	"  illustration: \"digital illustration, clean line art, flat colours\"\n"
+	"  watercolor: \"watercolor painting, soft washes, paper texture\"\n"
+	"  anime: \"anime style, cel shading, vibrant colours\"\n"
+	"output:\n"
+	"  directory: ~/Pictures/imagen\n"
+	"  naming: \"{date}-{slug}-{seed}.png\"\n"
+	"  write_metadata_json: true\n"
+	"  cloud_sync: auto\n"
+	"  preview: auto\n"
+	"backends:\n"
+	"  mock:\n"
+	"    type: mock\n";
+
+const char config_sample[] =
+	"# imagen.yaml - configuration for imagen(1).\n"
+	"#\n"
+	"# Found by --config FILE, then $IMAGEN_CONFIG, then\n"
+	"# $XDG_CONFIG_HOME/imagen/imagen.yaml (~/.config/imagen/imagen.yaml).\n"
+	"# Precedence for every knob: flag > environment > this file > built-in default.\n"
+	"# Check it with: imagen config validate\n"
+	"\n"
+	"defaults:\n"
+	"  backend: mock          # an instance name from backends: below (env IMAGEN_BACKEND, flag -b)\n"
+	"  style: none            # a preset from styles: below, or none (flag -s)\n"
+	"\n"
+	"# Style presets: the text is appended to the prompt as \", <suffix>\".\n"
+	"styles:\n"
+	"  cinematic: \"cinematic lighting, anamorphic lens, film grain, shallow depth of field\"\n"
+	"  photo: \"photograph, natural light, 35mm lens, sharp focus, high detail\"\n"
+	"  illustration: \"digital illustration, clean line art, flat colours\"\n"
+	"  watercolor: \"watercolor painting, soft washes, paper texture\"\n"
+	"  anime: \"anime style, cel shading, vibrant colours\"\n"
+	"\n"
+	"output:\n"
+	"  directory: ~/Pictures/imagen   # env IMAGEN_OUTPUT_DIR, flag -o\n"
+	"  # Placeholders: {date} (YYYY-MM-DD, local) {time} (HHMMSS) {slug} {seed}\n"
+	"  # {backend} {ext}.  Subdirectories are allowed (\"{date}/{slug}-{seed}.png\");\n"
+	"  # nothing can be written outside the directory.\n"
+	"  naming: \"{date}-{slug}-{seed}.png\"\n"
+	"  write_metadata_json: true      # a sidecar NAME.json beside each image\n"
+	"  cloud_sync: auto               # auto | on | off  (env IMAGEN_CLOUD_SYNC, flag --no-cloud)\n"
+	"  preview: auto                  # auto | on | off  (env IMAGEN_PREVIEW, flag --preview)\n"
+	"\n"
+	"# Cloud sync to a private Supabase Storage bucket and the imagen.images table.\n"
+	"# With cloud_sync: auto it runs only once supabase_url is set.\n"
+	"cloud:\n"
+	"  supabase_url: \"\"               # https://PROJECT.supabase.co\n"
+	"  service_key_env: SUPABASE_SERVICE_ROLE_KEY   # the NAME of the variable holding the key\n"
+	"  bucket: imagen-generated\n"
+	"  # Your user id from auth.users (select id from auth.users where email = '...').\n"
+	"  owner_user_id: \"ac6c9501-3757-4a6d-8b97-2cff4288382b\"\n"
+	"\n"
+	"# Backend instances: a name you choose, the adapter `type`, and that adapter's keys.\n"
+	"backends:\n"
+	"  mock:\n"
+	"    type: mock            # built-in, no network: deterministic pictures\n"
+	"    width: 512\n"
+	"    height: 512\n"
+	"    steps: 20\n"
+	"    delay_ms: 0           # simulated latency\n"
+	"    # fail: \"out of memory\" # make every generation fail with this message\n";
+
+static const char *const top_keys[] = { "defaults", "styles", "output", "cloud", "backends", NULL };
+static const char *const defaults_keys[] = { "backend", "style", NULL };
+static const char *const output_keys[] = { "directory",  "naming",  "write_metadata_json",
+	                                   "cloud_sync", "preview", NULL };
+static const char *const cloud_keys[] = { "supabase_url", "service_key_env", "bucket",
+	                                  "owner_user_id", NULL };
+
+int mode_parse(const char *s)
+{
+	if (!s)
+		return -1;
+	if (!strcmp(s, "auto"))
+		return MODE_AUTO;
+	if (!strcmp(s, "on"))
+		return MODE_ON;
+	if (!strcmp(s, "off"))
+		return MODE_OFF;
+	return -1;
+}
+
+const char *mode_name(enum mode m)
+{
+	return m == MODE_ON ? "on" : m == MODE_OFF ? "off" : "auto";
+}
+
+const char *origin_name(enum origin o)
+{
+	switch (o) {
+	case FROM_FLAG:
+		return "flag";
+	case FROM_FILE_ARG:
+		return "--from";
+	case FROM_ENV:
+		return "environment";
+	case FROM_CONFIG:
+		return "config file";
+	default:
+		return "built-in default";
+	}
+}
+
+/* ---- discovery ---- */
+
+int config_default_path(char **path_out, struct err *err)
+{
+	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+	int n;
+
+	if (xdg && *xdg == '/')
+		n = asprintf(path_out, "%s/imagen/imagen.yaml", xdg);
+	else if (home && *home)
+		n = asprintf(path_out, "%s/.config/imagen/imagen.yaml", home);
+	else
+		return err_code(err, 2, "config: neither XDG_CONFIG_HOME nor HOME is set");
+	if (n < 0) {
+		*path_out = NULL;
+		return err_code(err, 2, "out of memory");
+	}
+	return 0;
+}
+
+int config_find(char **path_out, int *exists, const char *flag_path, struct err *err)
+{
+	const char *env = getenv("IMAGEN_CONFIG");
+	struct stat st;
+
+	*path_out = NULL;
+	*exists = 0;
+	if (flag_path || (env && *env)) {
+		*path_out = strdup(flag_path ? flag_path : env);
+		if (!*path_out)
+			return err_code(err, 2, "out of memory");
+		/* a config named explicitly must be there: a typo must not fall back silently */
+		*exists = 1;
+		return 0;
+	}
+	if (config_default_path(path_out, err) < 0)
+		return -1;
+	*exists = stat(*path_out, &st) == 0;
+	return 0;
+}
+
+/* ---- validation ---- */
+
+struct vctx {
+	struct config *cfg;
+	struct err *err;
+};
+
+__attribute__((format(printf, 3, 4))) static int fail_node(struct vctx *v, const struct ynode *n,
+                                                           const char *fmt, ...)
+{
+	char msg[768];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (n)
+		return err_code(v->err, 2, "config: %s:%d:%d: %s", v->cfg->display, n->line, n->col,
+		                msg);
+	return err_code(v->err, 2, "config: %s: %s", v->cfg->display, msg);
+}
+
+static int check_keys(struct vctx *v, const struct ynode *map, const char *const *known,
+                      const char *section)
+{
+	const struct ynode *key;
+	const char *hint;
+	size_t i, k;
+	int found;
+
+	for (i = 0; i < map->n; i++) {
+		key = map->items[2 * i];
+		found = 0;
+		for (k = 0; known[k]; k++)
+			if (!strcmp(known[k], key->str))
+				found = 1;
+		if (found)
+			continue;
+		hint = suggest_closest(key->str, known);
+		return fail_node(v, key, "unknown key '%s'%s%s%s%s%s", key->str, section ? " in " : "",
+		                 section ? section : "", hint ? " (did you mean '" : "",
+		                 hint ? hint : "", hint ? "'?)" : "");
+	}
+	return 0;
+}
+
+static int want_map(struct vctx *v, const struct ynode *n, const char *path)
+{
+	if (n->kind == YN_MAP)
+		return 0;
+	if (n->kind == YN_SCALAR && n->plain && !*n->str)
+		return 0; /* "section:" with nothing under it */
+	return fail_node(v, n, "%s: expected a mapping", path);
+}
+
+static int want_string(struct vctx *v, const struct ynode *n, const char *path, const char **out)
+{
+	if (n->kind != YN_SCALAR)
+		return fail_node(v, n, "%s: expected a string", path);
+	*out = n->str;
+	return 0;
+}
+
+static int want_bool(struct vctx *v, const struct ynode *n, const char *path, int *out)
+{
+	if (n->kind == YN_SCALAR && n->plain) {
+		if (!strcmp(n->str, "true") || !strcmp(n->str, "True") || !strcmp(n->str, "TRUE")) {
+			*out = 1;
+			return 0;
+		}
+		if (!strcmp(n->str, "false") || !strcmp(n->str, "False") || !strcmp(n->str, "FALSE")) {
+			*out = 0;
+			return 0;
+		}
+	}
+	return fail_node(v, n, "%s: expected true or false, got '%s'", path,
+	                 n->kind == YN_SCALAR ? n->str : "(a collection)");
+}
+
+static int want_mode(struct vctx *v, const struct ynode *n, const char *path, enum mode *out)
+{
+	int m = n->kind == YN_SCALAR ? mode_parse(n->str) : -1;
+
+	if (m < 0)
+		return fail_node(v, n, "%s: expected auto, on or off, got '%s'", path,
+		                 n->kind == YN_SCALAR ? n->str : "(a collection)");
+	*out = (enum mode)m;
+	return 0;
+}
+
+static int valid_name(const char *s)
+{
+	if (!*s || !isalnum((unsigned char)*s))
+		return 0;
+	for (; *s; s++)
+		if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_')
+			return 0;
+	return 1;
+}
+
+static int valid_uuid(const char *s)
+{
+	static const int groups[] = { 8, 4, 4, 4, 12 };
+	int g, i;
+
+	for (g = 0; g < 5; g++) {
+		for (i = 0; i < groups[g]; i++, s++)
+			if (!isxdigit((unsigned char)*s))
+				return 0;
+		if (g < 4 && *s++ != '-')
+			return 0;
+	}
+	return *s == '\0';
+}
+
+static int add_backend(struct config *cfg, const char *name, const char *type,
+                       const struct backend_ops *ops, json_t *slice, const struct ynode *node)
+{
+	struct cfg_backend *p = realloc(cfg->backends, (cfg->nbackends + 1) * sizeof(*p));
+
+	if (!p)
+		return -1;
+	cfg->backends = p;
+	p[cfg->nbackends++] = (struct cfg_backend){ name, type, ops, slice, node };
+	return 0;
+}
+
+static int load_backends(struct vctx *v, const struct ynode *sec)
+{
+	struct config *cfg = v->cfg;
+	const struct ynode *key, *val, *type_node, *bad;
+	const struct backend_ops *ops;
+	const char *type = NULL, *hint;
+	const char *const *types = (const char *const *)NULL;
+	const char *type_names[16];
+	struct err aerr = ERR_INIT;
+	char path[256];
+	json_t *slice;
+	size_t i, k;
+
+	for (k = 0; backend_types()[k] && k < 15; k++)
+		type_names[k] = backend_types()[k]->type;
+	type_names[k] = NULL;
+	types = type_names;
+	for (i = 0; sec->kind == YN_MAP && i < sec->n; i++) {
+		key = sec->items[2 * i];
+		val = sec->items[2 * i + 1];
+		if (!valid_name(key->str))
+			return fail_node(v, key,
+			                 "backends: invalid instance name '%s' (letters, digits, '-' and "
+			                 "'_', starting with a letter or digit)",
+			                 key->str);
+		snprintf(path, sizeof(path), "backends.%s", key->str);
+		if (val->kind != YN_MAP)
+			return fail_node(v, val, "%s: expected a mapping with at least a 'type' key", path);
+		type_node = ynode_get(val, "type", NULL);
+		if (!type_node)
+			return fail_node(v, key, "%s: missing 'type' (known types: %s)", path,
+			                 backend_type_list());
+		if (want_string(v, type_node, "type", &type) < 0)
+			return -1;
+		ops = backend_find(type);
+		if (!ops) {
+			hint = suggest_closest(type, types);
+			return fail_node(v, type_node, "%s: unknown backend type '%s'%s%s%s (known: %s)",
+			                 path, type, hint ? " (did you mean '" : "", hint ? hint : "",
+			                 hint ? "'?)" : "", backend_type_list());
+		}
+		slice = ynode_to_json(val);
+		if (!slice)
+			return fail_node(v, val, "out of memory");
+		if (ops->validate(key->str, slice, &aerr) < 0) {
+			bad = NULL;
+			if (aerr.key[0]) {
+				/* the adapter names a key: point at it (the key itself when it is
+				 * unknown, its value otherwise) */
+				const struct ynode *kn = NULL;
+
+				bad = ynode_get(val, aerr.key, &kn);
+				if (bad && strstr(aerr.msg, "unknown key"))
+					bad = kn;
+			}
+			json_decref(slice);
+			return fail_node(v, bad ? bad : key, "%s", aerr.msg);
+		}
+		if (add_backend(cfg, key->str, type, ops, slice, key) < 0) {
+			json_decref(slice);
+			return fail_node(v, NULL, "out of memory");
+		}
+	}
+	return 0;
+}
+
+static int load_styles(struct vctx *v, const struct ynode *sec)
+{
+	struct config *cfg = v->cfg;
+	const struct ynode *key, *val;
+	char path[256];
+	size_t i;
+
+	if (sec->kind != YN_MAP)
+		return 0;
+	cfg->styles = calloc(sec->n ? sec->n : 1, sizeof(*cfg->styles));
+	if (!cfg->styles)
+		return fail_node(v, NULL, "out of memory");
+	for (i = 0; i < sec->n; i++) {
+		key = sec->items[2 * i];
+		val = sec->items[2 * i + 1];
+		if (!valid_name(key->str))
+			return fail_node(v, key,
+			                 "styles: invalid style name '%s' (letters, digits, '-' and '_')",
+			                 key->str);
+		if (!strcmp(key->str, "none"))
+			return fail_node(v, key, "styles: 'none' is reserved (it means no style)");
+		snprintf(path, sizeof(path), "styles.%s", key->str);
+		if (want_string(v, val, path, &cfg->styles[cfg->nstyles].suffix) < 0)
+			return -1;
+		cfg->styles[cfg->nstyles++].name = key->str;
+	}
+	return 0;
+}
+
+static int load_root(struct vctx *v)
+{
+	struct config *cfg = v->cfg;
+	const struct ynode *root = cfg->root, *sec, *n, *kn;
+	char names[512];
+
+	if (root->kind != YN_MAP)
+		return fail_node(v, root, "expected a mapping at the top level");
+	if (check_keys(v, root, top_keys, NULL) < 0)
+		return -1;
+
+	cfg->default_backend = "mock";
+	cfg->default_style = "none";
+	cfg->output_dir = "~/Pictures/imagen";
+	cfg->naming = "{date}-{slug}-{seed}.png";
+	cfg->write_metadata_json = 1;
+	cfg->cloud_sync = MODE_AUTO;
+	cfg->preview = MODE_AUTO;
+	cfg->service_key_env = "SUPABASE_SERVICE_ROLE_KEY";
+	cfg->bucket = "imagen-generated";
+	cfg->supabase_url = "";
+	cfg->owner_user_id = "";
+
+	if ((sec = ynode_get(root, "styles", NULL))) {
+		if (want_map(v, sec, "styles") < 0 || load_styles(v, sec) < 0)
+			return -1;
+	}
+	if ((sec = ynode_get(root, "output", NULL))) {
+		if (want_map(v, sec, "output") < 0 ||
+		    (sec->kind == YN_MAP && check_keys(v, sec, output_keys, "output") < 0))
+			return -1;
+		if ((n = ynode_get(sec, "directory", NULL))) {
+			if (want_string(v, n, "output.directory", &cfg->output_dir) < 0)
+				return -1;
+			if (!*cfg->output_dir)
+				return fail_node(v, n, "output.directory: must not be empty");
+		}
+		if ((n = ynode_get(sec, "naming", NULL))) {
+			struct err terr = ERR_INIT;
+
+			if (want_string(v, n, "output.naming", &cfg->naming) < 0)
+				return -1;
+			if (output_check_template(cfg->naming, &terr) < 0)
+				return fail_node(v, n, "output.naming: %s", terr.msg);
+		}
+		if ((n = ynode_get(sec, "write_metadata_json", NULL)) &&
+		    want_bool(v, n, "output.write_metadata_json", &cfg->write_metadata_json) < 0)
+			return -1;
+		if ((n = ynode_get(sec, "cloud_sync", NULL)) &&
+		    want_mode(v, n, "output.cloud_sync", &cfg->cloud_sync) < 0)
+			return -1;
+		if ((n = ynode_get(sec, "preview", NULL)) &&
+		    want_mode(v, n, "output.preview", &cfg->preview) < 0)
+			return -1;
+	}
+	if ((sec = ynode_get(root, "cloud", NULL))) {
+		if (want_map(v, sec, "cloud") < 0 ||
+		    (sec->kind == YN_MAP && check_keys(v, sec, cloud_keys, "cloud") < 0))
+			return -1;
+		cfg->has_cloud = sec->kind == YN_MAP;
+		if ((n = ynode_get(sec, "supabase_url", NULL))) {
+			if (want_string(v, n, "cloud.supabase_url", &cfg->supabase_url) < 0)
+				return -1;
+			if (*cfg->supabase_url && strncmp(cfg->supabase_url, "https://", 8) &&
+			    strncmp(cfg->supabase_url, "http://", 7))
+				return fail_node(v, n, "cloud.supabase_url: expected an http(s) URL, got '%s'",
+				                 cfg->supabase_url);
+		}
+		if ((n = ynode_get(sec, "service_key_env", NULL))) {
+			if (want_string(v, n, "cloud.service_key_env", &cfg->service_key_env) < 0)
+				return -1;
+			if (!*cfg->service_key_env)
+				return fail_node(v, n, "cloud.service_key_env: must name an environment variable");
+		}
+		if ((n = ynode_get(sec, "bucket", NULL))) {
+			if (want_string(v, n, "cloud.bucket", &cfg->bucket) < 0)
+				return -1;
+			if (!*cfg->bucket)
+				return fail_node(v, n, "cloud.bucket: must not be empty");
+		}
+		if ((n = ynode_get(sec, "owner_user_id", NULL))) {
+			if (want_string(v, n, "cloud.owner_user_id", &cfg->owner_user_id) < 0)
+				return -1;
+			if (*cfg->owner_user_id && !valid_uuid(cfg->owner_user_id))
+				return fail_node(v, n, "cloud.owner_user_id: '%s' is not a UUID "
+				                 "(expected xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)",
+				                 cfg->owner_user_id);
+		}
+	}
+
+	/* the built-in mock is always there unless the file defines an instance of that name */
+	sec = ynode_get(root, "backends", NULL);
+	if (!sec || !ynode_get(sec, "mock", NULL)) {
+		json_t *slice = json_pack("{s:s}", "type", "mock");
+
+		if (!slice || add_backend(cfg, "mock", "mock", backend_find("mock"), slice, NULL) < 0) {
+			json_decref(slice);
+			return fail_node(v, NULL, "out of memory");
+		}
+	}
+	if (sec && (want_map(v, sec, "backends") < 0 || load_backends(v, sec) < 0))
+		return -1;
+
+	if ((sec = ynode_get(root, "defaults", NULL))) {
+		if (want_map(v, sec, "defaults") < 0 ||
+		    (sec->kind == YN_MAP && check_keys(v, sec, defaults_keys, "defaults") < 0))
+			return -1;
+		if ((n = ynode_get(sec, "backend", &kn))) {
+			if (want_string(v, n, "defaults.backend", &cfg->default_backend) < 0)
+				return -1;
+			if (!config_backend(cfg, cfg->default_backend)) {
+				config_backend_names(cfg, names, sizeof(names));
+				return fail_node(v, n, "defaults.backend: unknown backend '%s' (configured: %s)",
+				                 cfg->default_backend, names);
+			}
+		}
+		if ((n = ynode_get(sec, "style", NULL))) {
+			if (want_string(v, n, "defaults.style", &cfg->default_style) < 0)
+				return -1;
+			if (!config_style_suffix(cfg, cfg->default_style))
+				return fail_node(v, n, "defaults.style: unknown style '%s'",
+				                 cfg->default_style);
+		}
+	}
+	return 0;
+}
+
+int config_parse(struct config **out, const char *text, size_t len, const char *display,
+                 struct err *err)
+{
+	struct config *cfg = calloc(1, sizeof(*cfg));
+	struct vctx v = { cfg, err };
+
+	*out = NULL;
+	if (!cfg)
+		return err_code(err, 2, "out of memory");
+	cfg->display = display;
+	if (yaml_parse(&cfg->root, text, len, display, err) < 0) {
+		err_prefix(err, "config");
+		config_free(cfg);
+		return -1;
+	}
+	if (load_root(&v) < 0) {
+		config_free(cfg);
+		return -1;
+	}
+	*out = cfg;
+	return 0;
+}
+
+int config_load_file(struct config **out, const char *path, struct err *err)
+{
+	struct config *cfg;
+	struct vctx v;
+
+	*out = NULL;
+	cfg = calloc(1, sizeof(*cfg));
+	if (!cfg)
+		return err_code(err, 2, "out of memory");
+	cfg->path = strdup(path);
+	if (!cfg->path) {
+		free(cfg);
+		return err_code(err, 2, "out of memory");
+	}
+	cfg->display = cfg->path;
+	v.cfg = cfg;
+	v.err = err;
+	if (yaml_load_file(&cfg->root, path, err) < 0) {
+		err_prefix(err, "config");
+		config_free(cfg);
+		return -1;
+	}
+	if (load_root(&v) < 0) {
+		config_free(cfg);
+		return -1;
+	}
+	*out = cfg;
+	return 0;
+}
+
+int config_load_default(struct config **out, struct err *err)
+{
+	return config_parse(out, config_builtin, sizeof(config_builtin) - 1, "(built-in default)",
+	                    err);
+}
+
+int config_load(struct config **out, const char *flag_path, struct err *err)
+{
+	char *path = NULL;
+	int exists, rc;
+
+	*out = NULL;
+	if (config_find(&path, &exists, flag_path, err) < 0)
+		return -1;
+	rc = exists ? config_load_file(out, path, err) : config_load_default(out, err);
+	free(path);
+	return rc;
+}
+
+void config_free(struct config *cfg)
+{
+	size_t i;
+
+	if (!cfg)
+		return;
+	for (i = 0; i < cfg->nbackends; i++)
+		json_decref(cfg->backends[i].cfg);
+	free(cfg->backends);
+	free(cfg->styles);
+	ynode_free(cfg->root);
+	free(cfg->path);
+	free(cfg);
+}
+
+const struct cfg_backend *config_backend(const struct config *cfg, const char *name)
+{
+	size_t i;
+
+	for (i = 0; name && i < cfg->nbackends; i++)
+		if (!strcmp(cfg->backends[i].name, name))
+			return &cfg->backends[i];
+	return NULL;
+}
+
+void config_backend_names(const struct config *cfg, char *buf, size_t size)
+{
+	size_t i, used = 0;
+	int n;
+
+	if (size)
+		buf[0] = '\0';
+	for (i = 0; i < cfg->nbackends && used < size; i++) {
+		n = snprintf(buf + used, size - used, "%s%s", i ? ", " : "", cfg->backends[i].name);
+		if (n < 0)
+			break;
+		used += (size_t)n;
+	}
+}
+
+const char *config_style_suffix(const struct config *cfg, const char *name)
+{
+	size_t i;
+
+	if (!name || !strcmp(name, "none"))
+		return "";
+	for (i = 0; i < cfg->nstyles; i++)
+		if (!strcmp(cfg->styles[i].name, name))
+			return cfg->styles[i].suffix;
+	return NULL;
+}
+
+size_t config_warnings(const struct config *cfg, char *buf, size_t size)
+{
+	size_t count = 0, used = 0;
+	int n;
+
+	if (size)
+		buf[0] = '\0';
+	if (cfg->has_cloud && cfg->cloud_sync != MODE_OFF && !*cfg->owner_user_id) {
+		n = snprintf(buf + used, size - used,
+		             "cloud sync is %s but cloud.owner_user_id is empty: sync will be refused "
+		             "(see imagen config init)\n",
+		             mode_name(cfg->cloud_sync));
+		if (n > 0 && (size_t)n < size - used)
+			used += (size_t)n;
+		count++;
+	}
+	return count;
+}
+
+int config_locate(const struct config *cfg, const char *path, int *line, int *col)
+{
+	const struct ynode *n = cfg->root, *kn = NULL;
+	char part[256];
+	const char *p = path, *dot;
+	size_t len;
+
+	while (n && *p) {
+		dot = strchr(p, '.');
+		len = dot ? (size_t)(dot - p) : strlen(p);
+		if (len >= sizeof(part))
+			return -1;
+		memcpy(part, p, len);
+		part[len] = '\0';
+		n = ynode_get(n, part, &kn);
+		p = dot ? dot + 1 : p + len;
+	}
+	if (!n || !kn)
+		return -1;
+	*line = kn->line;
+	*col = kn->col;
+	return 0;
+}
+
+/* ---- precedence ---- */
+
+static int env_mode(const char *(*getenv_fn)(const char *), const char *var, enum mode *out,
+                    int *set, struct err *err)
+{
+	const char *val = getenv_fn(var);
+	int m;
+
+	*set = 0;
+	if (!val || !*val)
+		return 0;
+	m = mode_parse(val);
+	if (m < 0)
+		return err_code(err, 2, "%s: invalid value '%s' (expected auto, on or off)", var, val);
+	*out = (enum mode)m;
+	*set = 1;
+	return 0;
+}
+
+static int in_file(const struct config *cfg, const char *path)
+{
+	int l, c;
+
+	return cfg->path && config_locate(cfg, path, &l, &c) == 0;
+}
+
+int settings_resolve(struct settings *out, const struct config *cfg, const struct overrides *ov,
+                     const char *(*getenv_fn)(const char *), struct err *err)
+{
+	const char *val;
+	enum mode m = MODE_AUTO;
+	int set;
+
+	if (ov->backend) {
+		out->backend = ov->backend;
+		out->backend_from = ov->backend_origin == FROM_FILE_ARG ? FROM_FILE_ARG : FROM_FLAG;
+	} else if ((val = getenv_fn("IMAGEN_BACKEND")) && *val) {
+		out->backend = val;
+		out->backend_from = FROM_ENV;
+	} else {
+		out->backend = cfg->default_backend;
+		out->backend_from = in_file(cfg, "defaults.backend") ? FROM_CONFIG : FROM_DEFAULT;
+	}
+
+	if (ov->output_dir) {
+		out->output_dir = ov->output_dir;
+		out->output_dir_from = FROM_FLAG;
+	} else if ((val = getenv_fn("IMAGEN_OUTPUT_DIR")) && *val) {
+		out->output_dir = val;
+		out->output_dir_from = FROM_ENV;
+	} else {
+		out->output_dir = cfg->output_dir;
+		out->output_dir_from = in_file(cfg, "output.directory") ? FROM_CONFIG : FROM_DEFAULT;
+	}
+
+	/* a bad variable is an error only where it would decide something */
+	set = 0;
+	if (ov->cloud_sync < 0 && env_mode(getenv_fn, "IMAGEN_CLOUD_SYNC", &m, &set, err) < 0)
+		return -1;
+	if (ov->cloud_sync >= 0) {
+		out->cloud_sync = (enum mode)ov->cloud_sync;
+		out->cloud_sync_from = FROM_FLAG;
+	} else if (set) {
+		out->cloud_sync = m;
+		out->cloud_sync_from = FROM_ENV;
+	} else {
+		out->cloud_sync = cfg->cloud_sync;
+		out->cloud_sync_from = in_file(cfg, "output.cloud_sync") ? FROM_CONFIG : FROM_DEFAULT;
+	}
+
+	set = 0;
+	if (ov->preview < 0 && env_mode(getenv_fn, "IMAGEN_PREVIEW", &m, &set, err) < 0)
+		return -1;
+	if (ov->preview >= 0) {
+		out->preview = (enum mode)ov->preview;
+		out->preview_from = FROM_FLAG;
+	} else if (set) {
+		out->preview = m;
+		out->preview_from = FROM_ENV;
+	} else {
+		out->preview = cfg->preview;
+		out->preview_from = in_file(cfg, "output.preview") ? FROM_CONFIG : FROM_DEFAULT;
+	}
+	return 0;
+}
