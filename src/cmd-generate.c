@@ -1,0 +1,536 @@
+/* cmd-generate.c - imagen generate: prompt in, PNG + sidecar out. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "cli.h"
+#include "cmds.h"
+#include "config.h"
+#include "meta.h"
+#include "output.h"
+#include "pngmeta.h"
+
+enum {
+	OPT_BACKEND = 'b',
+	OPT_STYLE = 's',
+	OPT_NEGATIVE = 'n',
+	OPT_WIDTH = 'W',
+	OPT_HEIGHT = 'H',
+	OPT_OUTPUT = 'o',
+	OPT_STEPS = 1000,
+	OPT_SEED,
+	OPT_NAME,
+	OPT_SET,
+	OPT_FROM,
+	OPT_JSON,
+	OPT_PREVIEW,
+	OPT_NO_PREVIEW,
+	OPT_NO_CLOUD,
+};
+
+#define SEED_MAX INT64_MAX
+#define DIM_MAX 16384
+#define STEPS_MAX 10000
+
+static const struct opt_spec generate_opts[] = {
+	{ OPT_BACKEND, "backend", 'b', ARG_REQUIRED, "NAME", "backend instance (env IMAGEN_BACKEND)",
+	  HINT_BACKEND },
+	{ OPT_STYLE, "style", 's', ARG_REQUIRED, "NAME", "style preset appended to the prompt",
+	  HINT_STYLE },
+	{ OPT_NEGATIVE, "negative", 'n', ARG_REQUIRED, "TEXT", "negative prompt", HINT_NONE },
+	{ OPT_WIDTH, "width", 'W', ARG_REQUIRED, "N", "image width in pixels", HINT_NONE },
+	{ OPT_HEIGHT, "height", 'H', ARG_REQUIRED, "N", "image height in pixels", HINT_NONE },
+	{ OPT_STEPS, "steps", 0, ARG_REQUIRED, "N", "sampling steps", HINT_NONE },
+	{ OPT_SEED, "seed", 0, ARG_REQUIRED, "N", "seed, 0 to 2^63-1 (default: random 32-bit)",
+	  HINT_NONE },
+	{ OPT_OUTPUT, "output", 'o', ARG_REQUIRED, "DIR", "output directory (env IMAGEN_OUTPUT_DIR)",
+	  HINT_DIR },
+	{ OPT_NAME, "name", 0, ARG_REQUIRED, "TEMPLATE", "file name template, e.g. {date}-{slug}-{seed}.png",
+	  HINT_NONE },
+	{ OPT_SET, "set", 0, ARG_REQUIRED, "KEY=VALUE", "backend request option (repeatable)",
+	  HINT_NONE },
+	{ OPT_FROM, "from", 0, ARG_REQUIRED, "FILE",
+	  "repeat the generation recorded in FILE (PNG or sidecar)", HINT_FILE },
+	{ OPT_JSON, "json", 0, ARG_NONE, NULL, "print a JSON record of what was written", HINT_NONE },
+	{ OPT_PREVIEW, "preview", 0, ARG_OPTIONAL, "auto|on|off", "preview the image (env IMAGEN_PREVIEW)",
+	  HINT_MODE },
+	{ OPT_NO_PREVIEW, "no-preview", 0, ARG_NONE, NULL, "same as --preview=off", HINT_NONE },
+	{ OPT_NO_CLOUD, "no-cloud", 0, ARG_NONE, NULL, "skip cloud sync for this run (env IMAGEN_CLOUD_SYNC)",
+	  HINT_NONE },
+	{ 0, NULL, 0, ARG_NONE, NULL, NULL, HINT_NONE },
+};
+
+struct gen_opts {
+	const char *backend, *style, *negative, *output, *name, *from;
+	long long width, height, steps, seed;
+	int has_seed, json;
+	int preview, cloud; /* enum mode or -1 */
+	json_t *set;        /* --set pairs */
+	struct buf prompt;
+};
+
+/* --set values are typed the way YAML would type them, so `--set delay_ms=50`
+ * reaches the adapter as the number 50 and `--set fast=true` as a boolean. */
+static json_t *typed_value(const char *s)
+{
+	char *end;
+	long long n;
+
+	if (!strcmp(s, "true"))
+		return json_true();
+	if (!strcmp(s, "false"))
+		return json_false();
+	if (*s) {
+		errno = 0;
+		n = strtoll(s, &end, 10);
+		if (!*end && !errno && (*s == '-' || (*s >= '0' && *s <= '9')))
+			return json_integer(n);
+	}
+	return json_string(s);
+}
+
+static int parse_set(json_t *set, const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	char key[128];
+	size_t i, len;
+
+	if (!eq || eq == arg) {
+		cli_error("--set: expected KEY=VALUE, got '%s'", arg);
+		return -1;
+	}
+	len = (size_t)(eq - arg);
+	if (len >= sizeof(key)) {
+		cli_error("--set: key too long in '%s'", arg);
+		return -1;
+	}
+	memcpy(key, arg, len);
+	key[len] = '\0';
+	for (i = 0; i < len; i++) {
+		char c = key[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '-' || c == '.')) {
+			cli_error("--set: invalid key '%s' (letters, digits, '_', '-', '.')", key);
+			return -1;
+		}
+	}
+	json_object_set_new(set, key, typed_value(eq + 1));
+	return 0;
+}
+
+static int parse_args(struct gen_opts *o, struct global_opts *g, int argc, char **argv)
+{
+	struct cli_parser p;
+	const char *arg;
+	int c, i, rc = 0, m;
+
+	if (cli_begin(&p, &commands_generate, g, argc, argv) < 0)
+		return 2;
+	while (!rc && (c = cli_next(&p, &arg)) != 0) {
+		switch (c) {
+		case -1:
+			rc = 2;
+			break;
+		case -2:
+			rc = -1; /* help printed */
+			break;
+		case OPT_BACKEND:
+			o->backend = arg;
+			break;
+		case OPT_STYLE:
+			o->style = arg;
+			break;
+		case OPT_NEGATIVE:
+			o->negative = arg;
+			break;
+		case OPT_WIDTH:
+			rc = cli_parse_int("--width", arg, 1, DIM_MAX, &o->width) < 0 ? 2 : 0;
+			break;
+		case OPT_HEIGHT:
+			rc = cli_parse_int("--height", arg, 1, DIM_MAX, &o->height) < 0 ? 2 : 0;
+			break;
+		case OPT_STEPS:
+			rc = cli_parse_int("--steps", arg, 1, STEPS_MAX, &o->steps) < 0 ? 2 : 0;
+			break;
+		case OPT_SEED:
+			rc = cli_parse_int("--seed", arg, 0, SEED_MAX, &o->seed) < 0 ? 2 : 0;
+			o->has_seed = 1;
+			break;
+		case OPT_OUTPUT:
+			o->output = arg;
+			break;
+		case OPT_NAME:
+			o->name = arg;
+			break;
+		case OPT_SET:
+			rc = parse_set(o->set, arg) < 0 ? 2 : 0;
+			break;
+		case OPT_FROM:
+			o->from = arg;
+			break;
+		case OPT_JSON:
+			o->json = 1;
+			break;
+		case OPT_PREVIEW:
+			m = arg ? mode_parse(arg) : MODE_ON;
+			if (m < 0) {
+				cli_error("--preview: invalid value '%s' (expected auto, on or off)", arg);
+				rc = 2;
+			}
+			o->preview = m;
+			break;
+		case OPT_NO_PREVIEW:
+			o->preview = MODE_OFF;
+			break;
+		case OPT_NO_CLOUD:
+			o->cloud = MODE_OFF;
+			break;
+		}
+	}
+	for (i = cli_optind(&p); !rc && i < argc; i++) {
+		if ((o->prompt.len && buf_adds(&o->prompt, " ") < 0) || buf_adds(&o->prompt, argv[i]) < 0)
+			rc = 2;
+	}
+	cli_end(&p);
+	return rc;
+}
+
+static int random_seed(int64_t *out)
+{
+	uint32_t v;
+
+	/* 32 bits: every backend (ComfyUI, A1111, Replicate) accepts that range */
+	if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static double ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+/* Where an image goes when the output directory refuses it: nothing generated is lost. */
+static int rescue_write(struct gen_record *rec, const unsigned char *png, size_t len,
+                        const char *sidecar, struct err *err)
+{
+	const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	char *dir = NULL;
+	int rc = -1;
+
+	if (state && *state == '/') {
+		if (asprintf(&dir, "%s/imagen/rescue", state) < 0)
+			dir = NULL;
+	} else if (home && *home) {
+		if (asprintf(&dir, "%s/.local/state/imagen/rescue", home) < 0)
+			dir = NULL;
+	}
+	gen_record_release(rec);
+	if (dir && output_mkdirs(dir, err) == 0)
+		rc = output_write(rec, dir, "{date}-{slug}-{seed}.{ext}", png, len, sidecar, err);
+	if (!rec->image_path) {
+		gen_record_release(rec);
+		rc = output_write(rec, "/tmp", "imagen-{date}-{slug}-{seed}.{ext}", png, len, sidecar,
+		                  err);
+	}
+	free(dir);
+	return rec->image_path ? 0 : rc;
+}
+
+static void print_record(const struct gen_info *info, const struct settings *st,
+                         const json_t *sidecar)
+{
+	const struct gen_record *rec = info->rec;
+	const struct imagen_result *res = info->res;
+	json_t *o;
+	char *s;
+
+	o = json_pack("{s:s, s:s?, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:i, s:i, s:i, s:s, s:s, "
+	              "s:s, s:s, s:s, s:s, s:O}",
+	              "image", rec->image_path, "sidecar", rec->sidecar_path, "file_name",
+	              rec->file_name, "rel_path", rec->rel_path, "dir", rec->dir, "date", rec->date,
+	              "time", rec->time, "slug", rec->slug, "seed", (json_int_t)res->seed, "bytes",
+	              (json_int_t)rec->bytes, "width", res->width, "height", res->height, "steps",
+	              res->steps, "backend", info->backend, "backend_type", info->backend_type,
+	              "created_at", rec->iso, "cloud_sync", mode_name(st->cloud_sync), "preview",
+	              mode_name(st->preview), "mime", res->mime, "metadata", sidecar);
+	if (!o)
+		return;
+	s = json_dumps(o, JSON_COMPACT);
+	if (s)
+		printf("%s\n", s);
+	free(s);
+	json_decref(o);
+}
+
+static int run(struct gen_opts *o, struct global_opts *g)
+{
+	struct config *cfg = NULL;
+	struct repro rp;
+	struct overrides ov = { NULL, FROM_FLAG, NULL, -1, -1 };
+	struct settings st;
+	const struct cfg_backend *cb;
+	struct backend *be = NULL;
+	struct imagen_request req;
+	struct imagen_result res;
+	struct gen_record rec;
+	struct gen_info info;
+	struct err err = ERR_INIT;
+	struct timespec t0, now;
+	const char *style, *suffix, *prompt, *tmpl;
+	char *final = NULL, *dir = NULL, *side_text = NULL, *infotext = NULL, names[512];
+	unsigned char *png = NULL;
+	size_t png_len = 0;
+	json_t *opts = NULL, *side = NULL;
+	int rc = 2, from_style_kept;
+
+	memset(&rp, 0, sizeof(rp));
+	memset(&res, 0, sizeof(res));
+	memset(&rec, 0, sizeof(rec));
+
+	if (config_load(&cfg, g->config_path, &err) < 0) {
+		cli_error("%s", err.msg);
+		goto out;
+	}
+	if (o->from && repro_load(&rp, o->from, &err) < 0) {
+		cli_error("--from: %s", err.msg);
+		goto out;
+	}
+
+	ov.backend = o->backend ? o->backend : rp.backend;
+	ov.backend_origin = o->backend ? FROM_FLAG : FROM_FILE_ARG;
+	ov.output_dir = o->output;
+	ov.cloud_sync = o->cloud;
+	ov.preview = o->preview;
+	if (settings_resolve(&st, cfg, &ov, (const char *(*)(const char *))getenv, &err) < 0) {
+		cli_error("%s", err.msg);
+		goto out;
+	}
+	cb = config_backend(cfg, st.backend);
+	if (!cb) {
+		config_backend_names(cfg, names, sizeof(names));
+		cli_error("backend \"%s\": unknown backend (configured: %s)", st.backend, names);
+		goto out;
+	}
+
+	style = o->style ? o->style : rp.style ? rp.style : cfg->default_style;
+	suffix = config_style_suffix(cfg, style);
+	prompt = o->prompt.len ? (const char *)o->prompt.data : rp.prompt;
+	if (!prompt || !*prompt) {
+		cli_error("generate: a prompt is required (e.g. imagen generate \"a lighthouse at dusk\")");
+		goto out;
+	}
+	/* --from with neither prompt nor style changed replays the exact recorded text, even if
+	 * the style preset has been edited since */
+	from_style_kept = rp.final_prompt && !o->prompt.len && !o->style;
+	if (from_style_kept) {
+		final = strdup(rp.final_prompt);
+	} else if (!suffix) {
+		size_t i;
+		struct buf sn = BUF_INIT;
+
+		buf_adds(&sn, "none");
+		for (i = 0; i < cfg->nstyles; i++)
+			buf_addf(&sn, ", %s", cfg->styles[i].name);
+		cli_error("style \"%s\": unknown style (configured: %s)", style, sn.data);
+		buf_release(&sn);
+		goto out;
+	} else if (*suffix) {
+		if (asprintf(&final, "%s, %s", prompt, suffix) < 0)
+			final = NULL;
+	} else {
+		final = strdup(prompt);
+	}
+	if (!final) {
+		cli_error("out of memory");
+		goto out;
+	}
+
+	opts = rp.options ? json_deep_copy(rp.options) : json_object();
+	if (!opts || json_object_update(opts, o->set) < 0) {
+		cli_error("out of memory");
+		goto out;
+	}
+
+	memset(&req, 0, sizeof(req));
+	req.prompt = final;
+	req.negative_prompt = o->negative ? o->negative : rp.negative;
+	if (req.negative_prompt && !*req.negative_prompt)
+		req.negative_prompt = NULL;
+	req.width = o->width ? (int)o->width : rp.width;
+	req.height = o->height ? (int)o->height : rp.height;
+	req.steps = o->steps ? (int)o->steps : rp.steps;
+	req.style = style;
+	req.opts = opts;
+	if (o->has_seed)
+		req.seed = o->seed;
+	else if (rp.has_seed)
+		req.seed = rp.seed;
+	else if (random_seed(&req.seed) < 0) {
+		cli_error("getrandom: %s", strerror(errno));
+		goto out;
+	}
+
+	tmpl = o->name ? o->name : cfg->naming;
+	if (o->name && output_check_template(o->name, &err) < 0) {
+		cli_error("--name: %s", err.msg);
+		goto out;
+	}
+	/* find out now, before spending a generation, whether the output directory works */
+	if (output_expand_dir(&dir, st.output_dir, &err) < 0 || output_mkdirs(dir, &err) < 0 ||
+	    access(dir, W_OK) < 0) {
+		if (!err.msg[0])
+			err_set(&err, "%s: %s", dir, strerror(errno));
+		cli_error("output: %s", err.msg);
+		goto out;
+	}
+
+	if (g->verbose) {
+		fprintf(stderr, "imagen: config: %s\n", cfg->display);
+		fprintf(stderr, "imagen: backend %s (type %s, from %s)\n", cb->name, cb->type,
+		        origin_name(st.backend_from));
+		fprintf(stderr, "imagen: seed %lld (%s)\n", (long long)req.seed,
+		        o->has_seed ? "flag" : rp.has_seed ? "--from" : "random");
+		fprintf(stderr, "imagen: output %s (from %s), cloud sync %s (from %s), preview %s (from %s)\n",
+		        dir, origin_name(st.output_dir_from), mode_name(st.cloud_sync),
+		        origin_name(st.cloud_sync_from), mode_name(st.preview),
+		        origin_name(st.preview_from));
+		if (o->from)
+			fprintf(stderr, "imagen: --from %s (%s)\n", o->from, rp.source);
+	}
+
+	if (cb->ops->open(&be, cb->name, cb->cfg, &err) < 0) {
+		cli_error("backend \"%s\": %s", cb->name, err.msg);
+		goto out;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	err_clear(&err);
+	if (be->ops->generate(be, &req, &res, &err) < 0) {
+		cli_error("backend \"%s\": %s", cb->name, err.msg[0] ? err.msg : "generation failed");
+		rc = err.code ? err.code : 1;
+		goto out;
+	}
+	if (g->verbose)
+		fprintf(stderr, "imagen: generated %dx%d in %.1f ms\n", res.width, res.height,
+		        ms_since(&t0));
+	rc = 1;
+	if (pngmeta_check(res.data, res.len, NULL, NULL, &err) < 0) {
+		cli_error("backend \"%s\": the image it returned is unusable: %s", cb->name, err.msg);
+		goto out;
+	}
+
+	/* one clock reading names the file, dates the sidecar and (later) the storage path */
+	clock_gettime(CLOCK_REALTIME, &now);
+	output_clock(&rec, &now);
+	output_slug(rec.slug, prompt);
+	rec.seed = res.seed;
+	snprintf(rec.backend, sizeof(rec.backend), "%s", cb->name);
+	snprintf(rec.ext, sizeof(rec.ext), "png");
+
+	info = (struct gen_info){ prompt, final, req.negative_prompt, style, cb->name, cb->type, opts,
+		                  &res, &rec };
+	side = meta_sidecar(&info);
+	side_text = side ? json_dumps(side, JSON_INDENT(2)) : NULL;
+	infotext = meta_infotext(&info);
+	if (side_text && infotext) {
+		struct png_text texts[2] = { { "parameters", infotext }, { "imagen", side_text } };
+		struct err perr = ERR_INIT;
+
+		if (pngmeta_insert(&png, &png_len, res.data, res.len, texts, 2, &perr) < 0 && !g->quiet)
+			cli_error("warning: metadata not embedded: %s", perr.msg);
+	}
+	if (!png) {
+		/* never lose pixels over metadata */
+		png = res.data;
+		png_len = res.len;
+		res.data = NULL;
+	}
+
+	if (output_write(&rec, dir, tmpl, png, png_len,
+	                 cfg->write_metadata_json && side_text ? side_text : NULL, &err) < 0) {
+		if (rec.image_path) {
+			cli_error("output: %s (the image is kept at %s)", err.msg, rec.image_path);
+		} else {
+			struct err rerr = ERR_INIT;
+
+			if (rescue_write(&rec, png, png_len, cfg->write_metadata_json ? side_text : NULL,
+			                 &rerr) == 0 || rec.image_path)
+				cli_error("output: %s; the image was saved to %s instead", err.msg,
+				          rec.image_path);
+			else
+				cli_error("output: %s; saving it elsewhere failed too: %s", err.msg, rerr.msg);
+		}
+		if (rec.image_path && !o->json)
+			printf("%s\n", rec.image_path);
+		goto out;
+	}
+	if (g->verbose)
+		fprintf(stderr, "imagen: wrote %s (%zu bytes)%s%s\n", rec.image_path, rec.bytes,
+		        rec.sidecar_path ? ", sidecar " : "", rec.sidecar_path ? rec.sidecar_path : "");
+	if (o->json)
+		print_record(&info, &st, side);
+	else
+		printf("%s\n", rec.image_path);
+	rc = 0;
+out:
+	if (fflush(stdout) != 0 && rc == 0)
+		rc = 1;
+	if (be)
+		be->ops->close(be);
+	imagen_result_release(&res);
+	gen_record_release(&rec);
+	repro_release(&rp);
+	json_decref(opts);
+	json_decref(side);
+	free(side_text);
+	free(infotext);
+	free(png);
+	free(final);
+	free(dir);
+	config_free(cfg);
+	return rc;
+}
+
+static int cmd_generate(struct global_opts *g, int argc, char **argv)
+{
+	struct gen_opts o;
+	int rc;
+
+	memset(&o, 0, sizeof(o));
+	o.preview = -1;
+	o.cloud = -1;
+	o.set = json_object();
+	if (!o.set)
+		return 2;
+	rc = parse_args(&o, g, argc, argv);
+	if (rc == 0)
+		rc = run(&o, g);
+	else if (rc < 0)
+		rc = 0;
+	json_decref(o.set);
+	buf_release(&o.prompt);
+	return rc;
+}
+
+const struct cmd_entry commands_generate = {
+	"generate",
+	"[options] PROMPT...",
+	"generate an image from a prompt",
+	"The words of PROMPT are joined with spaces.  The image is written to the output\n"
+	"directory under the naming template, with a JSON sidecar beside it, and the path\n"
+	"is printed on stdout (a JSON record with --json).  --from FILE repeats a recorded\n"
+	"generation (same prompt, style, size, steps, seed and backend), each overridable\n"
+	"by the flags given with it.",
+	generate_opts,
+	cmd_generate,
+};
