@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# The command surface: help, version, listings, unknown commands, exit codes.
+. "$(dirname "$0")/lib.sh"
+
+test_help_lists_every_command() {
+	im --help
+	expect_rc 0
+	for c in generate config backends styles inspect version help; do
+		expect_match "$OUT" "^  $c " "--help lists $c"
+	done
+	expect_contains "$OUT" "exit status: 0 success, 1 generation failed, 2 usage or config error"
+	im help generate
+	expect_rc 0
+	for o in --backend --style --negative --width --height --steps --seed --output --name --set \
+		--from --json --preview --no-preview --no-cloud --config --quiet --verbose; do
+		expect_contains "$OUT" "$o" "help generate"
+	done
+	im generate --help
+	expect_rc 0
+	expect_contains "$OUT" "usage: imagen generate"
+	im help config
+	expect_contains "$OUT" "validate"
+	im help nope
+	expect_rc 2
+}
+
+test_version() {
+	im version
+	expect_rc 0
+	expect_match "$OUT" '^imagen [0-9]+\.[0-9]+\.[0-9]+$'
+	v=$OUT
+	im --version
+	expect_eq "$OUT" "$v"
+}
+
+test_unknown_command_and_no_command() {
+	im genrate "x"
+	expect_rc 2
+	expect_eq "$ERR" "imagen: unknown command 'genrate' (did you mean 'generate'?)"
+	im
+	expect_rc 2
+	expect_contains "$ERR" "usage: imagen"
+	im --bogus
+	expect_rc 2
+	expect_one_error_line
+	im config frobnicate
+	expect_rc 2
+	expect_one_error_line
+}
+
+test_backends_and_styles_listings() {
+	write_config "$HOME/.config/imagen/imagen.yaml" <<'YAML'
+defaults: {style: noir}
+styles:
+  noir: "black and white, high contrast"
+backends:
+  gpu: {type: mock}
+YAML
+	im backends
+	expect_rc 0
+	expect_match "$OUT" "^mock +mock +built-in" "built-in mock"
+	expect_match "$OUT" "^gpu +mock" "configured instance"
+	expect_contains "$OUT" "adapter types compiled in:"
+	im styles
+	expect_rc 0
+	expect_match "$OUT" "^noir +black and white, high contrast +\[default\]"
+	expect_match "$OUT" "^none +\(no suffix\)"
+	im styles --json
+	expect_eq "$(jqr "$OUT" '.[] | select(.name=="noir") | .default')" true
+	im generate --json "x"
+	expect_eq "$(jqr "$OUT" .metadata.final_prompt)" "x, black and white, high contrast" "default style applied"
+}
+
+test_man_page_and_help_agree() {
+	man_page="$REPO_DIR/doc/imagen.1"
+	[ -f "$man_page" ] || fail "no man page"
+	im help generate
+	for o in $(grep -oE -- '--[a-z][a-z-]+' <<<"$OUT" | sort -u); do
+		grep -qF -- "${o//-/\\-}" "$man_page" || grep -qF -- "$o" "$man_page" ||
+			fail "man page does not document $o"
+	done
+}
+
+run_tests

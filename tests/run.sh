@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Run every test against each build given (e.g. build build-san): the cmocka unit
+# tests and the end-to-end scripts.  Prints one line per test and, last, the summary
+# "N passed, N failed".  Exit status 1 when anything failed.
+set -u
+cd "$(dirname "$0")/.."
+builds=("$@")
+[ ${#builds[@]} -gt 0 ] || builds=(build)
+
+pass=0
+fail=0
+failed_names=()
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+
+# Sanitizer findings must fail the run whatever exit status the test expected.
+export ASAN_OPTIONS=detect_leaks=1:exitcode=99:abort_on_error=0
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=98
+export CMOCKA_MESSAGE_OUTPUT=TAP
+
+count_tap() { # label, file with TAP output
+	local label=$1 file=$2 line
+	while IFS= read -r line; do
+		case $line in
+		"ok "*) pass=$((pass + 1)); echo "ok - $label: ${line#ok }" ;;
+		"not ok "*) fail=$((fail + 1)); failed_names+=("$label: ${line#not ok }")
+			echo "not ok - $label: ${line#not ok }" ;;
+		"#"*) echo "$line" ;;
+		esac
+	done <"$file"
+}
+
+for b in "${builds[@]}"; do
+	for t in "$b"/tests/test_*; do
+		[ -x "$t" ] || continue
+		name="$b/$(basename "$t")"
+		"$t" >"$log" 2>&1
+		rc=$?
+		count_tap "$name" "$log"
+		if grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$log" || [ $rc -ge 98 ] ||
+			{ [ $rc -ne 0 ] && ! grep -q "^not ok" "$log"; }; then
+			fail=$((fail + 1)); failed_names+=("$name: exited $rc")
+			echo "not ok - $name exited $rc"; sed 's/^/#   /' "$log" | tail -30
+		fi
+	done
+	for s in tests/e2e/[0-9]*.sh; do
+		IMAGEN="$PWD/$b/imagen" BUILD="$b" bash "$s" >"$log" 2>&1
+		count_tap "$b/$(basename "$s" .sh)" "$log"
+		if ! grep -q "^ok\|^not ok" "$log"; then
+			fail=$((fail + 1)); failed_names+=("$b/$s: ran no test")
+			echo "not ok - $b/$s ran no test"; sed 's/^/#   /' "$log" | tail -30
+		fi
+	done
+done
+
+if [ $fail -gt 0 ]; then
+	echo "# failed:"
+	printf '#   %s\n' "${failed_names[@]}"
+fi
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
