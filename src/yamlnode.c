@@ -85,25 +85,38 @@ static int fail_parser(struct builder *b)
 /* Parse one node starting at event ev (already taken); fills *out. */
 static int build_node(struct builder *b, yaml_event_t *ev, int depth, struct ynode **out);
 
+/* Record how many children n owns so ynode_free() releases exactly those; a map key
+ * still waiting for its value is freed here, since the pair count cannot cover it. */
+static void settle(struct ynode *n, size_t count)
+{
+	if (n->kind == YN_MAP) {
+		if (count % 2)
+			ynode_free(n->items[count - 1]);
+		n->n = count / 2;
+	} else {
+		n->n = count;
+	}
+}
+
 static int build_collection(struct builder *b, struct ynode *n, yaml_event_type_t end_type,
                             int depth)
 {
 	yaml_event_t ev;
-	struct ynode *child;
+	struct ynode *child = NULL;
 	size_t count = 0, i; /* nodes pushed; in a map keys sit at even slots */
 
 	for (;;) {
-		if (!yaml_parser_parse(&b->parser, &ev))
-			return fail_parser(b);
-		if (ev.type == end_type) {
-			yaml_event_delete(&ev);
-			n->n = n->kind == YN_MAP ? count / 2 : count;
-			return 0;
-		}
-		if (build_node(b, &ev, depth + 1, &child) < 0) {
-			child = NULL;
+		if (!yaml_parser_parse(&b->parser, &ev)) {
+			fail_parser(b);
 			goto fail;
 		}
+		if (ev.type == end_type) {
+			yaml_event_delete(&ev);
+			settle(n, count);
+			return 0;
+		}
+		if (build_node(b, &ev, depth + 1, &child) < 0)
+			goto fail;
 		if (n->kind == YN_MAP && count % 2 == 0) {
 			if (child->kind != YN_SCALAR) {
 				fail_at(b, child->line, child->col, "a key must be a plain string");
@@ -112,11 +125,8 @@ static int build_collection(struct builder *b, struct ynode *n, yaml_event_type_
 			for (i = 0; i < count; i += 2) {
 				if (strcmp(n->items[i]->str, child->str))
 					continue;
-				char where[64];
-
-				snprintf(where, sizeof(where), "%d", n->items[i]->line);
-				err_code(b->err, 2, "%s:%d:%d: duplicate key '%s' (first at line %s)",
-				         b->file, child->line, child->col, child->str, where);
+				fail_at(b, child->line, child->col, "duplicate key '%s' (first at line %d)",
+				        child->str, n->items[i]->line);
 				goto fail;
 			}
 		}
@@ -124,17 +134,13 @@ static int build_collection(struct builder *b, struct ynode *n, yaml_event_type_
 			err_code(b->err, 2, "%s: out of memory", b->file);
 			goto fail;
 		}
+		child = NULL;
 		count++;
-		continue;
-fail:
-		ynode_free(child);
-		n->n = n->kind == YN_MAP ? count / 2 : count;
-		if (n->kind == YN_MAP && count % 2) {
-			/* a dangling key would be leaked by ynode_free's pair count */
-			ynode_free(n->items[count - 1]);
-		}
-		return -1;
 	}
+fail:
+	ynode_free(child);
+	settle(n, count);
+	return -1;
 }
 
 static int build_node(struct builder *b, yaml_event_t *ev, int depth, struct ynode **out)
