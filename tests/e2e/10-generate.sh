@@ -234,4 +234,37 @@ YAML
 	expect_eq "$(jqr "$OUT" .imagen.prompt)" "no sidecar"
 }
 
+test_image_is_rescued_when_writing_fails_after_generation() {
+	mkdir out
+	echo "in the way" >out/sub # the template's subdirectory cannot be created
+	export XDG_STATE_HOME="$HOME/state"
+	im generate --seed 21 -o out --name "sub/{slug}.png" "keep me"
+	expect_rc 1
+	expect_one_error_line
+	expect_match "$ERR" "^imagen: output: $HOME/out/sub is not a directory; the image was saved to $HOME/state/imagen/rescue/" error
+	expect_file "$OUT"
+	expect_match "$OUT" "^$HOME/state/imagen/rescue/[0-9-]+-keep-me-21\.png$" "rescued path on stdout"
+	pngcheck -q "$OUT" >/dev/null || fail "rescued file is not a valid PNG"
+	expect_file "${OUT%.png}.json"
+	expect_eq "$(cat out/sub)" "in the way" "blocking file untouched"
+}
+
+test_parallel_runs_never_clobber_each_other() {
+	for i in 1 2 3 4 5 6; do
+		"$IMAGEN" generate --seed "$i" -W 64 -H 64 -o out --name "same.png" "race $i" >"$T_TMP/p$i" 2>&1 &
+	done
+	wait
+	for i in 1 2 3 4 5 6; do
+		grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$T_TMP/p$i" && fail "sanitizer: $(cat "$T_TMP/p$i")"
+	done
+	expect_eq "$(count_files out '*.png')" 6 "six images"
+	expect_eq "$(count_files out '*.json')" 6 "six sidecars"
+	expect_eq "$(cat "$T_TMP"/p? | sort -u | wc -l | tr -d ' ')" 6 "six distinct paths printed"
+	# each sidecar belongs to the image of the same name
+	for f in out/*.png; do
+		expect_eq "$(jqr "${f%.png}.json" .seed)" "$("$IMAGEN" inspect --json "$f" | jq -r .imagen.seed)" "sidecar of $f"
+	done
+	expect_eq "$(count_files out '.imagen-*')" 0 "temporary files"
+}
+
 run_tests

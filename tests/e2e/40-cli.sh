@@ -81,4 +81,14 @@ test_man_page_and_help_agree() {
 	done
 }
 
+test_make_install_puts_binary_and_man_page() {
+	san=""
+	[ "${BUILD:-build}" = build-san ] && san="SAN=1"
+	make -s -C "$REPO_DIR" $san BUILD="${BUILD:-build}" install PREFIX=/usr DESTDIR="$T_TMP/root" >"$T_TMP/make.log" 2>&1 ||
+		fail "make install failed: $(cat "$T_TMP/make.log")"
+	[ -x "$T_TMP/root/usr/bin/imagen" ] || fail "no binary installed"
+	expect_file "$T_TMP/root/usr/share/man/man1/imagen.1"
+	expect_match "$("$T_TMP/root/usr/bin/imagen" version)" '^imagen ' "installed binary runs"
+}
+
 run_tests
