@@ -10,10 +10,12 @@
  * Format the infotext:
  *   <prompt>\n[Negative prompt: <negative>\n]<Key: value, Key: value, ...>
  * No trailing newline.  The Negative prompt line is omitted when negative is NULL
- * or empty.  params is a JSON object whose insertion order is kept; string, integer
- * and real values are written (reals with %g), null/empty-string values are omitted,
- * a value equal to its key is written bare, values containing ',' ':' or a newline
- * are written as JSON strings.  Returns a malloc'd string, or NULL on allocation failure.
+ * or empty, the parameter line when no parameter is written.  params (may be NULL) is
+ * a JSON object whose insertion order is kept; string, integer and real values are
+ * written (reals with %g), booleans as True/False (Python's spelling, as A1111 writes
+ * them), null/empty-string values and arrays/objects are omitted, a string value equal
+ * to its key is written bare, values containing ',' ':' or a newline are written as
+ * JSON strings.  Returns a malloc'd string, or NULL on allocation failure.
  */
 char *infotext_format(const char *prompt, const char *negative, const json_t *params);
 
@@ -22,7 +24,9 @@ char *infotext_format(const char *prompt, const char *negative, const json_t *pa
  * holds the parameters only when it has at least 3 `Key: value` matches, otherwise
  * it belongs to the prompt; lines are stripped; "Negative prompt:" starts the
  * negative prompt.  *params gets a new object of string values (quoted values
- * unquoted).  *prompt and *negative are malloc'd (negative "" when absent).
+ * unquoted, keys with an empty value dropped, "Size" kept whole, not split into
+ * Size-1/Size-2).  *prompt and *negative are malloc'd (negative "" when absent).
+ * Fails on text that is not UTF-8; on failure all three outputs are NULL.
  */
 int infotext_parse(const char *text, char **prompt, char **negative, json_t **params,
                    struct err *err);
