@@ -124,6 +124,36 @@ static int parse_set(json_t *set, const char *arg)
 	return 0;
 }
 
+#define PROMPT_STDIN_MAX (64 * 1024)
+
+/* "imagen generate -": the prompt comes from stdin (scripts, long prompts). */
+static int read_prompt_stdin(struct buf *prompt)
+{
+	char chunk[4096];
+	size_t n;
+
+	buf_release(prompt);
+	prompt->max = PROMPT_STDIN_MAX;
+	while ((n = fread(chunk, 1, sizeof(chunk), stdin)) > 0) {
+		if (buf_add(prompt, chunk, n) < 0) {
+			cli_error("generate: the prompt on stdin is longer than %d bytes", PROMPT_STDIN_MAX);
+			return 2;
+		}
+	}
+	if (ferror(stdin)) {
+		cli_error("generate: cannot read the prompt from stdin");
+		return 2;
+	}
+	while (prompt->len && (prompt->data[prompt->len - 1] == '\n' ||
+	                       prompt->data[prompt->len - 1] == '\r'))
+		prompt->data[--prompt->len] = '\0';
+	if (prompt->len && memchr(prompt->data, '\0', prompt->len)) {
+		cli_error("generate: the prompt on stdin contains a NUL byte");
+		return 2;
+	}
+	return 0;
+}
+
 static int parse_args(struct gen_opts *o, struct global_opts *g, int argc, char **argv)
 {
 	struct cli_parser p;
@@ -198,6 +228,8 @@ static int parse_args(struct gen_opts *o, struct global_opts *g, int argc, char 
 			rc = 2;
 	}
 	cli_end(&p);
+	if (!rc && o->prompt.len == 1 && o->prompt.data[0] == '-')
+		rc = read_prompt_stdin(&o->prompt);
 	return rc;
 }
 
@@ -526,9 +558,10 @@ const struct cmd_entry commands_generate = {
 	"generate",
 	"[options] PROMPT...",
 	"generate an image from a prompt",
-	"The words of PROMPT are joined with spaces.  The image is written to the output\n"
-	"directory under the naming template, with a JSON sidecar beside it, and the path\n"
-	"is printed on stdout (a JSON record with --json).  --from FILE repeats a recorded\n"
+	"The words of PROMPT are joined with spaces; a lone - reads the prompt from stdin.\n"
+	"The image is written to the output directory under the naming template, with a\n"
+	"JSON sidecar beside it, and the path is printed on stdout (a JSON record with\n"
+	"--json).  --from FILE repeats a recorded\n"
 	"generation (same prompt, style, size, steps, seed and backend), each overridable\n"
 	"by the flags given with it.",
 	generate_opts,

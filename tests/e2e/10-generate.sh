@@ -220,6 +220,15 @@ test_multiword_prompt_and_verbose() {
 	expect_eq "$ERR" "" "quiet stderr"
 }
 
+test_prompt_from_stdin() {
+	OUT=$(printf 'a prompt\nover two lines\n' | "$IMAGEN" generate --json --seed 2 -o out - 2>"$T_TMP/e")
+	expect_eq "$(jqr "$OUT" .metadata.prompt)" "a prompt
+over two lines" "stdin prompt, trailing newline dropped"
+	OUT=$(: | "$IMAGEN" generate -o out - 2>"$T_TMP/e"); RC=$?; ERR=$(cat "$T_TMP/e")
+	expect_rc 2
+	expect_contains "$ERR" "a prompt is required"
+}
+
 test_sidecar_can_be_turned_off() {
 	write_config "$HOME/.config/imagen/imagen.yaml" <<'YAML'
 output:
