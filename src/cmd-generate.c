@@ -561,9 +561,8 @@ const struct cmd_entry commands_generate = {
 	"The words of PROMPT are joined with spaces; a lone - reads the prompt from stdin.\n"
 	"The image is written to the output directory under the naming template, with a\n"
 	"JSON sidecar beside it, and the path is printed on stdout (a JSON record with\n"
-	"--json).  --from FILE repeats a recorded\n"
-	"generation (same prompt, style, size, steps, seed and backend), each overridable\n"
-	"by the flags given with it.",
+	"--json).  --from FILE repeats a recorded generation (same prompt, style, size,\n"
+	"steps, seed and backend), each overridable by the flags given with it.",
 	generate_opts,
 	cmd_generate,
 };
