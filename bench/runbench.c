@@ -39,7 +39,7 @@ struct run {
 static void usage(void)
 {
 	fprintf(stderr, "usage: runbench [-n RUNS] [-w WARMUP] [-l LABEL] [-e NAME=VALUE]... -- "
-	                "CMD ARGS...\n");
+			"CMD ARGS...\n");
 	exit(2);
 }
 
@@ -128,12 +128,12 @@ static int run_once(char **argv, struct run *out)
 	}
 	if (WIFSIGNALED(status)) {
 		fprintf(stderr, "runbench: %s was killed by signal %d (%s)\n", argv[0],
-		        WTERMSIG(status), strsignal(WTERMSIG(status)));
+			WTERMSIG(status), strsignal(WTERMSIG(status)));
 		return -1;
 	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
 		fprintf(stderr, "runbench: %s exited with status %d\n", argv[0],
-		        WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+			WIFEXITED(status) ? WEXITSTATUS(status) : -1);
 		return -1;
 	}
 	out->ms = t1 - t0;
@@ -163,14 +163,14 @@ int main(int argc, char **argv)
 		case 'n':
 			if (parse_count(optarg, 1, &runs)) {
 				fprintf(stderr, "runbench: -n wants a count from 1 to %d\n",
-				        MAX_RUNS);
+					MAX_RUNS);
 				return 2;
 			}
 			break;
 		case 'w':
 			if (parse_count(optarg, 0, &warmup)) {
 				fprintf(stderr, "runbench: -w wants a count from 0 to %d\n",
-				        MAX_RUNS);
+					MAX_RUNS);
 				return 2;
 			}
 			break;
@@ -182,13 +182,13 @@ int main(int argc, char **argv)
 			eq = strchr(optarg, '=');
 			if (!eq || eq == optarg) {
 				fprintf(stderr, "runbench: -e wants NAME=VALUE, got '%s'\n",
-				        optarg);
+					optarg);
 				return 2;
 			}
 			*eq = '\0';
 			if (setenv(optarg, eq + 1, 1)) {
 				fprintf(stderr, "runbench: setenv %s: %s\n", optarg,
-				        strerror(errno));
+					strerror(errno));
 				return 2;
 			}
 			*eq = '=';

@@ -55,7 +55,7 @@ int cfg_check_keys(const char *name, const json_t *cfg, const char *const *known
 	size_t i;
 	int found;
 
-	json_object_foreach((json_t *)cfg, key, val) {
+	json_object_foreach ((json_t *)cfg, key, val) {
 		found = 0;
 		for (i = 0; known[i]; i++)
 			if (!strcmp(known[i], key))
@@ -64,15 +64,16 @@ int cfg_check_keys(const char *name, const json_t *cfg, const char *const *known
 			continue;
 		hint = suggest_closest(key, known);
 		if (hint)
-			return err_key(err, key, "unknown key '%s' in backends.%s (did you mean '%s'?)",
-			               key, name, hint);
+			return err_key(err, key,
+				       "unknown key '%s' in backends.%s (did you mean '%s'?)", key,
+				       name, hint);
 		return err_key(err, key, "unknown key '%s' in backends.%s", key, name);
 	}
 	return 0;
 }
 
 int cfg_get_int(const json_t *cfg, const char *name, const char *key, long long min, long long max,
-                long long *out, struct err *err)
+		long long *out, struct err *err)
 {
 	const json_t *v = json_object_get(cfg, key);
 	long long n;
@@ -86,20 +87,20 @@ int cfg_get_int(const json_t *cfg, const char *name, const char *key, long long 
 		errno = 0;
 		n = strtoll(json_string_value(v), &end, 10);
 		if (errno || end == json_string_value(v) || *end)
-			return err_key(err, key, "backends.%s.%s: expected an integer, got '%s'", name,
-			               key, json_string_value(v));
+			return err_key(err, key, "backends.%s.%s: expected an integer, got '%s'",
+				       name, key, json_string_value(v));
 	} else {
 		return err_key(err, key, "backends.%s.%s: expected an integer", name, key);
 	}
 	if (n < min || n > max)
-		return err_key(err, key, "backends.%s.%s: %lld is out of range (%lld..%lld)", name, key,
-		               n, min, max);
+		return err_key(err, key, "backends.%s.%s: %lld is out of range (%lld..%lld)", name,
+			       key, n, min, max);
 	*out = n;
 	return 0;
 }
 
 int cfg_get_string(const json_t *cfg, const char *name, const char *key, const char **out,
-                   struct err *err)
+		   struct err *err)
 {
 	const json_t *v = json_object_get(cfg, key);
 

@@ -15,21 +15,21 @@ struct imagen_request {
 	int width, height, steps;    /* 0 = the adapter's default */
 	int64_t seed;                /* always set: the framework picks one if the user didn't */
 	const char *style;           /* preset name, "none" when none */
-	const json_t *opts;          /* --set pairs as a JSON object (int/bool/string values), never NULL */
+	const json_t *opts; /* --set pairs as a JSON object (int/bool/string values), never NULL */
 };
 
 /** What an adapter hands back.  The caller releases it with imagen_result_release(). */
 struct imagen_result {
-	unsigned char *data;  /* image bytes (malloc'd) */
+	unsigned char *data; /* image bytes (malloc'd) */
 	size_t len;
-	char mime[32];        /* "image/png" */
-	int width, height;    /* what was actually produced */
-	int steps;            /* what was actually used (0 if the notion does not apply) */
-	int64_t seed;         /* the seed the upstream actually used */
-	int seed_honoured;    /* 0 when the upstream has no notion of a seed */
-	char *model;          /* malloc'd, NULL when unknown */
-	json_t *metadata;     /* adapter metadata (owned reference), goes verbatim into the sidecar */
-	json_t *cost;         /* billed backends: cost record (owned); NULL otherwise */
+	char mime[32];     /* "image/png" */
+	int width, height; /* what was actually produced */
+	int steps;         /* what was actually used (0 if the notion does not apply) */
+	int64_t seed;      /* the seed the upstream actually used */
+	int seed_honoured; /* 0 when the upstream has no notion of a seed */
+	char *model;       /* malloc'd, NULL when unknown */
+	json_t *metadata;  /* adapter metadata (owned reference), goes verbatim into the sidecar */
+	json_t *cost;      /* billed backends: cost record (owned); NULL otherwise */
 };
 
 void imagen_result_release(struct imagen_result *res);
@@ -51,8 +51,8 @@ struct backend_ops {
 	 *  before any network call.  *out is allocated by the adapter. */
 	int (*open)(struct backend **out, const char *name, const json_t *cfg, struct err *err);
 	/** Produce one image.  res is zeroed by the caller. */
-	int (*generate)(struct backend *b, const struct imagen_request *req, struct imagen_result *res,
-	                struct err *err);
+	int (*generate)(struct backend *b, const struct imagen_request *req,
+			struct imagen_result *res, struct err *err);
 	void (*close)(struct backend *b);
 };
 
@@ -71,9 +71,9 @@ int cfg_check_keys(const char *name, const json_t *cfg, const char *const *known
 /** Read an optional integer in [min, max] from cfg[key] (*out left untouched when absent).
  *  Strings holding a decimal integer are accepted (for --set values). */
 int cfg_get_int(const json_t *cfg, const char *name, const char *key, long long min, long long max,
-                long long *out, struct err *err);
+		long long *out, struct err *err);
 /** Read an optional string from cfg[key] (*out borrowed, left untouched when absent). */
 int cfg_get_string(const json_t *cfg, const char *name, const char *key, const char **out,
-                   struct err *err);
+		   struct err *err);
 
 #endif

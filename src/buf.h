@@ -7,11 +7,14 @@
 struct buf {
 	unsigned char *data; /* always NUL-terminated when len > 0 or after any append */
 	size_t len;
-	size_t cap;          /* allocated */
-	size_t max;          /* 0 = unlimited; appends beyond it fail */
+	size_t cap; /* allocated */
+	size_t max; /* 0 = unlimited; appends beyond it fail */
 };
 
-#define BUF_INIT { NULL, 0, 0, 0 }
+#define BUF_INIT                                                                                   \
+	{                                                                                          \
+		NULL, 0, 0, 0                                                                      \
+	}
 
 /** Append n bytes; returns 0, or -1 when the cap would be exceeded or memory is short. */
 int buf_add(struct buf *b, const void *p, size_t n);

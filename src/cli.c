@@ -11,7 +11,8 @@
 
 const struct opt_spec common_opts[] = {
 	{ OPT_CONFIG, "config", 'c', ARG_REQUIRED, "FILE", "use this config file", HINT_FILE },
-	{ OPT_VERBOSE, "verbose", 'v', ARG_NONE, NULL, "say more on stderr (repeatable)", HINT_NONE },
+	{ OPT_VERBOSE, "verbose", 'v', ARG_NONE, NULL, "say more on stderr (repeatable)",
+	  HINT_NONE },
 	{ OPT_QUIET, "quiet", 'q', ARG_NONE, NULL, "print only errors on stderr", HINT_NONE },
 	{ OPT_HELP, "help", 'h', ARG_NONE, NULL, "show this help", HINT_NONE },
 	{ 0, NULL, 0, ARG_NONE, NULL, NULL, HINT_NONE },
@@ -35,9 +36,10 @@ int cli_parse_int(const char *what, const char *s, long long min, long long max,
 
 	errno = 0;
 	v = strtoll(s, &end, 10);
-	if (!*s || *end || errno || v < min || v > max || (*s != '-' && !(*s >= '0' && *s <= '9'))) {
-		cli_error("%s: invalid value '%s' (expected an integer from %lld to %lld)", what, s, min,
-		          max);
+	if (!*s || *end || errno || v < min || v > max ||
+	    (*s != '-' && !(*s >= '0' && *s <= '9'))) {
+		cli_error("%s: invalid value '%s' (expected an integer from %lld to %lld)", what, s,
+			  min, max);
 		return -1;
 	}
 	*out = v;
@@ -54,7 +56,7 @@ static size_t count_opts(const struct opt_spec *o)
 }
 
 int cli_begin(struct cli_parser *p, const struct cmd_entry *cmd, struct global_opts *g, int argc,
-              char **argv)
+	      char **argv)
 {
 	const struct opt_spec *lists[2] = { cmd->opts, common_opts };
 	struct option *lo;
@@ -77,8 +79,8 @@ int cli_begin(struct cli_parser *p, const struct cmd_entry *cmd, struct global_o
 
 			lo[k].name = o->long_name;
 			lo[k].has_arg = o->arg == ARG_NONE       ? no_argument
-			                : o->arg == ARG_REQUIRED ? required_argument
-			                                         : optional_argument;
+					: o->arg == ARG_REQUIRED ? required_argument
+								 : optional_argument;
 			lo[k].flag = NULL;
 			lo[k].val = o->id;
 			k++;
@@ -112,10 +114,11 @@ static void unknown_option(struct cli_parser *p, const char *bad)
 	want[strcspn(want, "=")] = '\0';
 	hint = strncmp(bad, "--", 2) ? NULL : suggest_closest(want, names);
 	if (hint)
-		cli_error("%s: unknown option '%s' (did you mean '--%s'?)", p->cmd->name, bad, hint);
+		cli_error("%s: unknown option '%s' (did you mean '--%s'?)", p->cmd->name, bad,
+			  hint);
 	else
 		cli_error("%s: unknown option '%s' (see imagen help %s)", p->cmd->name, bad,
-		          p->cmd->name);
+			  p->cmd->name);
 }
 
 int cli_next(struct cli_parser *p, const char **arg)
@@ -139,7 +142,8 @@ int cli_next(struct cli_parser *p, const char **arg)
 			return -1;
 		}
 		if (c == ':') {
-			cli_error("%s: option '%s' needs a value", p->cmd->name, p->argv[optind - 1]);
+			cli_error("%s: option '%s' needs a value", p->cmd->name,
+				  p->argv[optind - 1]);
 			return -1;
 		}
 		switch (c) {
@@ -192,7 +196,8 @@ static void print_opts(FILE *out, const struct opt_spec *o)
 		int n = 0;
 
 		if (o[i].short_name)
-			n = snprintf(left, sizeof(left), "-%c, --%s", o[i].short_name, o[i].long_name);
+			n = snprintf(left, sizeof(left), "-%c, --%s", o[i].short_name,
+				     o[i].long_name);
 		else
 			n = snprintf(left, sizeof(left), "    --%s", o[i].long_name);
 		if (o[i].arg == ARG_REQUIRED && n > 0 && (size_t)n < sizeof(left))
@@ -209,7 +214,7 @@ static void print_opts(FILE *out, const struct opt_spec *o)
 void cli_print_command_help(FILE *out, const struct cmd_entry *cmd)
 {
 	fprintf(out, "usage: imagen %s%s%s\n\n%s\n", cmd->name, *cmd->usage ? " " : "", cmd->usage,
-	        cmd->summary);
+		cmd->summary);
 	if (cmd->description && *cmd->description)
 		fprintf(out, "\n%s\n", cmd->description);
 	if (count_opts(cmd->opts)) {

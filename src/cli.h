@@ -11,11 +11,11 @@ enum arg_kind { ARG_NONE = 0, ARG_REQUIRED, ARG_OPTIONAL };
 enum arg_hint { HINT_NONE = 0, HINT_FILE, HINT_DIR, HINT_BACKEND, HINT_STYLE, HINT_MODE };
 
 struct opt_spec {
-	int id;                /* returned by cli_next(); short options use their letter */
+	int id; /* returned by cli_next(); short options use their letter */
 	const char *long_name;
-	int short_name;        /* 0 when none */
+	int short_name; /* 0 when none */
 	enum arg_kind arg;
-	const char *arg_name;  /* "N", "FILE", … */
+	const char *arg_name; /* "N", "FILE", … */
 	const char *help;
 	enum arg_hint hint;
 };
@@ -28,11 +28,11 @@ struct global_opts {
 
 struct cmd_entry {
 	const char *name;
-	const char *usage;        /* after "imagen NAME " */
-	const char *summary;      /* one line for `imagen --help` */
-	const char *description;  /* paragraph(s) for `imagen help NAME` */
+	const char *usage;           /* after "imagen NAME " */
+	const char *summary;         /* one line for `imagen --help` */
+	const char *description;     /* paragraph(s) for `imagen help NAME` */
 	const struct opt_spec *opts; /* terminated by an entry with id 0; the common options
-	                              * (-c, -v, -q, -h) are added by the parser */
+				      * (-c, -v, -q, -h) are added by the parser */
 	int (*exec)(struct global_opts *g, int argc, char **argv);
 };
 
@@ -46,13 +46,13 @@ struct cli_parser {
 	char **argv;
 	/* getopt tables built from the specs */
 	char shortopts[128];
-	void *longopts;   /* struct option[] */
+	void *longopts; /* struct option[] */
 	int nlong;
 };
 
 /** Prepare parsing of argv (argv[0] is the command name) for cmd. */
-int cli_begin(struct cli_parser *p, const struct cmd_entry *cmd, struct global_opts *g,
-              int argc, char **argv);
+int cli_begin(struct cli_parser *p, const struct cmd_entry *cmd, struct global_opts *g, int argc,
+	      char **argv);
 /**
  * The next option: its id with *arg set (NULL when none), 0 when options are done
  * (operands then start at cli_optind()), -1 after printing a usage error, -2 after

@@ -43,8 +43,8 @@ static int cmd_validate(struct global_opts *g, const char *file)
 /* Values under keys that name a secret are never shown; *_env keys only name a variable. */
 static int secret_key(const char *key)
 {
-	static const char *const words[] = { "key", "token", "secret", "password", "passwd",
-		                             "auth", "credential", NULL };
+	static const char *const words[] = { "key",    "token", "secret",     "password",
+					     "passwd", "auth",  "credential", NULL };
 	size_t i, len = strlen(key);
 
 	if (len > 4 && !strcasecmp(key + len - 4, "_env"))
@@ -65,7 +65,7 @@ static void print_scalar(const json_t *v, int redact)
 	}
 	if (json_is_string(v)) {
 		const char *str = json_string_value(v), *at = strchr(str, '@'),
-		           *scheme = strstr(str, "://");
+			   *scheme = strstr(str, "://");
 
 		/* user:password@ inside a URL is a secret too */
 		if (scheme && at && memchr(scheme + 3, ':', (size_t)(at - scheme - 3)) &&
@@ -88,7 +88,7 @@ static void print_yaml(const json_t *v, int indent)
 	size_t i;
 
 	if (json_is_object(v)) {
-		json_object_foreach((json_t *)v, key, val) {
+		json_object_foreach ((json_t *)v, key, val) {
 			printf("%*s%s:", indent, "", key);
 			if ((json_is_object(val) && json_object_size(val)) ||
 			    (json_is_array(val) && json_array_size(val))) {
@@ -106,7 +106,7 @@ static void print_yaml(const json_t *v, int indent)
 			}
 		}
 	} else if (json_is_array(v)) {
-		json_array_foreach(v, i, val) {
+		json_array_foreach (v, i, val) {
 			printf("%*s- ", indent, "");
 			print_scalar(val, 0);
 			putchar('\n');
@@ -231,8 +231,8 @@ static int cmd_path(struct global_opts *g)
 	printf("%s\n", path);
 	if (!exists && !g->quiet)
 		cli_error("%s does not exist: the built-in default is in use (imagen config init "
-		          "writes a sample)",
-		          path);
+			  "writes a sample)",
+			  path);
 	free(path);
 	return 0;
 }
@@ -257,7 +257,8 @@ static int cmd_config(struct global_opts *g, int argc, char **argv)
 	first = cli_optind(&p);
 	cli_end(&p);
 	if (first >= argc) {
-		cli_error("config: which one? validate, show, init or path (see imagen help config)");
+		cli_error(
+			"config: which one? validate, show, init or path (see imagen help config)");
 		return 2;
 	}
 	sub = argv[first];
@@ -277,8 +278,8 @@ static int cmd_config(struct global_opts *g, int argc, char **argv)
 	} else if (!strcmp(sub, "path")) {
 		rc = cmd_path(g);
 	} else {
-		cli_error("config: unknown subcommand '%s' (expected %s, %s, %s or %s)", sub, subs[0],
-		          subs[1], subs[2], subs[3]);
+		cli_error("config: unknown subcommand '%s' (expected %s, %s, %s or %s)", sub,
+			  subs[0], subs[1], subs[2], subs[3]);
 		rc = 2;
 	}
 	return rc;
@@ -288,7 +289,8 @@ const struct cmd_entry commands_config = {
 	"config",
 	"validate [FILE] | show | init [--stdout] | path",
 	"check, show or create the configuration",
-	"  validate  check the config (or FILE): exit 0 when valid, 2 when not; warnings on stderr\n"
+	"  validate  check the config (or FILE): exit 0 when valid, 2 when not; warnings on "
+	"stderr\n"
 	"  show      the effective config after precedence, secrets redacted\n"
 	"  init      write a commented sample to the config path (never overwrites)\n"
 	"  path      print the config path in use",

@@ -38,8 +38,8 @@ enum {
 #define STEPS_MAX 10000
 
 static const struct opt_spec generate_opts[] = {
-	{ OPT_BACKEND, "backend", 'b', ARG_REQUIRED, "NAME", "backend instance (env IMAGEN_BACKEND)",
-	  HINT_BACKEND },
+	{ OPT_BACKEND, "backend", 'b', ARG_REQUIRED, "NAME",
+	  "backend instance (env IMAGEN_BACKEND)", HINT_BACKEND },
 	{ OPT_STYLE, "style", 's', ARG_REQUIRED, "NAME", "style preset appended to the prompt",
 	  HINT_STYLE },
 	{ OPT_NEGATIVE, "negative", 'n', ARG_REQUIRED, "TEXT", "negative prompt", HINT_NONE },
@@ -48,20 +48,21 @@ static const struct opt_spec generate_opts[] = {
 	{ OPT_STEPS, "steps", 0, ARG_REQUIRED, "N", "sampling steps", HINT_NONE },
 	{ OPT_SEED, "seed", 0, ARG_REQUIRED, "N", "seed, 0 to 2^63-1 (default: random 32-bit)",
 	  HINT_NONE },
-	{ OPT_OUTPUT, "output", 'o', ARG_REQUIRED, "DIR", "output directory (env IMAGEN_OUTPUT_DIR)",
-	  HINT_DIR },
-	{ OPT_NAME, "name", 0, ARG_REQUIRED, "TEMPLATE", "file name template, e.g. {date}-{slug}-{seed}.png",
-	  HINT_NONE },
+	{ OPT_OUTPUT, "output", 'o', ARG_REQUIRED, "DIR",
+	  "output directory (env IMAGEN_OUTPUT_DIR)", HINT_DIR },
+	{ OPT_NAME, "name", 0, ARG_REQUIRED, "TEMPLATE",
+	  "file name template, e.g. {date}-{slug}-{seed}.png", HINT_NONE },
 	{ OPT_SET, "set", 0, ARG_REQUIRED, "KEY=VALUE", "backend request option (repeatable)",
 	  HINT_NONE },
 	{ OPT_FROM, "from", 0, ARG_REQUIRED, "FILE",
 	  "repeat the generation recorded in FILE (PNG or sidecar)", HINT_FILE },
-	{ OPT_JSON, "json", 0, ARG_NONE, NULL, "print a JSON record of what was written", HINT_NONE },
-	{ OPT_PREVIEW, "preview", 0, ARG_OPTIONAL, "auto|on|off", "preview the image (env IMAGEN_PREVIEW)",
-	  HINT_MODE },
-	{ OPT_NO_PREVIEW, "no-preview", 0, ARG_NONE, NULL, "same as --preview=off", HINT_NONE },
-	{ OPT_NO_CLOUD, "no-cloud", 0, ARG_NONE, NULL, "skip cloud sync for this run (env IMAGEN_CLOUD_SYNC)",
+	{ OPT_JSON, "json", 0, ARG_NONE, NULL, "print a JSON record of what was written",
 	  HINT_NONE },
+	{ OPT_PREVIEW, "preview", 0, ARG_OPTIONAL, "auto|on|off",
+	  "preview the image (env IMAGEN_PREVIEW)", HINT_MODE },
+	{ OPT_NO_PREVIEW, "no-preview", 0, ARG_NONE, NULL, "same as --preview=off", HINT_NONE },
+	{ OPT_NO_CLOUD, "no-cloud", 0, ARG_NONE, NULL,
+	  "skip cloud sync for this run (env IMAGEN_CLOUD_SYNC)", HINT_NONE },
 	{ 0, NULL, 0, ARG_NONE, NULL, NULL, HINT_NONE },
 };
 
@@ -136,7 +137,8 @@ static int read_prompt_stdin(struct buf *prompt)
 	prompt->max = PROMPT_STDIN_MAX;
 	while ((n = fread(chunk, 1, sizeof(chunk), stdin)) > 0) {
 		if (buf_add(prompt, chunk, n) < 0) {
-			cli_error("generate: the prompt on stdin is longer than %d bytes", PROMPT_STDIN_MAX);
+			cli_error("generate: the prompt on stdin is longer than %d bytes",
+				  PROMPT_STDIN_MAX);
 			return 2;
 		}
 	}
@@ -144,8 +146,8 @@ static int read_prompt_stdin(struct buf *prompt)
 		cli_error("generate: cannot read the prompt from stdin");
 		return 2;
 	}
-	while (prompt->len && (prompt->data[prompt->len - 1] == '\n' ||
-	                       prompt->data[prompt->len - 1] == '\r'))
+	while (prompt->len &&
+	       (prompt->data[prompt->len - 1] == '\n' || prompt->data[prompt->len - 1] == '\r'))
 		prompt->data[--prompt->len] = '\0';
 	if (prompt->len && memchr(prompt->data, '\0', prompt->len)) {
 		cli_error("generate: the prompt on stdin contains a NUL byte");
@@ -210,7 +212,9 @@ static int parse_args(struct gen_opts *o, struct global_opts *g, int argc, char 
 		case OPT_PREVIEW:
 			m = arg ? mode_parse(arg) : MODE_ON;
 			if (m < 0) {
-				cli_error("--preview: invalid value '%s' (expected auto, on or off)", arg);
+				cli_error(
+					"--preview: invalid value '%s' (expected auto, on or off)",
+					arg);
 				rc = 2;
 			}
 			o->preview = m;
@@ -224,7 +228,8 @@ static int parse_args(struct gen_opts *o, struct global_opts *g, int argc, char 
 		}
 	}
 	for (i = cli_optind(&p); !rc && i < argc; i++) {
-		if ((o->prompt.len && buf_adds(&o->prompt, " ") < 0) || buf_adds(&o->prompt, argv[i]) < 0)
+		if ((o->prompt.len && buf_adds(&o->prompt, " ") < 0) ||
+		    buf_adds(&o->prompt, argv[i]) < 0)
 			rc = 2;
 	}
 	cli_end(&p);
@@ -254,7 +259,7 @@ static double ms_since(const struct timespec *t0)
 
 /* Where an image goes when the output directory refuses it: nothing generated is lost. */
 static int rescue_write(struct gen_record *rec, const unsigned char *png, size_t len,
-                        const char *sidecar, struct err *err)
+			const char *sidecar, struct err *err)
 {
 	const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
 	char *dir = NULL;
@@ -272,30 +277,31 @@ static int rescue_write(struct gen_record *rec, const unsigned char *png, size_t
 		rc = output_write(rec, dir, "{date}-{slug}-{seed}.{ext}", png, len, sidecar, err);
 	if (!rec->image_path) {
 		gen_record_release(rec);
-		rc = output_write(rec, "/tmp", "imagen-{date}-{slug}-{seed}.{ext}", png, len, sidecar,
-		                  err);
+		rc = output_write(rec, "/tmp", "imagen-{date}-{slug}-{seed}.{ext}", png, len,
+				  sidecar, err);
 	}
 	free(dir);
 	return rec->image_path ? 0 : rc;
 }
 
 static void print_record(const struct gen_info *info, const struct settings *st,
-                         const json_t *sidecar)
+			 const json_t *sidecar)
 {
 	const struct gen_record *rec = info->rec;
 	const struct imagen_result *res = info->res;
 	json_t *o;
 	char *s;
 
-	o = json_pack("{s:s, s:s?, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:i, s:i, s:i, s:s, s:s, "
-	              "s:s, s:s, s:s, s:s, s:O}",
-	              "image", rec->image_path, "sidecar", rec->sidecar_path, "file_name",
-	              rec->file_name, "rel_path", rec->rel_path, "dir", rec->dir, "date", rec->date,
-	              "time", rec->time, "slug", rec->slug, "seed", (json_int_t)res->seed, "bytes",
-	              (json_int_t)rec->bytes, "width", res->width, "height", res->height, "steps",
-	              res->steps, "backend", info->backend, "backend_type", info->backend_type,
-	              "created_at", rec->iso, "cloud_sync", mode_name(st->cloud_sync), "preview",
-	              mode_name(st->preview), "mime", res->mime, "metadata", sidecar);
+	o = json_pack(
+		"{s:s, s:s?, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:i, s:i, s:i, s:s, s:s, "
+		"s:s, s:s, s:s, s:s, s:O}",
+		"image", rec->image_path, "sidecar", rec->sidecar_path, "file_name", rec->file_name,
+		"rel_path", rec->rel_path, "dir", rec->dir, "date", rec->date, "time", rec->time,
+		"slug", rec->slug, "seed", (json_int_t)res->seed, "bytes", (json_int_t)rec->bytes,
+		"width", res->width, "height", res->height, "steps", res->steps, "backend",
+		info->backend, "backend_type", info->backend_type, "created_at", rec->iso,
+		"cloud_sync", mode_name(st->cloud_sync), "preview", mode_name(st->preview), "mime",
+		res->mime, "metadata", sidecar);
 	if (!o)
 		return;
 	s = json_dumps(o, JSON_COMPACT);
@@ -359,7 +365,8 @@ static int run(struct gen_opts *o, struct global_opts *g)
 	suffix = config_style_suffix(cfg, style);
 	prompt = o->prompt.len ? (const char *)o->prompt.data : rp.prompt;
 	if (!prompt || !*prompt) {
-		cli_error("generate: a prompt is required (e.g. imagen generate \"a lighthouse at dusk\")");
+		cli_error("generate: a prompt is required (e.g. imagen generate \"a lighthouse at "
+			  "dusk\")");
 		goto out;
 	}
 	/* --from with neither prompt nor style changed replays the exact recorded text, even if
@@ -430,13 +437,17 @@ static int run(struct gen_opts *o, struct global_opts *g)
 	if (g->verbose) {
 		fprintf(stderr, "imagen: config: %s\n", cfg->display);
 		fprintf(stderr, "imagen: backend %s (type %s, from %s)\n", cb->name, cb->type,
-		        origin_name(st.backend_from));
+			origin_name(st.backend_from));
 		fprintf(stderr, "imagen: seed %lld (%s)\n", (long long)req.seed,
-		        o->has_seed ? "flag" : rp.has_seed ? "--from" : "random");
-		fprintf(stderr, "imagen: output %s (from %s), cloud sync %s (from %s), preview %s (from %s)\n",
-		        dir, origin_name(st.output_dir_from), mode_name(st.cloud_sync),
-		        origin_name(st.cloud_sync_from), mode_name(st.preview),
-		        origin_name(st.preview_from));
+			o->has_seed   ? "flag"
+			: rp.has_seed ? "--from"
+				      : "random");
+		fprintf(stderr,
+			"imagen: output %s (from %s), cloud sync %s (from %s), preview %s (from "
+			"%s)\n",
+			dir, origin_name(st.output_dir_from), mode_name(st.cloud_sync),
+			origin_name(st.cloud_sync_from), mode_name(st.preview),
+			origin_name(st.preview_from));
 		if (o->from)
 			fprintf(stderr, "imagen: --from %s (%s)\n", o->from, rp.source);
 	}
@@ -448,16 +459,18 @@ static int run(struct gen_opts *o, struct global_opts *g)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	err_clear(&err);
 	if (be->ops->generate(be, &req, &res, &err) < 0) {
-		cli_error("backend \"%s\": %s", cb->name, err.msg[0] ? err.msg : "generation failed");
+		cli_error("backend \"%s\": %s", cb->name,
+			  err.msg[0] ? err.msg : "generation failed");
 		rc = err.code ? err.code : 1;
 		goto out;
 	}
 	if (g->verbose)
 		fprintf(stderr, "imagen: generated %dx%d in %.1f ms\n", res.width, res.height,
-		        ms_since(&t0));
+			ms_since(&t0));
 	rc = 1;
 	if (pngmeta_check(res.data, res.len, NULL, NULL, &err) < 0) {
-		cli_error("backend \"%s\": the image it returned is unusable: %s", cb->name, err.msg);
+		cli_error("backend \"%s\": the image it returned is unusable: %s", cb->name,
+			  err.msg);
 		goto out;
 	}
 
@@ -469,8 +482,9 @@ static int run(struct gen_opts *o, struct global_opts *g)
 	snprintf(rec.backend, sizeof(rec.backend), "%s", cb->name);
 	snprintf(rec.ext, sizeof(rec.ext), "png");
 
-	info = (struct gen_info){ prompt, final, req.negative_prompt, style, cb->name, cb->type, opts,
-		                  &res, &rec };
+	info = (struct gen_info){ prompt, final,    req.negative_prompt,
+				  style,  cb->name, cb->type,
+				  opts,   &res,     &rec };
 	side = meta_sidecar(&info);
 	side_text = side ? json_dumps(side, JSON_INDENT(2)) : NULL;
 	infotext = meta_infotext(&info);
@@ -478,7 +492,8 @@ static int run(struct gen_opts *o, struct global_opts *g)
 		struct png_text texts[2] = { { "parameters", infotext }, { "imagen", side_text } };
 		struct err perr = ERR_INIT;
 
-		if (pngmeta_insert(&png, &png_len, res.data, res.len, texts, 2, &perr) < 0 && !g->quiet)
+		if (pngmeta_insert(&png, &png_len, res.data, res.len, texts, 2, &perr) < 0 &&
+		    !g->quiet)
 			cli_error("warning: metadata not embedded: %s", perr.msg);
 	}
 	if (!png) {
@@ -489,18 +504,20 @@ static int run(struct gen_opts *o, struct global_opts *g)
 	}
 
 	if (output_write(&rec, dir, tmpl, png, png_len,
-	                 cfg->write_metadata_json && side_text ? side_text : NULL, &err) < 0) {
+			 cfg->write_metadata_json && side_text ? side_text : NULL, &err) < 0) {
 		if (rec.image_path) {
 			cli_error("output: %s (the image is kept at %s)", err.msg, rec.image_path);
 		} else {
 			struct err rerr = ERR_INIT;
 
-			if (rescue_write(&rec, png, png_len, cfg->write_metadata_json ? side_text : NULL,
-			                 &rerr) == 0 || rec.image_path)
+			if (rescue_write(&rec, png, png_len,
+					 cfg->write_metadata_json ? side_text : NULL, &rerr) == 0 ||
+			    rec.image_path)
 				cli_error("output: %s; the image was saved to %s instead", err.msg,
-				          rec.image_path);
+					  rec.image_path);
 			else
-				cli_error("output: %s; saving it elsewhere failed too: %s", err.msg, rerr.msg);
+				cli_error("output: %s; saving it elsewhere failed too: %s", err.msg,
+					  rerr.msg);
 		}
 		if (rec.image_path && !o->json)
 			printf("%s\n", rec.image_path);
@@ -508,7 +525,8 @@ static int run(struct gen_opts *o, struct global_opts *g)
 	}
 	if (g->verbose)
 		fprintf(stderr, "imagen: wrote %s (%zu bytes)%s%s\n", rec.image_path, rec.bytes,
-		        rec.sidecar_path ? ", sidecar " : "", rec.sidecar_path ? rec.sidecar_path : "");
+			rec.sidecar_path ? ", sidecar " : "",
+			rec.sidecar_path ? rec.sidecar_path : "");
 	if (o->json)
 		print_record(&info, &st, side);
 	else

@@ -16,7 +16,7 @@ static const struct opt_spec json_opts[] = {
 
 /* Shared front half: parse --json, reject operands, load the config. */
 static int begin(const struct cmd_entry *cmd, struct global_opts *g, int argc, char **argv,
-                 int *json, struct config **cfg)
+		 int *json, struct config **cfg)
 {
 	struct cli_parser p;
 	struct err err = ERR_INIT;
@@ -77,13 +77,13 @@ static int cmd_backends(struct global_opts *g, int argc, char **argv)
 		tarr = json_array();
 		for (i = 0; i < cfg->nbackends; i++)
 			json_array_append_new(inst, json_pack("{s:s, s:s, s:b, s:b}", "name",
-			                                      cfg->backends[i].name, "type",
-			                                      cfg->backends[i].type, "default",
-			                                      !strcmp(cfg->backends[i].name, def),
-			                                      "builtin", !cfg->backends[i].node));
+							      cfg->backends[i].name, "type",
+							      cfg->backends[i].type, "default",
+							      !strcmp(cfg->backends[i].name, def),
+							      "builtin", !cfg->backends[i].node));
 		for (i = 0; types[i]; i++)
 			json_array_append_new(tarr, json_pack("{s:s, s:s}", "type", types[i]->type,
-			                                      "summary", types[i]->summary));
+							      "summary", types[i]->summary));
 		o = json_pack("{s:o, s:o}", "instances", inst, "types", tarr);
 		rc = print_json(o);
 	} else {
@@ -104,8 +104,8 @@ static int cmd_backends(struct global_opts *g, int argc, char **argv)
 }
 
 const struct cmd_entry commands_backends = {
-	"backends", "[--json]", "list configured backend instances and adapter types", NULL,
-	json_opts,  cmd_backends,
+	"backends", "[--json]", "list configured backend instances and adapter types",
+	NULL,       json_opts,  cmd_backends,
 };
 
 static int cmd_styles(struct global_opts *g, int argc, char **argv)
@@ -119,21 +119,22 @@ static int cmd_styles(struct global_opts *g, int argc, char **argv)
 		return rc < 0 ? 0 : rc;
 	if (json) {
 		arr = json_array();
-		json_array_append_new(arr, json_pack("{s:s, s:s, s:b}", "name", "none", "suffix", "",
-		                                     "default", !strcmp(cfg->default_style, "none")));
+		json_array_append_new(arr,
+				      json_pack("{s:s, s:s, s:b}", "name", "none", "suffix", "",
+						"default", !strcmp(cfg->default_style, "none")));
 		for (i = 0; i < cfg->nstyles; i++)
-			json_array_append_new(arr, json_pack("{s:s, s:s, s:b}", "name",
-			                                     cfg->styles[i].name, "suffix",
-			                                     cfg->styles[i].suffix, "default",
-			                                     !strcmp(cfg->default_style,
-			                                             cfg->styles[i].name)));
+			json_array_append_new(
+				arr, json_pack("{s:s, s:s, s:b}", "name", cfg->styles[i].name,
+					       "suffix", cfg->styles[i].suffix, "default",
+					       !strcmp(cfg->default_style, cfg->styles[i].name)));
 		rc = print_json(arr);
 	} else {
 		printf("%-16s %s%s\n", "none", "(no suffix)",
 		       strcmp(cfg->default_style, "none") ? "" : "  [default]");
 		for (i = 0; i < cfg->nstyles; i++)
 			printf("%-16s %s%s\n", cfg->styles[i].name, cfg->styles[i].suffix,
-			       strcmp(cfg->default_style, cfg->styles[i].name) ? "" : "  [default]");
+			       strcmp(cfg->default_style, cfg->styles[i].name) ? ""
+									       : "  [default]");
 	}
 	config_free(cfg);
 	return rc;

@@ -63,7 +63,7 @@ static int inspect_one(const char *path, int json, int verbose)
 		cli_error("inspect: %s: imagen chunk is not valid JSON: %s", path, jerr.text);
 	if (params_txt && infotext_parse(params_txt, &prompt, &neg, &params, &err) == 0)
 		pobj = json_pack("{s:s, s:s, s:O, s:s}", "prompt", prompt, "negative_prompt", neg,
-		                 "params", params, "text", params_txt);
+				 "params", params, "text", params_txt);
 	others = json_object();
 	for (i = 0; i < ntexts; i++)
 		if (strcmp(texts[i].keyword, "imagen") && strcmp(texts[i].keyword, "parameters"))
@@ -71,8 +71,8 @@ static int inspect_one(const char *path, int json, int verbose)
 
 	if (json) {
 		out = json_pack("{s:s, s:I, s:I, s:I, s:O?, s:O?, s:O}", "file", path, "bytes",
-		                (json_int_t)len, "width", (json_int_t)w, "height", (json_int_t)h,
-		                "imagen", imagen, "parameters", pobj, "text", others);
+				(json_int_t)len, "width", (json_int_t)w, "height", (json_int_t)h,
+				"imagen", imagen, "parameters", pobj, "text", others);
 		s = out ? json_dumps(out, JSON_INDENT(2)) : NULL;
 		if (s)
 			printf("%s\n", s);
@@ -105,7 +105,7 @@ static int inspect_one(const char *path, int json, int verbose)
 			printf("%-16s %s\n", "prompt", prompt);
 			if (neg && *neg)
 				printf("%-16s %s\n", "negative prompt", neg);
-			json_object_foreach(params, k, v)
+			json_object_foreach (params, k, v)
 				field(k, v);
 		} else {
 			printf("(no imagen metadata or A1111 parameters)\n");
@@ -116,7 +116,7 @@ static int inspect_one(const char *path, int json, int verbose)
 			const char *k;
 			json_t *v;
 
-			json_object_foreach(others, k, v)
+			json_object_foreach (others, k, v)
 				field(k, v);
 		}
 	}

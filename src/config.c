@@ -41,7 +41,8 @@ const char config_sample[] =
 	"# Check it with: imagen config validate\n"
 	"\n"
 	"defaults:\n"
-	"  backend: mock          # an instance name from backends: below (env IMAGEN_BACKEND, flag -b)\n"
+	"  backend: mock          # an instance name from backends: below (env IMAGEN_BACKEND, "
+	"flag -b)\n"
 	"  style: none            # a preset from styles: below, or none (flag -s)\n"
 	"\n"
 	"# Style presets: the text is appended to the prompt as \", <suffix>\".\n"
@@ -59,14 +60,16 @@ const char config_sample[] =
 	"  # nothing can be written outside the directory.\n"
 	"  naming: \"{date}-{slug}-{seed}.png\"\n"
 	"  write_metadata_json: true      # a sidecar NAME.json beside each image\n"
-	"  cloud_sync: auto               # auto | on | off  (env IMAGEN_CLOUD_SYNC, flag --no-cloud)\n"
+	"  cloud_sync: auto               # auto | on | off  (env IMAGEN_CLOUD_SYNC, flag "
+	"--no-cloud)\n"
 	"  preview: auto                  # auto | on | off  (env IMAGEN_PREVIEW, flag --preview)\n"
 	"\n"
 	"# Cloud sync to a private Supabase Storage bucket and the imagen.images table.\n"
 	"# With cloud_sync: auto it runs only once supabase_url is set.\n"
 	"cloud:\n"
 	"  supabase_url: \"\"               # https://PROJECT.supabase.co\n"
-	"  service_key_env: SUPABASE_SERVICE_ROLE_KEY   # the NAME of the variable holding the key\n"
+	"  service_key_env: SUPABASE_SERVICE_ROLE_KEY   # the NAME of the variable holding the "
+	"key\n"
 	"  bucket: imagen-generated\n"
 	"  # Your user id from auth.users (select id from auth.users where email = '...').\n"
 	"  owner_user_id: \"ac6c9501-3757-4a6d-8b97-2cff4288382b\"\n"
@@ -84,9 +87,9 @@ const char config_sample[] =
 static const char *const top_keys[] = { "defaults", "styles", "output", "cloud", "backends", NULL };
 static const char *const defaults_keys[] = { "backend", "style", NULL };
 static const char *const output_keys[] = { "directory",  "naming",  "write_metadata_json",
-	                                   "cloud_sync", "preview", NULL };
+					   "cloud_sync", "preview", NULL };
 static const char *const cloud_keys[] = { "supabase_url", "service_key_env", "bucket",
-	                                  "owner_user_id", NULL };
+					  "owner_user_id", NULL };
 
 int mode_parse(const char *s)
 {
@@ -171,7 +174,7 @@ struct vctx {
 };
 
 __attribute__((format(printf, 3, 4))) static int fail_node(struct vctx *v, const struct ynode *n,
-                                                           const char *fmt, ...)
+							   const char *fmt, ...)
 {
 	char msg[768];
 	va_list ap;
@@ -181,12 +184,12 @@ __attribute__((format(printf, 3, 4))) static int fail_node(struct vctx *v, const
 	va_end(ap);
 	if (n)
 		return err_code(v->err, 2, "config: %s:%d:%d: %s", v->cfg->display, n->line, n->col,
-		                msg);
+				msg);
 	return err_code(v->err, 2, "config: %s: %s", v->cfg->display, msg);
 }
 
 static int check_keys(struct vctx *v, const struct ynode *map, const char *const *known,
-                      const char *section)
+		      const char *section)
 {
 	const struct ynode *key;
 	const char *hint;
@@ -202,9 +205,10 @@ static int check_keys(struct vctx *v, const struct ynode *map, const char *const
 		if (found)
 			continue;
 		hint = suggest_closest(key->str, known);
-		return fail_node(v, key, "unknown key '%s'%s%s%s%s%s", key->str, section ? " in " : "",
-		                 section ? section : "", hint ? " (did you mean '" : "",
-		                 hint ? hint : "", hint ? "'?)" : "");
+		return fail_node(v, key, "unknown key '%s'%s%s%s%s%s", key->str,
+				 section ? " in " : "", section ? section : "",
+				 hint ? " (did you mean '" : "", hint ? hint : "",
+				 hint ? "'?)" : "");
 	}
 	return 0;
 }
@@ -233,13 +237,14 @@ static int want_bool(struct vctx *v, const struct ynode *n, const char *path, in
 			*out = 1;
 			return 0;
 		}
-		if (!strcmp(n->str, "false") || !strcmp(n->str, "False") || !strcmp(n->str, "FALSE")) {
+		if (!strcmp(n->str, "false") || !strcmp(n->str, "False") ||
+		    !strcmp(n->str, "FALSE")) {
 			*out = 0;
 			return 0;
 		}
 	}
 	return fail_node(v, n, "%s: expected true or false, got '%s'", path,
-	                 n->kind == YN_SCALAR ? n->str : "(a collection)");
+			 n->kind == YN_SCALAR ? n->str : "(a collection)");
 }
 
 static int want_mode(struct vctx *v, const struct ynode *n, const char *path, enum mode *out)
@@ -248,7 +253,7 @@ static int want_mode(struct vctx *v, const struct ynode *n, const char *path, en
 
 	if (m < 0)
 		return fail_node(v, n, "%s: expected auto, on or off, got '%s'", path,
-		                 n->kind == YN_SCALAR ? n->str : "(a collection)");
+				 n->kind == YN_SCALAR ? n->str : "(a collection)");
 	*out = (enum mode)m;
 	return 0;
 }
@@ -279,7 +284,7 @@ static int valid_uuid(const char *s)
 }
 
 static int add_backend(struct config *cfg, const char *name, const char *type,
-                       const struct backend_ops *ops, json_t *slice, const struct ynode *node)
+		       const struct backend_ops *ops, json_t *slice, const struct ynode *node)
 {
 	struct cfg_backend *p = realloc(cfg->backends, (cfg->nbackends + 1) * sizeof(*p));
 
@@ -311,25 +316,28 @@ static int load_backends(struct vctx *v, const struct ynode *sec)
 		key = sec->items[2 * i];
 		val = sec->items[2 * i + 1];
 		if (!valid_name(key->str))
-			return fail_node(v, key,
-			                 "backends: invalid instance name '%s' (letters, digits, '-' and "
-			                 "'_', starting with a letter or digit)",
-			                 key->str);
+			return fail_node(
+				v, key,
+				"backends: invalid instance name '%s' (letters, digits, '-' and "
+				"'_', starting with a letter or digit)",
+				key->str);
 		snprintf(path, sizeof(path), "backends.%s", key->str);
 		if (val->kind != YN_MAP)
-			return fail_node(v, val, "%s: expected a mapping with at least a 'type' key", path);
+			return fail_node(v, val,
+					 "%s: expected a mapping with at least a 'type' key", path);
 		type_node = ynode_get(val, "type", NULL);
 		if (!type_node)
 			return fail_node(v, key, "%s: missing 'type' (known types: %s)", path,
-			                 backend_type_list());
+					 backend_type_list());
 		if (want_string(v, type_node, "type", &type) < 0)
 			return -1;
 		ops = backend_find(type);
 		if (!ops) {
 			hint = suggest_closest(type, types);
-			return fail_node(v, type_node, "%s: unknown backend type '%s'%s%s%s (known: %s)",
-			                 path, type, hint ? " (did you mean '" : "", hint ? hint : "",
-			                 hint ? "'?)" : "", backend_type_list());
+			return fail_node(v, type_node,
+					 "%s: unknown backend type '%s'%s%s%s (known: %s)", path,
+					 type, hint ? " (did you mean '" : "", hint ? hint : "",
+					 hint ? "'?)" : "", backend_type_list());
 		}
 		slice = ynode_to_json(val);
 		if (!slice)
@@ -372,9 +380,10 @@ static int load_styles(struct vctx *v, const struct ynode *sec)
 		key = sec->items[2 * i];
 		val = sec->items[2 * i + 1];
 		if (!valid_name(key->str))
-			return fail_node(v, key,
-			                 "styles: invalid style name '%s' (letters, digits, '-' and '_')",
-			                 key->str);
+			return fail_node(
+				v, key,
+				"styles: invalid style name '%s' (letters, digits, '-' and '_')",
+				key->str);
 		if (!strcmp(key->str, "none"))
 			return fail_node(v, key, "styles: 'none' is reserved (it means no style)");
 		snprintf(path, sizeof(path), "styles.%s", key->str);
@@ -450,14 +459,18 @@ static int load_root(struct vctx *v)
 				return -1;
 			if (*cfg->supabase_url && strncmp(cfg->supabase_url, "https://", 8) &&
 			    strncmp(cfg->supabase_url, "http://", 7))
-				return fail_node(v, n, "cloud.supabase_url: expected an http(s) URL, got '%s'",
-				                 cfg->supabase_url);
+				return fail_node(
+					v, n,
+					"cloud.supabase_url: expected an http(s) URL, got '%s'",
+					cfg->supabase_url);
 		}
 		if ((n = ynode_get(sec, "service_key_env", NULL))) {
 			if (want_string(v, n, "cloud.service_key_env", &cfg->service_key_env) < 0)
 				return -1;
 			if (!*cfg->service_key_env)
-				return fail_node(v, n, "cloud.service_key_env: must name an environment variable");
+				return fail_node(
+					v, n,
+					"cloud.service_key_env: must name an environment variable");
 		}
 		if ((n = ynode_get(sec, "bucket", NULL))) {
 			if (want_string(v, n, "cloud.bucket", &cfg->bucket) < 0)
@@ -469,9 +482,10 @@ static int load_root(struct vctx *v)
 			if (want_string(v, n, "cloud.owner_user_id", &cfg->owner_user_id) < 0)
 				return -1;
 			if (*cfg->owner_user_id && !valid_uuid(cfg->owner_user_id))
-				return fail_node(v, n, "cloud.owner_user_id: '%s' is not a UUID "
-				                 "(expected xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)",
-				                 cfg->owner_user_id);
+				return fail_node(v, n,
+						 "cloud.owner_user_id: '%s' is not a UUID "
+						 "(expected xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)",
+						 cfg->owner_user_id);
 		}
 	}
 
@@ -480,7 +494,8 @@ static int load_root(struct vctx *v)
 	if (!sec || !ynode_get(sec, "mock", NULL)) {
 		json_t *slice = json_pack("{s:s}", "type", "mock");
 
-		if (!slice || add_backend(cfg, "mock", "mock", backend_find("mock"), slice, NULL) < 0) {
+		if (!slice ||
+		    add_backend(cfg, "mock", "mock", backend_find("mock"), slice, NULL) < 0) {
 			json_decref(slice);
 			return fail_node(v, NULL, "out of memory");
 		}
@@ -497,8 +512,10 @@ static int load_root(struct vctx *v)
 				return -1;
 			if (!config_backend(cfg, cfg->default_backend)) {
 				config_backend_names(cfg, names, sizeof(names));
-				return fail_node(v, n, "defaults.backend: unknown backend '%s' (configured: %s)",
-				                 cfg->default_backend, names);
+				return fail_node(
+					v, n,
+					"defaults.backend: unknown backend '%s' (configured: %s)",
+					cfg->default_backend, names);
 			}
 		}
 		if ((n = ynode_get(sec, "style", NULL))) {
@@ -506,14 +523,14 @@ static int load_root(struct vctx *v)
 				return -1;
 			if (!config_style_suffix(cfg, cfg->default_style))
 				return fail_node(v, n, "defaults.style: unknown style '%s'",
-				                 cfg->default_style);
+						 cfg->default_style);
 		}
 	}
 	return 0;
 }
 
 int config_parse(struct config **out, const char *text, size_t len, const char *display,
-                 struct err *err)
+		 struct err *err)
 {
 	struct config *cfg = calloc(1, sizeof(*cfg));
 	struct vctx v = { cfg, err };
@@ -568,7 +585,7 @@ int config_load_file(struct config **out, const char *path, struct err *err)
 int config_load_default(struct config **out, struct err *err)
 {
 	return config_parse(out, config_builtin, sizeof(config_builtin) - 1, "(built-in default)",
-	                    err);
+			    err);
 }
 
 int config_load(struct config **out, const char *flag_path, struct err *err)
@@ -644,10 +661,11 @@ size_t config_warnings(const struct config *cfg, char *buf, size_t size)
 	if (size)
 		buf[0] = '\0';
 	if (cfg->has_cloud && cfg->cloud_sync != MODE_OFF && !*cfg->owner_user_id) {
-		n = snprintf(buf + used, size - used,
-		             "cloud sync is %s but cloud.owner_user_id is empty: sync will be refused "
-		             "(see imagen config init)\n",
-		             mode_name(cfg->cloud_sync));
+		n = snprintf(
+			buf + used, size - used,
+			"cloud sync is %s but cloud.owner_user_id is empty: sync will be refused "
+			"(see imagen config init)\n",
+			mode_name(cfg->cloud_sync));
 		if (n > 0 && (size_t)n < size - used)
 			used += (size_t)n;
 		count++;
@@ -682,7 +700,7 @@ int config_locate(const struct config *cfg, const char *path, int *line, int *co
 /* ---- precedence ---- */
 
 static int env_mode(const char *(*getenv_fn)(const char *), const char *var, enum mode *out,
-                    int *set, struct err *err)
+		    int *set, struct err *err)
 {
 	const char *val = getenv_fn(var);
 	int m;
@@ -692,7 +710,8 @@ static int env_mode(const char *(*getenv_fn)(const char *), const char *var, enu
 		return 0;
 	m = mode_parse(val);
 	if (m < 0)
-		return err_code(err, 2, "%s: invalid value '%s' (expected auto, on or off)", var, val);
+		return err_code(err, 2, "%s: invalid value '%s' (expected auto, on or off)", var,
+				val);
 	*out = (enum mode)m;
 	*set = 1;
 	return 0;
@@ -706,7 +725,7 @@ static int in_file(const struct config *cfg, const char *path)
 }
 
 int settings_resolve(struct settings *out, const struct config *cfg, const struct overrides *ov,
-                     const char *(*getenv_fn)(const char *), struct err *err)
+		     const char *(*getenv_fn)(const char *), struct err *err)
 {
 	const char *val;
 	enum mode m = MODE_AUTO;
@@ -731,7 +750,8 @@ int settings_resolve(struct settings *out, const struct config *cfg, const struc
 		out->output_dir_from = FROM_ENV;
 	} else {
 		out->output_dir = cfg->output_dir;
-		out->output_dir_from = in_file(cfg, "output.directory") ? FROM_CONFIG : FROM_DEFAULT;
+		out->output_dir_from =
+			in_file(cfg, "output.directory") ? FROM_CONFIG : FROM_DEFAULT;
 	}
 
 	/* a bad variable is an error only where it would decide something */
@@ -746,7 +766,8 @@ int settings_resolve(struct settings *out, const struct config *cfg, const struc
 		out->cloud_sync_from = FROM_ENV;
 	} else {
 		out->cloud_sync = cfg->cloud_sync;
-		out->cloud_sync_from = in_file(cfg, "output.cloud_sync") ? FROM_CONFIG : FROM_DEFAULT;
+		out->cloud_sync_from =
+			in_file(cfg, "output.cloud_sync") ? FROM_CONFIG : FROM_DEFAULT;
 	}
 
 	set = 0;

@@ -12,11 +12,11 @@
 enum mode { MODE_AUTO = 0, MODE_ON, MODE_OFF };
 
 struct cfg_backend {
-	const char *name;              /* borrowed from the tree */
+	const char *name; /* borrowed from the tree */
 	const char *type;
 	const struct backend_ops *ops;
-	json_t *cfg;                   /* the slice handed to the adapter (owned) */
-	const struct ynode *node;      /* NULL for the implicit built-in mock */
+	json_t *cfg;              /* the slice handed to the adapter (owned) */
+	const struct ynode *node; /* NULL for the implicit built-in mock */
 };
 
 struct cfg_style {
@@ -25,8 +25,8 @@ struct cfg_style {
 };
 
 struct config {
-	char *path;            /* file the config came from; NULL = embedded default */
-	const char *display;   /* what error messages call it: the path or "(built-in default)" */
+	char *path;          /* file the config came from; NULL = embedded default */
+	const char *display; /* what error messages call it: the path or "(built-in default)" */
 	struct ynode *root;
 
 	const char *default_backend; /* never NULL after loading */
@@ -35,13 +35,13 @@ struct config {
 	struct cfg_style *styles;
 	size_t nstyles;
 
-	const char *output_dir;  /* unexpanded (may start with ~) */
+	const char *output_dir; /* unexpanded (may start with ~) */
 	const char *naming;
 	int write_metadata_json;
 	enum mode cloud_sync;
 	enum mode preview;
 
-	int has_cloud;           /* a cloud: section is present */
+	int has_cloud; /* a cloud: section is present */
 	const char *supabase_url;
 	const char *service_key_env;
 	const char *bucket;
@@ -61,7 +61,7 @@ int config_default_path(char **path_out, struct err *err);
 
 /** Load config text (validated) naming it `display` in messages. */
 int config_parse(struct config **out, const char *text, size_t len, const char *display,
-                 struct err *err);
+		 struct err *err);
 
 /** Load and validate a file. */
 int config_load_file(struct config **out, const char *path, struct err *err);
@@ -97,25 +97,29 @@ extern const char config_builtin[];
 
 enum origin { FROM_DEFAULT, FROM_CONFIG, FROM_ENV, FROM_FILE_ARG, FROM_FLAG };
 
-struct overrides {          /* what flags (or --from) asked for; NULL / -1 = not given */
+struct overrides { /* what flags (or --from) asked for; NULL / -1 = not given */
 	const char *backend;
 	enum origin backend_origin; /* FROM_FLAG or FROM_FILE_ARG (--from) */
 	const char *output_dir;
-	int cloud_sync;         /* enum mode or -1 */
-	int preview;            /* enum mode or -1 */
+	int cloud_sync; /* enum mode or -1 */
+	int preview;    /* enum mode or -1 */
 };
 
 struct settings {
-	const char *backend;      enum origin backend_from;
-	const char *output_dir;   enum origin output_dir_from;
-	enum mode cloud_sync;     enum origin cloud_sync_from;
-	enum mode preview;        enum origin preview_from;
+	const char *backend;
+	enum origin backend_from;
+	const char *output_dir;
+	enum origin output_dir_from;
+	enum mode cloud_sync;
+	enum origin cloud_sync_from;
+	enum mode preview;
+	enum origin preview_from;
 };
 
 /** Resolve every knob.  getenv_fn is getenv in production, a table in tests.
  *  Invalid environment values are errors naming the variable. */
 int settings_resolve(struct settings *out, const struct config *cfg, const struct overrides *ov,
-                     const char *(*getenv_fn)(const char *), struct err *err);
+		     const char *(*getenv_fn)(const char *), struct err *err);
 
 const char *origin_name(enum origin o);
 

@@ -20,7 +20,10 @@ struct err {
 	char msg[1024];
 };
 
-#define ERR_INIT { 0, "", "" }
+#define ERR_INIT                                                                                   \
+	{                                                                                          \
+		0, "", ""                                                                          \
+	}
 
 /** Fill err (if non-NULL) with a printf-style message; returns -1. */
 int err_set(struct err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -28,7 +31,8 @@ int err_setv(struct err *err, const char *fmt, va_list ap);
 /** Like err_set, also recording the exit code the error asks for. */
 int err_code(struct err *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /** Like err_set, also recording a config key path (relative to the callee's slice). */
-int err_key(struct err *err, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int err_key(struct err *err, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 /** Prepend "prefix: " to the message already in err. */
 void err_prefix(struct err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /** Reset err to empty. */

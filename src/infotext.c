@@ -329,7 +329,7 @@ static char *take_string(struct buf *b)
 }
 
 int infotext_parse(const char *text, char **prompt, char **negative, json_t **params,
-                   struct err *err)
+		   struct err *err)
 {
 	const unsigned char *s = (const unsigned char *)text;
 	struct buf pos_buf = BUF_INIT, neg_buf = BUF_INIT;

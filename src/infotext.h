@@ -29,6 +29,6 @@ char *infotext_format(const char *prompt, const char *negative, const json_t *pa
  * Fails on text that is not UTF-8; on failure all three outputs are NULL.
  */
 int infotext_parse(const char *text, char **prompt, char **negative, json_t **params,
-                   struct err *err);
+		   struct err *err);
 
 #endif

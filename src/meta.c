@@ -30,7 +30,8 @@ json_t *meta_sidecar(const struct gen_info *in)
 	if (json_object_set_new(o, "prompt", json_string(in->prompt)) < 0 ||
 	    json_object_set_new(o, "final_prompt", json_string(in->final_prompt)) < 0 ||
 	    json_object_set_new(o, "negative_prompt",
-	                        str_or_null(in->negative && *in->negative ? in->negative : NULL)) < 0 ||
+				str_or_null(in->negative && *in->negative ? in->negative : NULL)) <
+		    0 ||
 	    json_object_set_new(o, "style", json_string(in->style)) < 0 ||
 	    json_object_set_new(o, "backend", json_string(in->backend)) < 0 ||
 	    json_object_set_new(o, "backend_type", json_string(in->backend_type)) < 0 ||
@@ -43,7 +44,8 @@ json_t *meta_sidecar(const struct gen_info *in)
 	    json_object_set_new(o, "created_at", json_string(in->rec->iso)) < 0 ||
 	    json_object_set_new(o, "options", json_deep_copy(in->options)) < 0 ||
 	    json_object_set_new(o, "metadata",
-	                        res->metadata ? json_deep_copy(res->metadata) : json_object()) < 0 ||
+				res->metadata ? json_deep_copy(res->metadata) : json_object()) <
+		    0 ||
 	    (res->cost && json_object_set_new(o, "cost", json_deep_copy(res->cost)) < 0) ||
 	    json_object_set_new(o, "imagen_version", json_string(IMAGEN_VERSION)) < 0) {
 		json_decref(o);
@@ -62,7 +64,8 @@ char *meta_infotext(const struct gen_info *in)
 		return NULL;
 	snprintf(size, sizeof(size), "%dx%d", res->width, res->height);
 	if ((res->steps && json_object_set_new(params, "Steps", json_integer(res->steps)) < 0) ||
-	    (res->seed_honoured && json_object_set_new(params, "Seed", json_integer(res->seed)) < 0) ||
+	    (res->seed_honoured &&
+	     json_object_set_new(params, "Seed", json_integer(res->seed)) < 0) ||
 	    json_object_set_new(params, "Size", json_string(size)) < 0 ||
 	    (res->model && json_object_set_new(params, "Model", json_string(res->model)) < 0))
 		goto out;
@@ -91,7 +94,8 @@ int read_file(unsigned char **out, size_t *len, const char *path, size_t max, st
 	}
 	if ((unsigned long long)st.st_size > max) {
 		close(fd);
-		return err_set(err, "%s: file is too large (%lld bytes)", path, (long long)st.st_size);
+		return err_set(err, "%s: file is too large (%lld bytes)", path,
+			       (long long)st.st_size);
 	}
 	data = malloc((size_t)st.st_size + 1);
 	if (!data) {
@@ -120,7 +124,7 @@ int read_file(unsigned char **out, size_t *len, const char *path, size_t max, st
 }
 
 static int dup_field(char **dst, const json_t *o, const char *key, int required, const char *path,
-                     struct err *err)
+		     struct err *err)
 {
 	const json_t *v = json_object_get(o, key);
 
@@ -135,8 +139,7 @@ static int dup_field(char **dst, const json_t *o, const char *key, int required,
 	return *dst ? 0 : err_set(err, "out of memory");
 }
 
-static int int_field(int *dst, const json_t *o, const char *key, const char *path,
-                     struct err *err)
+static int int_field(int *dst, const json_t *o, const char *key, const char *path, struct err *err)
 {
 	const json_t *v = json_object_get(o, key);
 
@@ -166,8 +169,8 @@ static int from_sidecar(struct repro *r, const json_t *o, const char *path, stru
 	v = json_object_get(o, "seed");
 	if (v && !json_is_null(v)) {
 		if (!json_is_integer(v) || json_integer_value(v) < 0)
-			return err_set(err, "%s: field 'seed' must be an integer from 0 to %lld", path,
-			               (long long)INT64_MAX);
+			return err_set(err, "%s: field 'seed' must be an integer from 0 to %lld",
+				       path, (long long)INT64_MAX);
 		r->seed = json_integer_value(v);
 		r->has_seed = 1;
 	}
@@ -200,7 +203,7 @@ static int from_infotext(struct repro *r, const char *text, const char *path, st
 		n = strtoll(json_string_value(v), &end, 10);
 		if (*end || n < 0) {
 			err_set(err, "%s: parameters: Seed '%s' is not an integer", path,
-			        json_string_value(v));
+				json_string_value(v));
 			goto out;
 		}
 		r->seed = n;
@@ -210,7 +213,7 @@ static int from_infotext(struct repro *r, const char *text, const char *path, st
 		n = strtoll(json_string_value(v), &end, 10);
 		if (*end || n <= 0 || n > 100000) {
 			err_set(err, "%s: parameters: Steps '%s' is not a positive integer", path,
-			        json_string_value(v));
+				json_string_value(v));
 			goto out;
 		}
 		r->steps = (int)n;
@@ -218,9 +221,10 @@ static int from_infotext(struct repro *r, const char *text, const char *path, st
 	if ((v = json_object_get(params, "Size")) && json_is_string(v)) {
 		char tail;
 
-		if (sscanf(json_string_value(v), "%dx%d%c", &w, &h, &tail) != 2 || w <= 0 || h <= 0) {
+		if (sscanf(json_string_value(v), "%dx%d%c", &w, &h, &tail) != 2 || w <= 0 ||
+		    h <= 0) {
 			err_set(err, "%s: parameters: Size '%s' is not WIDTHxHEIGHT", path,
-			        json_string_value(v));
+				json_string_value(v));
 			goto out;
 		}
 		r->width = w;
@@ -253,8 +257,8 @@ int repro_load(struct repro *r, const char *path, struct err *err)
 		if ((txt = pngmeta_find(texts, ntexts, "imagen"))) {
 			o = json_loads(txt, 0, &jerr);
 			if (!o) {
-				err_set(err, "%s: imagen chunk: invalid JSON at line %d: %s", path, jerr.line,
-				        jerr.text);
+				err_set(err, "%s: imagen chunk: invalid JSON at line %d: %s", path,
+					jerr.line, jerr.text);
 				goto out;
 			}
 			r->source = "imagen chunk";
@@ -263,17 +267,20 @@ int repro_load(struct repro *r, const char *path, struct err *err)
 			r->source = "parameters chunk";
 			rc = from_infotext(r, txt, path, err);
 		} else {
-			err_set(err, "%s: no imagen metadata or A1111 parameters in this PNG", path);
+			err_set(err, "%s: no imagen metadata or A1111 parameters in this PNG",
+				path);
 		}
 		goto out;
 	}
-	for (i = 0; i < len && (data[i] == ' ' || data[i] == '\n' || data[i] == '\t' || data[i] == '\r');
+	for (i = 0;
+	     i < len && (data[i] == ' ' || data[i] == '\n' || data[i] == '\t' || data[i] == '\r');
 	     i++)
 		;
 	if (i < len && data[i] == '{') {
 		o = json_loadb((const char *)data, len, 0, &jerr);
 		if (!o) {
-			err_set(err, "%s:%d:%d: invalid JSON: %s", path, jerr.line, jerr.column, jerr.text);
+			err_set(err, "%s:%d:%d: invalid JSON: %s", path, jerr.line, jerr.column,
+				jerr.text);
 			goto out;
 		}
 		r->source = "sidecar";

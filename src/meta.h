@@ -12,13 +12,13 @@
 
 /** Everything known about one generation. */
 struct gen_info {
-	const char *prompt;          /* as typed */
-	const char *final_prompt;    /* style applied (what the backend received) */
-	const char *negative;        /* NULL when none */
+	const char *prompt;       /* as typed */
+	const char *final_prompt; /* style applied (what the backend received) */
+	const char *negative;     /* NULL when none */
 	const char *style;
-	const char *backend;         /* instance */
+	const char *backend; /* instance */
 	const char *backend_type;
-	const json_t *options;       /* --set */
+	const json_t *options; /* --set */
 	const struct imagen_result *res;
 	const struct gen_record *rec;
 };
@@ -31,16 +31,16 @@ char *meta_infotext(const struct gen_info *info);
 
 /** What --from recovered from a PNG or sidecar. */
 struct repro {
-	char *prompt;        /* as typed */
-	char *final_prompt;  /* NULL when unknown */
-	char *negative;      /* NULL when none */
-	char *style;         /* NULL when unknown */
-	char *backend;       /* NULL when unknown (plain A1111 PNGs) */
+	char *prompt;             /* as typed */
+	char *final_prompt;       /* NULL when unknown */
+	char *negative;           /* NULL when none */
+	char *style;              /* NULL when unknown */
+	char *backend;            /* NULL when unknown (plain A1111 PNGs) */
 	int width, height, steps; /* 0 when unknown */
 	int64_t seed;
 	int has_seed;
-	json_t *options;     /* NULL or object */
-	const char *source;  /* "imagen" chunk, "parameters" chunk, or "sidecar" */
+	json_t *options;    /* NULL or object */
+	const char *source; /* "imagen" chunk, "parameters" chunk, or "sidecar" */
 };
 
 /**

@@ -17,7 +17,9 @@
 #define SEGMENT_MAX 200
 #define COLLISION_MAX 10000
 
-static const char *const placeholders[] = { "date", "time", "slug", "seed", "backend", "ext", NULL };
+static const char *const placeholders[] = {
+	"date", "time", "slug", "seed", "backend", "ext", NULL
+};
 
 void output_clock(struct gen_record *rec, const struct timespec *now)
 {
@@ -32,7 +34,7 @@ void output_clock(struct gen_record *rec, const struct timespec *now)
 	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
 	off = labs(tm.tm_gmtoff) / 60 % (24 * 60); /* whole minutes; offsets stay under a day */
 	snprintf(rec->iso, sizeof(rec->iso), "%.19s%c%02d:%02d", base, tm.tm_gmtoff < 0 ? '-' : '+',
-	         (int)(off / 60), (int)(off % 60));
+		 (int)(off / 60), (int)(off % 60));
 }
 
 void output_slug(char out[SLUG_MAX + 1], const char *prompt)
@@ -87,7 +89,7 @@ static int check_segments(const char *path, struct err *err)
 			return err_set(err, "'%s' may not contain '.' or '..' segments", path);
 		if (len > SEGMENT_MAX)
 			return err_set(err, "a file name in '%s' is longer than %d bytes", path,
-			               SEGMENT_MAX);
+				       SEGMENT_MAX);
 		if (!slash)
 			return 0;
 		seg = slash + 1;
@@ -102,7 +104,7 @@ int output_check_template(const char *tmpl, struct err *err)
 		return err_set(err, "the template is empty");
 	if (tmpl[0] == '/' || tmpl[0] == '~')
 		return err_set(err, "'%s' must be relative: files go inside the output directory",
-		               tmpl);
+			       tmpl);
 	for (p = tmpl; *p; p++) {
 		if (*p == '}')
 			return err_set(err, "unmatched '}' in '%s'", tmpl);
@@ -112,10 +114,11 @@ int output_check_template(const char *tmpl, struct err *err)
 		if (!close || memchr(p + 1, '{', (size_t)(close - p - 1)))
 			return err_set(err, "unterminated placeholder in '%s'", tmpl);
 		if (!is_placeholder(p + 1, (size_t)(close - p - 1)))
-			return err_set(err,
-			               "unknown placeholder {%.*s} (known: {date} {time} {slug} {seed} "
-			               "{backend} {ext})",
-			               (int)(close - p - 1), p + 1);
+			return err_set(
+				err,
+				"unknown placeholder {%.*s} (known: {date} {time} {slug} {seed} "
+				"{backend} {ext})",
+				(int)(close - p - 1), p + 1);
 		p = close;
 	}
 	return check_segments(tmpl, err);
@@ -137,8 +140,7 @@ static int add_value(struct buf *b, const char *val)
 	return 0;
 }
 
-int output_render_name(char **out, const char *tmpl, const struct gen_record *rec,
-                       struct err *err)
+int output_render_name(char **out, const char *tmpl, const struct gen_record *rec, struct err *err)
 {
 	struct buf b = BUF_INIT;
 	const char *p, *close, *last, *val;
@@ -158,12 +160,12 @@ int output_render_name(char **out, const char *tmpl, const struct gen_record *re
 		close = strchr(p, '}');
 		len = (size_t)(close - p - 1);
 		snprintf(name, sizeof(name), "%.*s", (int)len, p + 1);
-		val = !strcmp(name, "date")   ? rec->date
-		      : !strcmp(name, "time") ? rec->time
-		      : !strcmp(name, "slug") ? rec->slug
-		      : !strcmp(name, "seed") ? seed
+		val = !strcmp(name, "date")      ? rec->date
+		      : !strcmp(name, "time")    ? rec->time
+		      : !strcmp(name, "slug")    ? rec->slug
+		      : !strcmp(name, "seed")    ? seed
 		      : !strcmp(name, "backend") ? rec->backend
-		                                 : rec->ext;
+						 : rec->ext;
 		if (add_value(&b, val) < 0)
 			goto oom;
 		p = close;
@@ -228,7 +230,7 @@ int output_mkdirs(const char *dir, struct err *err)
 
 	if (!path)
 		return err_set(err, "out of memory");
-	for (p = path + 1; ; p++) {
+	for (p = path + 1;; p++) {
 		if (*p != '/' && *p != '\0')
 			continue;
 		char save = *p;
@@ -254,7 +256,7 @@ int output_mkdirs(const char *dir, struct err *err)
 
 /* Write data to a fresh temporary file in dfd; the name goes to tmp. */
 static int write_tmp(int dfd, const char *where, const void *data, size_t len, char tmp[64],
-                     struct err *err)
+		     struct err *err)
 {
 	const unsigned char *p = data;
 	unsigned char rnd[8];
@@ -265,7 +267,7 @@ static int write_tmp(int dfd, const char *where, const void *data, size_t len, c
 		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
 			return err_set(err, "getrandom: %s", strerror(errno));
 		snprintf(tmp, 64, ".imagen-%02x%02x%02x%02x%02x%02x%02x%02x.tmp", rnd[0], rnd[1],
-		         rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+			 rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
 		fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
 		if (fd < 0 && errno != EEXIST)
 			return err_set(err, "cannot write in %s: %s", where, strerror(errno));
@@ -360,7 +362,7 @@ out:
 }
 
 int output_write(struct gen_record *rec, const char *dir, const char *tmpl,
-                 const unsigned char *data, size_t len, const char *sidecar, struct err *err)
+		 const unsigned char *data, size_t len, const char *sidecar, struct err *err)
 {
 	char *rel = NULL, *full_dir = NULL, *stem = NULL, *name = NULL, *side = NULL;
 	const char *base, *ext;
@@ -409,18 +411,19 @@ int output_write(struct gen_record *rec, const char *dir, const char *tmpl,
 		free(name);
 		free(side);
 		side = NULL;
-		if ((n ? asprintf(&name, "%s-%d%s", stem, n, ext) : asprintf(&name, "%s%s", stem, ext)) <
-		    0) {
+		if ((n ? asprintf(&name, "%s-%d%s", stem, n, ext)
+		       : asprintf(&name, "%s%s", stem, ext)) < 0) {
 			name = NULL;
 			break;
 		}
 		if (sidecar) {
-			if ((n ? asprintf(&side, "%s-%d.json", stem, n) : asprintf(&side, "%s.json", stem)) <
-			    0) {
+			if ((n ? asprintf(&side, "%s-%d.json", stem, n)
+			       : asprintf(&side, "%s.json", stem)) < 0) {
 				side = NULL;
 				break;
 			}
-			/* an image and its sidecar share a suffix: skip names whose sidecar is taken */
+			/* an image and its sidecar share a suffix: skip names whose sidecar is
+			 * taken */
 			if (fstatat(dfd, side, &st, AT_SYMLINK_NOFOLLOW) == 0)
 				continue;
 		}
@@ -461,7 +464,7 @@ int output_write(struct gen_record *rec, const char *dir, const char *tmpl,
 		}
 		if (rename_noreplace(dfd, stmp, side) < 0) {
 			err_set(err, "sidecar %s/%s: %s", full_dir, side,
-			        errno == EEXIST ? "already exists" : strerror(errno));
+				errno == EEXIST ? "already exists" : strerror(errno));
 			unlinkat(dfd, stmp, 0);
 			goto out;
 		}

@@ -16,21 +16,21 @@
  * paths.  The later cloud step reuses it so the storage path mirrors the local name.
  */
 struct gen_record {
-	struct timespec when;   /* the one clock reading */
-	char date[11];          /* YYYY-MM-DD, local time */
-	char time[7];           /* HHMMSS, local time */
-	char iso[32];           /* 2026-11-24T03:58:04+01:00 */
+	struct timespec when; /* the one clock reading */
+	char date[11];        /* YYYY-MM-DD, local time */
+	char time[7];         /* HHMMSS, local time */
+	char iso[32];         /* 2026-11-24T03:58:04+01:00 */
 	char slug[SLUG_MAX + 1];
 	int64_t seed;
-	char backend[64];       /* instance name (for {backend}) */
-	char ext[8];            /* "png" */
+	char backend[64]; /* instance name (for {backend}) */
+	char ext[8];      /* "png" */
 
-	char *dir;              /* output directory, ~ expanded (malloc'd) */
-	char *rel_path;         /* image path relative to dir (the rendered template) */
-	char *image_path;       /* dir/rel_path */
-	char *file_name;        /* basename of image_path */
-	char *sidecar_path;     /* NULL when no sidecar was written */
-	size_t bytes;           /* image size */
+	char *dir;          /* output directory, ~ expanded (malloc'd) */
+	char *rel_path;     /* image path relative to dir (the rendered template) */
+	char *image_path;   /* dir/rel_path */
+	char *file_name;    /* basename of image_path */
+	char *sidecar_path; /* NULL when no sidecar was written */
+	size_t bytes;       /* image size */
 };
 
 /** Take the clock reading and fill date/time/iso. */
@@ -47,8 +47,7 @@ int output_check_template(const char *tmpl, struct err *err);
 /** Render the template with rec's values (values are neutralised: '/' and leading
  *  dots cannot escape).  Appends ".{ext}" when the last segment has no extension.
  *  *out is malloc'd. */
-int output_render_name(char **out, const char *tmpl, const struct gen_record *rec,
-                       struct err *err);
+int output_render_name(char **out, const char *tmpl, const struct gen_record *rec, struct err *err);
 
 /** Expand a leading ~ or ~/ with $HOME and make a relative path absolute.  *out is malloc'd. */
 int output_expand_dir(char **out, const char *dir, struct err *err);
@@ -65,7 +64,7 @@ int output_mkdirs(const char *dir, struct err *err);
  * rec->sidecar_path is NULL, and -1 is returned: the image stays on disk.
  */
 int output_write(struct gen_record *rec, const char *dir, const char *tmpl,
-                 const unsigned char *data, size_t len, const char *sidecar, struct err *err);
+		 const unsigned char *data, size_t len, const char *sidecar, struct err *err);
 
 /** Write data to path atomically, never replacing an existing file (EEXIST fails). */
 int output_write_new(const char *path, const void *data, size_t len, struct err *err);

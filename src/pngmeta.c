@@ -16,7 +16,7 @@
 #define TEXT_INFLATE_MAX ((size_t)16 << 20)
 #define ENCODE_ZLIB_LEVEL 6
 
-static const unsigned char png_sig[PNG_SIG_LEN] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+static const unsigned char png_sig[PNG_SIG_LEN] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
 
 /* One chunk inside the caller's buffer; the pointers borrow from it. */
 struct chunk {
@@ -68,7 +68,7 @@ static int sig_check(const unsigned char *png, size_t len, struct err *err)
  * against the buffer before it is touched: the input comes from servers and files.
  */
 static int chunk_at(const unsigned char *png, size_t len, size_t off, struct chunk *c,
-                    struct err *err)
+		    struct err *err)
 {
 	size_t left = len - off;
 	uint32_t clen;
@@ -85,7 +85,7 @@ static int chunk_at(const unsigned char *png, size_t len, size_t off, struct chu
 	clen = get_be32(png + off);
 	if (clen > CHUNK_MAX_LEN)
 		return err_set(err, "bad length %lu in chunk %s at offset %zu", (unsigned long)clen,
-		               c->type, off);
+			       c->type, off);
 	/* left >= 8 here, and clen + 4 cannot wrap: clen <= 2^31-1 */
 	if ((size_t)clen + 4 > left - 8)
 		return err_set(err, "truncated PNG (chunk %s at offset %zu)", c->type, off);
@@ -110,7 +110,7 @@ static size_t chunk_total(const struct chunk *c)
 }
 
 int pngmeta_check(const unsigned char *png, size_t len, unsigned *width, unsigned *height,
-                  struct err *err)
+		  struct err *err)
 {
 	uint32_t w = 0, h = 0;
 	int seen_idat = 0, idat_done = 0;
@@ -135,14 +135,14 @@ int pngmeta_check(const unsigned char *png, size_t len, unsigned *width, unsigne
 			h = get_be32(c.data + 4);
 			if (!w || !h || w > CHUNK_MAX_LEN || h > CHUNK_MAX_LEN)
 				return err_set(err, "bad image size %lux%lu in IHDR",
-				               (unsigned long)w, (unsigned long)h);
+					       (unsigned long)w, (unsigned long)h);
 		} else if (chunk_is(&c, "IHDR")) {
 			return err_set(err, "second IHDR chunk at offset %zu", off);
 		}
 		if (chunk_is(&c, "IDAT")) {
 			if (idat_done)
 				return err_set(err, "IDAT chunks not consecutive (offset %zu)",
-				               off);
+					       off);
 			seen_idat = 1;
 		} else if (seen_idat) {
 			idat_done = 1;
@@ -222,7 +222,7 @@ static int utf8_valid(const char *s, size_t n)
  * Latin-1 characters, no leading, trailing or consecutive spaces.
  */
 static int keyword_to_latin1(const char *kw, unsigned char out[KEYWORD_MAX], size_t *out_len,
-                             struct err *err)
+			     struct err *err)
 {
 	const unsigned char *s = (const unsigned char *)kw;
 	size_t n = strlen(kw), i = 0, k = 0;
@@ -232,14 +232,15 @@ static int keyword_to_latin1(const char *kw, unsigned char out[KEYWORD_MAX], siz
 		if (utf8_next(s, n, &i, &cp))
 			return err_set(err, "PNG text keyword \"%.80s\" is not valid UTF-8", kw);
 		if (!((cp >= 0x20 && cp <= 0x7e) || (cp >= 0xa1 && cp <= 0xff)))
-			return err_set(
-			    err, "PNG text keyword \"%.80s\": only printable Latin-1 allowed", kw);
+			return err_set(err,
+				       "PNG text keyword \"%.80s\": only printable Latin-1 allowed",
+				       kw);
 		if (k == KEYWORD_MAX)
 			return err_set(err, "PNG text keyword \"%.80s\" longer than 79 characters",
-			               kw);
+				       kw);
 		if (cp == ' ' && (k == 0 || out[k - 1] == ' '))
 			return err_set(err, "PNG text keyword \"%.80s\": leading or double space",
-			               kw);
+				       kw);
 		out[k++] = (unsigned char)cp;
 	}
 	if (k == 0)
@@ -314,7 +315,7 @@ static int text_chunk_keyword(const struct chunk *c, const unsigned char **kw, s
 
 /* Inflate a zTXt/iTXt payload, capped, with incremental output (the size is not stored). */
 static int text_inflate(struct buf *out, const unsigned char *in, size_t n, const struct chunk *c,
-                        struct err *err)
+			struct err *err)
 {
 	unsigned char tmp[16384];
 	z_stream zs;
@@ -336,13 +337,13 @@ static int text_inflate(struct buf *out, const unsigned char *in, size_t n, cons
 		}
 		if (ret != Z_OK && ret != Z_STREAM_END && ret != Z_BUF_ERROR) {
 			err_set(err, "bad compressed text in chunk %s at offset %zu", c->type,
-			        c->off);
+				c->off);
 			goto out_end;
 		}
 		got = sizeof(tmp) - zs.avail_out;
 		if (got > TEXT_INFLATE_MAX - out->len) {
 			err_set(err, "text in chunk %s at offset %zu inflates past 16 MiB", c->type,
-			        c->off);
+				c->off);
 			goto out_end;
 		}
 		if (buf_add(out, tmp, got)) {
@@ -352,7 +353,7 @@ static int text_inflate(struct buf *out, const unsigned char *in, size_t n, cons
 		/* with fresh output space every round, no progress means the input ran out */
 		if (ret == Z_BUF_ERROR || (ret == Z_OK && zs.avail_in == 0 && got == 0)) {
 			err_set(err, "truncated compressed text in chunk %s at offset %zu", c->type,
-			        c->off);
+				c->off);
 			goto out_end;
 		}
 	} while (ret != Z_STREAM_END);
@@ -375,7 +376,7 @@ static int text_chunk_read(const struct chunk *c, struct png_text *t, struct err
 	t->keyword = t->text = NULL;
 	if (text_chunk_keyword(c, &kw, &kw_len) || kw_len == 0)
 		return err_set(err, "malformed %s chunk at offset %zu (no keyword)", c->type,
-		               c->off);
+			       c->off);
 	p += kw_len + 1;
 	if (chunk_is(c, "zTXt")) {
 		if (p == end || *p != 0)
@@ -428,7 +429,7 @@ out_release:
 }
 
 int pngmeta_read_text(struct png_text **out, size_t *n, const unsigned char *png, size_t len,
-                      struct err *err)
+		      struct err *err)
 {
 	struct png_text *list = NULL, *grown;
 	size_t count = 0, cap = 0, off = PNG_SIG_LEN;
@@ -514,7 +515,7 @@ static int text_prepare(struct text_out *t, const struct png_text *in, struct er
 			t->ascii = 0;
 	if (!t->ascii && !utf8_valid(in->text, t->text_len))
 		return err_set(err, "text for PNG keyword \"%.80s\" is not valid UTF-8",
-		               in->keyword);
+			       in->keyword);
 	/* keyword, NUL, and for iTXt 4 more bytes: flag, method, two empty fields */
 	if (t->text_len > CHUNK_MAX_LEN - t->kw_len - 5)
 		return err_set(err, "text for PNG keyword \"%.80s\" is too long", in->keyword);
@@ -523,7 +524,7 @@ static int text_prepare(struct text_out *t, const struct png_text *in, struct er
 
 /* Append a chunk whose data is the concatenation of parts; the CRC is taken in place. */
 static int put_chunk(struct buf *b, const char *type, const void *const parts[],
-                     const size_t lens[], size_t nparts)
+		     const size_t lens[], size_t nparts)
 {
 	static const unsigned char zero4[4];
 	unsigned char be[4];
@@ -537,7 +538,7 @@ static int put_chunk(struct buf *b, const char *type, const void *const parts[],
 	data_len = b->len - start - 8;
 	put_be32(b->data + start, (uint32_t)data_len);
 	put_be32(be,
-	         (uint32_t)crc32(crc32(0L, Z_NULL, 0), b->data + start + 4, (uInt)(data_len + 4)));
+		 (uint32_t)crc32(crc32(0L, Z_NULL, 0), b->data + start + 4, (uInt)(data_len + 4)));
 	return buf_add(b, be, 4);
 }
 
@@ -545,9 +546,9 @@ static int put_text_chunk(struct buf *b, const struct text_out *t)
 {
 	/* iTXt: NUL after keyword, compression flag 0, method 0, empty language, empty
 	 * translated keyword (each empty field is just its NUL) */
-	static const unsigned char itxt_mid[5] = {0, 0, 0, 0, 0};
-	const void *parts[3] = {t->kw, itxt_mid, t->text};
-	size_t lens[3] = {t->kw_len, t->ascii ? 1 : 5, t->text_len};
+	static const unsigned char itxt_mid[5] = { 0, 0, 0, 0, 0 };
+	const void *parts[3] = { t->kw, itxt_mid, t->text };
+	size_t lens[3] = { t->kw_len, t->ascii ? 1 : 5, t->text_len };
 
 	return put_chunk(b, t->ascii ? "tEXt" : "iTXt", parts, lens, 3);
 }
@@ -566,7 +567,7 @@ static int text_replaced(const struct chunk *c, const struct text_out *t, size_t
 }
 
 int pngmeta_insert(unsigned char **out, size_t *out_len, const unsigned char *png, size_t len,
-                   const struct png_text *texts, size_t ntexts, struct err *err)
+		   const struct png_text *texts, size_t ntexts, struct err *err)
 {
 	struct buf b = BUF_INIT;
 	struct text_out *t = NULL;
@@ -614,9 +615,9 @@ out_free_texts:
 }
 
 int png_encode_rgb(unsigned char **out, size_t *out_len, const unsigned char *rgb, unsigned w,
-                   unsigned h, struct err *err)
+		   unsigned h, struct err *err)
 {
-	struct spng_ihdr ihdr = {0};
+	struct spng_ihdr ihdr = { 0 };
 	spng_ctx *ctx;
 	void *png;
 	size_t png_len;
@@ -646,7 +647,7 @@ int png_encode_rgb(unsigned char **out, size_t *out_len, const unsigned char *rg
 	    (ret = spng_set_option(ctx, SPNG_IMG_COMPRESSION_STRATEGY, Z_RLE)) ||
 	    (ret = spng_set_option(ctx, SPNG_FILTER_CHOICE, SPNG_FILTER_CHOICE_SUB)) ||
 	    (ret = spng_encode_image(ctx, rgb, (size_t)w * h * 3, SPNG_FMT_PNG,
-	                             SPNG_ENCODE_FINALIZE))) {
+				     SPNG_ENCODE_FINALIZE))) {
 		err_set(err, "PNG encoding failed: %s", spng_strerror(ret));
 		goto out_free_ctx;
 	}

@@ -25,7 +25,7 @@ struct png_text {
  * when len is 0.
  */
 int pngmeta_check(const unsigned char *png, size_t len, unsigned *width, unsigned *height,
-                  struct err *err);
+		  struct err *err);
 
 /**
  * Build a new PNG: png with every tEXt/zTXt/iTXt chunk whose keyword equals one of
@@ -36,7 +36,7 @@ int pngmeta_check(const unsigned char *png, size_t len, unsigned *width, unsigne
  * refused.  *out is malloc'd (free()).
  */
 int pngmeta_insert(unsigned char **out, size_t *out_len, const unsigned char *png, size_t len,
-                   const struct png_text *texts, size_t ntexts, struct err *err);
+		   const struct png_text *texts, size_t ntexts, struct err *err);
 
 /**
  * Read every tEXt (Latin-1, converted to UTF-8), zTXt (likewise) and iTXt (UTF-8,
@@ -47,7 +47,7 @@ int pngmeta_insert(unsigned char **out, size_t *out_len, const unsigned char *pn
  * pngmeta_text_free().
  */
 int pngmeta_read_text(struct png_text **out, size_t *n, const unsigned char *png, size_t len,
-                      struct err *err);
+		      struct err *err);
 
 /** The text of the first chunk with this keyword, or NULL (borrowed from texts). */
 const char *pngmeta_find(const struct png_text *texts, size_t n, const char *keyword);
@@ -60,6 +60,6 @@ void pngmeta_text_free(struct png_text *texts, size_t n);
  * *out is malloc'd (free()).
  */
 int png_encode_rgb(unsigned char **out, size_t *out_len, const unsigned char *rgb, unsigned w,
-                   unsigned h, struct err *err);
+		   unsigned h, struct err *err);
 
 #endif

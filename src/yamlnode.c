@@ -57,7 +57,7 @@ static int node_push(struct ynode *parent, size_t count, struct ynode *child)
 }
 
 __attribute__((format(printf, 4, 5))) static int fail_at(struct builder *b, int line, int col,
-                                                         const char *fmt, ...)
+							 const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -77,9 +77,9 @@ static int fail_parser(struct builder *b)
 		return err_code(b->err, 2, "%s: out of memory", b->file);
 	if (p->context)
 		return err_code(b->err, 2, "%s:%zu:%zu: %s %s", b->file, p->problem_mark.line + 1,
-		                p->problem_mark.column + 1, problem, p->context);
+				p->problem_mark.column + 1, problem, p->context);
 	return err_code(b->err, 2, "%s:%zu:%zu: %s", b->file, p->problem_mark.line + 1,
-	                p->problem_mark.column + 1, problem);
+			p->problem_mark.column + 1, problem);
 }
 
 /* Parse one node starting at event ev (already taken); fills *out. */
@@ -99,7 +99,7 @@ static void settle(struct ynode *n, size_t count)
 }
 
 static int build_collection(struct builder *b, struct ynode *n, yaml_event_type_t end_type,
-                            int depth)
+			    int depth)
 {
 	yaml_event_t ev;
 	struct ynode *child = NULL;
@@ -125,8 +125,9 @@ static int build_collection(struct builder *b, struct ynode *n, yaml_event_type_
 			for (i = 0; i < count; i += 2) {
 				if (strcmp(n->items[i]->str, child->str))
 					continue;
-				fail_at(b, child->line, child->col, "duplicate key '%s' (first at line %d)",
-				        child->str, n->items[i]->line);
+				fail_at(b, child->line, child->col,
+					"duplicate key '%s' (first at line %d)", child->str,
+					n->items[i]->line);
 				goto fail;
 			}
 		}
@@ -151,13 +152,14 @@ static int build_node(struct builder *b, yaml_event_t *ev, int depth, struct yno
 	*out = NULL;
 	if (depth > YAML_MAX_DEPTH) {
 		rc = fail_at(b, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1,
-		             "nesting deeper than %d levels", YAML_MAX_DEPTH);
+			     "nesting deeper than %d levels", YAML_MAX_DEPTH);
 		goto out;
 	}
 	switch (ev->type) {
 	case YAML_ALIAS_EVENT:
 		rc = fail_at(b, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1,
-		             "aliases (*%s) are not supported", (const char *)ev->data.alias.anchor);
+			     "aliases (*%s) are not supported",
+			     (const char *)ev->data.alias.anchor);
 		goto out;
 	case YAML_SCALAR_EVENT:
 		n = node_new(YN_SCALAR, &ev->start_mark);
@@ -189,7 +191,7 @@ static int build_node(struct builder *b, yaml_event_t *ev, int depth, struct yno
 		goto done;
 	default:
 		rc = fail_at(b, (int)ev->start_mark.line + 1, (int)ev->start_mark.column + 1,
-		             "unexpected YAML event");
+			     "unexpected YAML event");
 		goto out;
 	}
 	if (rc < 0)
@@ -215,7 +217,8 @@ static int prescan(const char *text, size_t len, const char *file, struct err *e
 	for (i = 0; i < len; i++) {
 		c = (unsigned char)text[i];
 		if (c == '\0')
-			return err_code(err, 2, "%s: not a text file (NUL byte at line %zu)", file, line);
+			return err_code(err, 2, "%s: not a text file (NUL byte at line %zu)", file,
+					line);
 		if (c == '\n') {
 			line++;
 			col = 1;
@@ -224,15 +227,16 @@ static int prescan(const char *text, size_t len, const char *file, struct err *e
 		}
 		if (c == '\t' && at_indent)
 			return err_code(err, 2,
-			                "%s:%zu:%zu: tab character in indentation (YAML allows spaces only)",
-			                file, line, col);
+					"%s:%zu:%zu: tab character in indentation (YAML allows "
+					"spaces only)",
+					file, line, col);
 		if (c != ' ' && c != '\t')
 			at_indent = 0;
 		if (c >= 0x80) {
 			size_t need = c >= 0xf0 && c <= 0xf4   ? 3
-			              : c >= 0xe0 && c <= 0xef ? 2
-			              : c >= 0xc2 && c <= 0xdf ? 1
-			                                       : 0;
+				      : c >= 0xe0 && c <= 0xef ? 2
+				      : c >= 0xc2 && c <= 0xdf ? 1
+							       : 0;
 			size_t k;
 
 			if (!need)
@@ -249,8 +253,7 @@ bad_utf8:
 	return err_code(err, 2, "%s:%zu:%zu: not a text file (invalid UTF-8)", file, line, col);
 }
 
-int yaml_parse(struct ynode **out, const char *text, size_t len, const char *file,
-               struct err *err)
+int yaml_parse(struct ynode **out, const char *text, size_t len, const char *file, struct err *err)
 {
 	struct builder b = { .file = file, .err = err };
 	struct ynode *root = NULL;
@@ -260,8 +263,8 @@ int yaml_parse(struct ynode **out, const char *text, size_t len, const char *fil
 
 	*out = NULL;
 	if (len > YAML_MAX_BYTES)
-		return err_code(err, 2, "%s: file is too large (%zu bytes; the limit is %d)", file, len,
-		                YAML_MAX_BYTES);
+		return err_code(err, 2, "%s: file is too large (%zu bytes; the limit is %d)", file,
+				len, YAML_MAX_BYTES);
 	if (prescan(text, len, file, err) < 0)
 		return -1;
 	if (!yaml_parser_initialize(&b.parser))
@@ -282,8 +285,9 @@ int yaml_parse(struct ynode **out, const char *text, size_t len, const char *fil
 		}
 		if (ev.type == YAML_DOCUMENT_START_EVENT) {
 			if (++docs > 1) {
-				fail_at(&b, (int)ev.start_mark.line + 1, (int)ev.start_mark.column + 1,
-				        "only one YAML document is allowed");
+				fail_at(&b, (int)ev.start_mark.line + 1,
+					(int)ev.start_mark.column + 1,
+					"only one YAML document is allowed");
 				yaml_event_delete(&ev);
 				goto out;
 			}
@@ -328,7 +332,7 @@ int yaml_load_file(struct ynode **out, const char *path, struct err *err)
 	if (st.st_size > YAML_MAX_BYTES) {
 		close(fd);
 		return err_code(err, 2, "%s: file is too large (%lld bytes; the limit is %d)", path,
-		                (long long)st.st_size, YAML_MAX_BYTES);
+				(long long)st.st_size, YAML_MAX_BYTES);
 	}
 	text = malloc((size_t)st.st_size + 1);
 	if (!text) {
@@ -357,7 +361,7 @@ out:
 }
 
 const struct ynode *ynode_get(const struct ynode *map, const char *key,
-                              const struct ynode **key_out)
+			      const struct ynode **key_out)
 {
 	size_t i;
 
@@ -382,7 +386,8 @@ static json_t *scalar_to_json(const struct ynode *n)
 
 	if (!n->plain)
 		return json_string(s);
-	if (!*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") || !strcmp(s, "NULL"))
+	if (!*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") ||
+	    !strcmp(s, "NULL"))
 		return json_null();
 	if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE"))
 		return json_true();
@@ -415,7 +420,7 @@ json_t *ynode_to_json(const struct ynode *n)
 		child = ynode_to_json(n->kind == YN_MAP ? n->items[2 * i + 1] : n->items[i]);
 		if (!child ||
 		    (n->kind == YN_MAP ? json_object_set_new(j, n->items[2 * i]->str, child)
-		                       : json_array_append_new(j, child)) < 0) {
+				       : json_array_append_new(j, child)) < 0) {
 			json_decref(j);
 			return NULL;
 		}

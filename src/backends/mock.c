@@ -46,10 +46,10 @@ struct mock_cfg {
 extern const struct backend_ops mock_backend_ops;
 
 static const char *const mock_cfg_keys[] = {
-    "type", "width", "height", "steps", "delay_ms", "fail", NULL,
+	"type", "width", "height", "steps", "delay_ms", "fail", NULL,
 };
 
-static const char *const mock_opt_keys[] = {"delay_ms", "fail", NULL};
+static const char *const mock_opt_keys[] = { "delay_ms", "fail", NULL };
 
 static int mock_read_cfg(const char *name, const json_t *cfg, struct mock_cfg *out, struct err *err)
 {
@@ -130,7 +130,7 @@ static void mock_close(struct backend *b)
  * fail=404 means the message "404", fail=true a stock message, fail=false / fail= none.
  */
 static int mock_read_opts(const json_t *opts, long long *delay_ms, const char **fail, char *buf,
-                          size_t bufsz, struct err *err)
+			  size_t bufsz, struct err *err)
 {
 	const char *key, *hint;
 	const json_t *v;
@@ -148,13 +148,13 @@ static int mock_read_opts(const json_t *opts, long long *delay_ms, const char **
 		hint = suggest_closest(key, mock_opt_keys);
 		if (hint)
 			return err_code(
-			    err, 2,
-			    "unknown option '%s' for the mock backend (known: delay_ms, "
-			    "fail; did you mean '%s'?)",
-			    key, hint);
+				err, 2,
+				"unknown option '%s' for the mock backend (known: delay_ms, "
+				"fail; did you mean '%s'?)",
+				key, hint);
 		return err_code(err, 2,
-		                "unknown option '%s' for the mock backend (known: delay_ms, fail)",
-		                key);
+				"unknown option '%s' for the mock backend (known: delay_ms, fail)",
+				key);
 	}
 
 	v = json_object_get(opts, "delay_ms");
@@ -170,7 +170,7 @@ static int mock_read_opts(const json_t *opts, long long *delay_ms, const char **
 		}
 		if (n < 0 || n > MOCK_MAX_DELAY_MS)
 			return err_code(err, 2, "option delay_ms: expected milliseconds, 0..%d",
-			                MOCK_MAX_DELAY_MS);
+					MOCK_MAX_DELAY_MS);
 		*delay_ms = n;
 	}
 
@@ -301,22 +301,22 @@ static struct rgb hsv(int hue, int s, int v)
 	m = v - c;
 	switch (hue / 60) {
 	case 0:
-		out = (struct rgb){c + m, x + m, m};
+		out = (struct rgb){ c + m, x + m, m };
 		break;
 	case 1:
-		out = (struct rgb){x + m, c + m, m};
+		out = (struct rgb){ x + m, c + m, m };
 		break;
 	case 2:
-		out = (struct rgb){m, c + m, x + m};
+		out = (struct rgb){ m, c + m, x + m };
 		break;
 	case 3:
-		out = (struct rgb){m, x + m, c + m};
+		out = (struct rgb){ m, x + m, c + m };
 		break;
 	case 4:
-		out = (struct rgb){x + m, m, c + m};
+		out = (struct rgb){ x + m, m, c + m };
 		break;
 	default:
-		out = (struct rgb){c + m, m, x + m};
+		out = (struct rgb){ c + m, m, x + m };
 		break;
 	}
 	return out;
@@ -380,7 +380,7 @@ static unsigned disc_cov(int64_t d2, int64_t r)
 
 /* A disc (ri = 0) or a ring (ri = inner radius), centre and radii in fp. */
 static void draw_disc(struct canvas *cv, int64_t cx, int64_t cy, int64_t r, int64_t ri,
-                      struct rgb col, unsigned alpha)
+		      struct rgb col, unsigned alpha)
 {
 	int x0, x1, y0, y1, x, y;
 	int64_t dx, dy, d2, hi2 = (r + HALF) * (r + HALF), lo2 = (ri - HALF) * (ri - HALF);
@@ -410,7 +410,7 @@ static void draw_disc(struct canvas *cv, int64_t cx, int64_t cy, int64_t r, int6
 
 /* A radial glow: alpha falls off as (1 - d²/R²)², so it has no visible edge. */
 static void draw_glow(struct canvas *cv, int64_t cx, int64_t cy, int64_t r, struct rgb col,
-                      unsigned alpha)
+		      unsigned alpha)
 {
 	int x0, x1, y0, y1, x, y;
 	int64_t dx, dy, d2, rp = r / FP, r2, inv;
@@ -440,7 +440,7 @@ static void draw_glow(struct canvas *cv, int64_t cx, int64_t cy, int64_t r, stru
 
 /* An axis-aligned rectangle with exact box-filtered edges. */
 static void draw_rect(struct canvas *cv, int64_t x0f, int64_t y0f, int64_t x1f, int64_t y1f,
-                      struct rgb col, unsigned alpha)
+		      struct rgb col, unsigned alpha)
 {
 	int x0, x1, y0, y1, x, y;
 	int64_t covy, covx, px;
@@ -466,10 +466,10 @@ static void draw_rect(struct canvas *cv, int64_t x0f, int64_t y0f, int64_t x1f, 
 /* A triangle: each edge becomes a unit normal (16.16) so the distance to it is in fp and
  * the soft edge is one pixel wide whatever the slope. */
 static void draw_triangle(struct canvas *cv, const int64_t vx[3], const int64_t vy[3],
-                          struct rgb col, unsigned alpha)
+			  struct rgb col, unsigned alpha)
 {
 	int64_t ax[3], ay[3], nx[3], ny[3], len, d, dmin, xmin, xmax, ymin, ymax;
-	int x0, x1, y0, y1, x, y, i, order[3] = {0, 1, 2};
+	int x0, x1, y0, y1, x, y, i, order[3] = { 0, 1, 2 };
 
 	/* wind the vertices so the inside is on the positive side of every edge */
 	if ((vx[1] - vx[0]) * (vy[2] - vy[0]) - (vy[1] - vy[0]) * (vx[2] - vx[0]) < 0) {
@@ -484,7 +484,7 @@ static void draw_triangle(struct canvas *cv, const int64_t vx[3], const int64_t 
 		ax[i] = vx[a];
 		ay[i] = vy[a];
 		len = (int64_t)isqrt64((uint64_t)((vx[b] - vx[a]) * (vx[b] - vx[a]) +
-		                                  (vy[b] - vy[a]) * (vy[b] - vy[a])));
+						  (vy[b] - vy[a]) * (vy[b] - vy[a])));
 		if (len < 1)
 			return;
 		nx[i] = -(vy[b] - vy[a]) * 65536 / len;
@@ -524,7 +524,7 @@ static void draw_triangle(struct canvas *cv, const int64_t vx[3], const int64_t 
  * fill = 1: everything below the line (a hill), with a one-pixel soft edge.
  */
 static void draw_wave(struct canvas *cv, int64_t cy, int64_t amp, int64_t period, int64_t phase,
-                      int64_t t, int fill, struct rgb col, unsigned alpha)
+		      int64_t t, int fill, struct rgb col, unsigned alpha)
 {
 	int32_t line[MOCK_MAX_SIDE]; /* centre line per column, fp (fits: 8192*256 < 2^31) */
 	int64_t lo = INT64_MAX, hi = INT64_MIN, dy, py, v, inv;
@@ -583,10 +583,10 @@ struct palette {
 static void palette_make(struct palette *p, uint64_t ph)
 {
 	static const int schemes[4][5] = {
-	    {0, 30, -30, 15, -15},  /* analogous */
-	    {0, 180, 20, 200, -20}, /* complementary */
-	    {0, 120, 240, 60, 180}, /* triadic */
-	    {0, 150, 210, 30, 180}, /* split complementary */
+		{ 0, 30, -30, 15, -15 },  /* analogous */
+		{ 0, 180, 20, 200, -20 }, /* complementary */
+		{ 0, 120, 240, 60, 180 }, /* triadic */
+		{ 0, 150, 210, 30, 180 }, /* split complementary */
 	};
 	uint64_t st = ph;
 	int h = (int)(ph % 360), scheme, mood, i;
@@ -670,7 +670,7 @@ static int draw_scenery(struct canvas *cv, const struct palette *p, uint64_t see
 		period = ux(cv, mix_range(&st, 2500, 9000));
 		phase = mix_range(&st, 0, UNIT - 1);
 		draw_wave(cv, cy, amp, period, phase, 0, 1, far ? p->far : p->near,
-		          far ? 230 : 250);
+			  far ? 230 : 250);
 		shapes++;
 	}
 	return shapes;
@@ -682,7 +682,7 @@ static int draw_scenery(struct canvas *cv, const struct palette *p, uint64_t see
  * so another seed rearranges the scene.
  */
 static void draw_word(struct canvas *cv, const struct palette *p, uint64_t hw, size_t len,
-                      int index, uint64_t seed)
+		      int index, uint64_t seed)
 {
 	uint64_t st = hw, pos = seed ^ hw ^ ((uint64_t)(index + 1) * 0xd1342543de82ef95ULL);
 	int roll = mix_range(&st, 0, 99), hue, sat, val, size;
@@ -788,12 +788,12 @@ static int mock_check_side(const char *what, int v, struct err *err)
 {
 	if (v < MOCK_MIN_SIDE || v > MOCK_MAX_SIDE)
 		return err_code(err, 2, "%s %d is out of range for the mock backend (%d..%d)", what,
-		                v, MOCK_MIN_SIDE, MOCK_MAX_SIDE);
+				v, MOCK_MIN_SIDE, MOCK_MAX_SIDE);
 	return 0;
 }
 
 static int mock_generate(struct backend *b, const struct imagen_request *req,
-                         struct imagen_result *res, struct err *err)
+			 struct imagen_result *res, struct err *err)
 {
 	struct mock_backend *m = (struct mock_backend *)b;
 	const char *fail = m->fail, *prompt = req->prompt ? req->prompt : "";
@@ -809,7 +809,7 @@ static int mock_generate(struct backend *b, const struct imagen_request *req,
 		return -1;
 	if (steps < 1 || steps > MOCK_MAX_STEPS)
 		return err_code(err, 2, "steps %d is out of range for the mock backend (1..%d)",
-		                steps, MOCK_MAX_STEPS);
+				steps, MOCK_MAX_STEPS);
 	if (req->opts && mock_read_opts(req->opts, &delay_ms, &fail, failbuf, sizeof(failbuf), err))
 		return -1;
 
@@ -840,8 +840,8 @@ static int mock_generate(struct backend *b, const struct imagen_request *req,
 	res->seed = req->seed;
 	res->seed_honoured = 1;
 	res->model = strdup(MOCK_MODEL);
-	res->metadata =
-	    json_pack("{s:s, s:i, s:i}", "renderer", MOCK_RENDERER, "shapes", shapes, "hue", hue);
+	res->metadata = json_pack("{s:s, s:i, s:i}", "renderer", MOCK_RENDERER, "shapes", shapes,
+				  "hue", hue);
 	res->cost = NULL;
 	if (!res->model || !res->metadata) {
 		imagen_result_release(res);
@@ -851,10 +851,10 @@ static int mock_generate(struct backend *b, const struct imagen_request *req,
 }
 
 const struct backend_ops mock_backend_ops = {
-    .type = "mock",
-    .summary = "deterministic test pictures drawn locally, no network",
-    .validate = mock_validate,
-    .open = mock_open,
-    .generate = mock_generate,
-    .close = mock_close,
+	.type = "mock",
+	.summary = "deterministic test pictures drawn locally, no network",
+	.validate = mock_validate,
+	.open = mock_open,
+	.generate = mock_generate,
+	.close = mock_close,
 };

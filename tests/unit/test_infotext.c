@@ -11,10 +11,10 @@
 #include "infotext.h"
 
 static const char a1111_example[] =
-    "a castle on a hill, (masterpiece:1.2)\n"
-    "Negative prompt: lowres, blurry\n"
-    "Steps: 20, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 7, Seed: 1234, "
-    "Size: 768x512, Model hash: 6ce0161689, Model: sd15, Version: v1.10.1";
+	"a castle on a hill, (masterpiece:1.2)\n"
+	"Negative prompt: lowres, blurry\n"
+	"Steps: 20, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 7, Seed: 1234, "
+	"Size: 768x512, Model hash: 6ce0161689, Model: sd15, Version: v1.10.1";
 
 /* The composed example's parameters, in writing order. */
 static json_t *example_params(void)
@@ -68,9 +68,9 @@ static void test_format_composed_example(void **state)
 
 	assert_non_null(s);
 	assert_string_equal(s, "a lighthouse at dusk\n"
-	                       "Negative prompt: blurry\n"
-	                       "Steps: 4, Sampler: euler, CFG scale: 1, Seed: 42, Size: 1024x1024, "
-	                       "Model: flux1-schnell");
+			       "Negative prompt: blurry\n"
+			       "Steps: 4, Sampler: euler, CFG scale: 1, Seed: 42, Size: 1024x1024, "
+			       "Model: flux1-schnell");
 	free(s);
 	json_decref(p);
 }
@@ -78,8 +78,8 @@ static void test_format_composed_example(void **state)
 static void test_format_without_negative(void **state)
 {
 	static const char want[] = "a lighthouse at dusk\n"
-	                           "Steps: 4, Sampler: euler, CFG scale: 1, Seed: 42, "
-	                           "Size: 1024x1024, Model: flux1-schnell";
+				   "Steps: 4, Sampler: euler, CFG scale: 1, Seed: 42, "
+				   "Size: 1024x1024, Model: flux1-schnell";
 	json_t *p = example_params();
 	char *s;
 
@@ -110,10 +110,10 @@ static void test_format_value_rules(void **state)
 	json_object_set_new(p, "Plain", json_string("caf\xc3\xa9 \"q\""));
 	s = infotext_format("p", NULL, p);
 	assert_string_equal(s,
-	                    "p\n"
-	                    "Steps: -3, Denoising strength: 0.75, Hires upscale: 2, Tiling: True, "
-	                    "Flag, Lora hashes: \"style1: a1b2c3d4e5f6\", Styles: \"a, b\", "
-	                    "Note: \"say \\\"hi\\\"\\nbye\", Plain: caf\xc3\xa9 \"q\"");
+			    "p\n"
+			    "Steps: -3, Denoising strength: 0.75, Hires upscale: 2, Tiling: True, "
+			    "Flag, Lora hashes: \"style1: a1b2c3d4e5f6\", Styles: \"a, b\", "
+			    "Note: \"say \\\"hi\\\"\\nbye\", Plain: caf\xc3\xa9 \"q\"");
 	free(s);
 	json_decref(p);
 }
@@ -135,8 +135,8 @@ static void test_format_no_params(void **state)
 static void test_quoted_values_round_trip(void **state)
 {
 	static const char *const values[] = {
-	    "style1: a1b2c3d4e5f6",   "a, b, c",      "line one\nline two",
-	    "back\\slash, \"quote\"", "tab\there: x",
+		"style1: a1b2c3d4e5f6",   "a, b, c",      "line one\nline two",
+		"back\\slash, \"quote\"", "tab\there: x",
 	};
 	struct parsed got;
 	json_t *p = json_object();
@@ -204,15 +204,15 @@ static void test_short_last_line_is_prompt(void **state)
 static void test_parse_a1111_example(void **state)
 {
 	static const char *const want[][2] = {
-	    {"Steps", "20"},
-	    {"Sampler", "DPM++ 2M"},
-	    {"Schedule type", "Karras"},
-	    {"CFG scale", "7"},
-	    {"Seed", "1234"},
-	    {"Size", "768x512"},
-	    {"Model hash", "6ce0161689"},
-	    {"Model", "sd15"},
-	    {"Version", "v1.10.1"},
+		{ "Steps", "20" },
+		{ "Sampler", "DPM++ 2M" },
+		{ "Schedule type", "Karras" },
+		{ "CFG scale", "7" },
+		{ "Seed", "1234" },
+		{ "Size", "768x512" },
+		{ "Model hash", "6ce0161689" },
+		{ "Model", "sd15" },
+		{ "Version", "v1.10.1" },
 	};
 	struct parsed got;
 	void *it;
@@ -240,7 +240,7 @@ static void test_parse_quirks(void **state)
 
 	/* lines are stripped (Forge), as is the whole text */
 	parse_ok(&got,
-	         "\n  a cat  \n\t Negative prompt:   a dog \r\nSteps: 1, Seed: 2, Size: 3x3\n");
+		 "\n  a cat  \n\t Negative prompt:   a dog \r\nSteps: 1, Seed: 2, Size: 3x3\n");
 	assert_string_equal(got.prompt, "a cat");
 	assert_string_equal(got.negative, "a dog");
 	parsed_free(&got);
@@ -279,8 +279,8 @@ static void test_parse_rejects_bad_utf8(void **state)
 	json_t *params = (json_t *)&err;
 
 	assert_int_equal(infotext_parse("caf\xe9\nSteps: 1, Seed: 2, Size: 3x3", &prompt, &negative,
-	                                &params, &err),
-	                 -1);
+					&params, &err),
+			 -1);
 	assert_string_equal(err.msg, "infotext is not valid UTF-8");
 	assert_null(prompt);
 	assert_null(negative);
@@ -334,17 +334,17 @@ static void test_format_parse_round_trip(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_format_composed_example),
-	    cmocka_unit_test(test_format_without_negative),
-	    cmocka_unit_test(test_format_value_rules),
-	    cmocka_unit_test(test_format_no_params),
-	    cmocka_unit_test(test_quoted_values_round_trip),
-	    cmocka_unit_test(test_multiline_prompts_round_trip),
-	    cmocka_unit_test(test_short_last_line_is_prompt),
-	    cmocka_unit_test(test_parse_a1111_example),
-	    cmocka_unit_test(test_parse_quirks),
-	    cmocka_unit_test(test_parse_rejects_bad_utf8),
-	    cmocka_unit_test(test_format_parse_round_trip),
+		cmocka_unit_test(test_format_composed_example),
+		cmocka_unit_test(test_format_without_negative),
+		cmocka_unit_test(test_format_value_rules),
+		cmocka_unit_test(test_format_no_params),
+		cmocka_unit_test(test_quoted_values_round_trip),
+		cmocka_unit_test(test_multiline_prompts_round_trip),
+		cmocka_unit_test(test_short_last_line_is_prompt),
+		cmocka_unit_test(test_parse_a1111_example),
+		cmocka_unit_test(test_parse_quirks),
+		cmocka_unit_test(test_parse_rejects_bad_utf8),
+		cmocka_unit_test(test_format_parse_round_trip),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -60,13 +60,13 @@ static int run(struct backend *b, const struct gen *g, struct imagen_result *res
 {
 	json_t *opts = json(g->opts ? g->opts : "{}");
 	struct imagen_request req = {
-	    .prompt = g->prompt,
-	    .width = g->width,
-	    .height = g->height,
-	    .steps = g->steps,
-	    .seed = g->seed,
-	    .style = "none",
-	    .opts = opts,
+		.prompt = g->prompt,
+		.width = g->width,
+		.height = g->height,
+		.steps = g->steps,
+		.seed = g->seed,
+		.style = "none",
+		.opts = opts,
 	};
 	int rc;
 
@@ -81,7 +81,7 @@ static int run(struct backend *b, const struct gen *g, struct imagen_result *res
 static void make(struct imagen_result *res, const char *prompt, int64_t seed, int w, int h)
 {
 	struct backend *b = open_mock("{\"type\": \"mock\"}");
-	struct gen g = {.prompt = prompt, .seed = seed, .width = w, .height = h};
+	struct gen g = { .prompt = prompt, .seed = seed, .width = w, .height = h };
 	struct err err = ERR_INIT;
 
 	if (run(b, &g, res, &err))
@@ -143,7 +143,9 @@ static void test_same_inputs_same_bytes(void **state)
 {
 	struct imagen_result a, b2, c;
 	struct backend *b = open_mock("{\"type\": \"mock\"}");
-	struct gen g = {.prompt = "a lighthouse at dusk", .seed = 42, .width = 200, .height = 150};
+	struct gen g = {
+		.prompt = "a lighthouse at dusk", .seed = 42, .width = 200, .height = 150
+	};
 	struct err err = ERR_INIT;
 
 	/* twice on one instance, once on a fresh one: no hidden state carries over */
@@ -240,8 +242,8 @@ static void test_default_size_512(void **state)
 static void test_config_size_and_steps_are_defaults(void **state)
 {
 	struct backend *b = open_mock("{\"type\": \"mock\", \"width\": 64, \"height\": 48, "
-	                              "\"steps\": 7}");
-	struct gen g = {.prompt = "x", .seed = 3};
+				      "\"steps\": 7}");
+	struct gen g = { .prompt = "x", .seed = 3 };
 	struct imagen_result res;
 	struct err err = ERR_INIT;
 	unsigned w = 0, h = 0;
@@ -284,7 +286,7 @@ static void test_extreme_sizes(void **state)
 static void test_request_size_out_of_range(void **state)
 {
 	struct backend *b = open_mock("{\"type\": \"mock\"}");
-	struct gen g = {.prompt = "x", .seed = 1, .width = 7, .height = 64};
+	struct gen g = { .prompt = "x", .seed = 1, .width = 7, .height = 64 };
 	struct imagen_result res;
 	struct err err = ERR_INIT;
 
@@ -349,7 +351,7 @@ static void expect_bad_config(const char *cfg_text, const char *key, const char 
 static void test_config_valid(void **state)
 {
 	json_t *cfg = json("{\"type\": \"mock\", \"width\": 8, \"height\": 8192, \"steps\": 1000, "
-	                   "\"delay_ms\": 600000, \"fail\": \"boom\"}");
+			   "\"delay_ms\": 600000, \"fail\": \"boom\"}");
 	struct err err = ERR_INIT;
 
 	assert_int_equal(mock_ops()->validate("m", cfg, &err), 0);
@@ -359,7 +361,7 @@ static void test_config_valid(void **state)
 static void test_config_unknown_key(void **state)
 {
 	expect_bad_config("{\"type\": \"mock\", \"stpes\": 4}", "stpes",
-	                  "unknown key 'stpes' in backends.m (did you mean 'steps'?)");
+			  "unknown key 'stpes' in backends.m (did you mean 'steps'?)");
 }
 
 static void test_config_bad_types(void **state)
@@ -385,8 +387,8 @@ static void test_config_out_of_range(void **state)
 static void test_fail_from_config(void **state)
 {
 	struct backend *b =
-	    open_mock("{\"type\": \"mock\", \"fail\": \"upstream said no (HTTP 503)\"}");
-	struct gen g = {.prompt = "x", .seed = 1};
+		open_mock("{\"type\": \"mock\", \"fail\": \"upstream said no (HTTP 503)\"}");
+	struct gen g = { .prompt = "x", .seed = 1 };
 	struct imagen_result res;
 	struct err err = ERR_INIT;
 
@@ -405,7 +407,7 @@ static void test_fail_from_config(void **state)
 static void test_fail_from_opts(void **state)
 {
 	struct backend *b = open_mock("{\"type\": \"mock\"}");
-	struct gen g = {.prompt = "x", .seed = 1, .opts = "{\"fail\": \"out of credits\"}"};
+	struct gen g = { .prompt = "x", .seed = 1, .opts = "{\"fail\": \"out of credits\"}" };
 	struct imagen_result res;
 	struct err err = ERR_INIT;
 
@@ -427,14 +429,14 @@ static void test_fail_from_opts(void **state)
 static void test_unknown_option(void **state)
 {
 	struct backend *b = open_mock("{\"type\": \"mock\"}");
-	struct gen g = {.prompt = "x", .seed = 1, .opts = "{\"colour\": \"red\"}"};
+	struct gen g = { .prompt = "x", .seed = 1, .opts = "{\"colour\": \"red\"}" };
 	struct imagen_result res;
 	struct err err = ERR_INIT;
 
 	assert_int_equal(run(b, &g, &res, &err), -1);
 	assert_int_equal(err.code, 2);
 	assert_string_equal(err.msg,
-	                    "unknown option 'colour' for the mock backend (known: delay_ms, fail)");
+			    "unknown option 'colour' for the mock backend (known: delay_ms, fail)");
 
 	g.opts = "{\"dealy_ms\": 5}";
 	assert_int_equal(run(b, &g, &res, &err), -1);
@@ -448,7 +450,7 @@ static void test_unknown_option(void **state)
 static void test_bad_delay_option(void **state)
 {
 	struct backend *b = open_mock("{\"type\": \"mock\"}");
-	struct gen g = {.prompt = "x", .seed = 1, .opts = "{\"delay_ms\": \"soon\"}"};
+	struct gen g = { .prompt = "x", .seed = 1, .opts = "{\"delay_ms\": \"soon\"}" };
 	struct imagen_result res;
 	struct err err = ERR_INIT;
 
@@ -467,7 +469,7 @@ static void test_bad_delay_option(void **state)
 static void test_delay_honoured(void **state)
 {
 	struct backend *b = open_mock("{\"type\": \"mock\", \"delay_ms\": 60}");
-	struct gen g = {.prompt = "x", .seed = 1, .width = 16, .height = 16};
+	struct gen g = { .prompt = "x", .seed = 1, .width = 16, .height = 16 };
 	struct imagen_result res;
 	struct err err = ERR_INIT;
 	struct timespec t0, t1;
@@ -506,7 +508,7 @@ static size_t distinct_colours(const unsigned char *px, size_t npix)
 	assert_non_null(seen);
 	for (i = 0; i < npix; i++) {
 		uint32_t c =
-		    (uint32_t)px[i * 3] << 16 | (uint32_t)px[i * 3 + 1] << 8 | px[i * 3 + 2];
+			(uint32_t)px[i * 3] << 16 | (uint32_t)px[i * 3 + 1] << 8 | px[i * 3 + 2];
 
 		if (!(seen[c >> 3] & (1u << (c & 7)))) {
 			seen[c >> 3] |= (unsigned char)(1u << (c & 7));
@@ -538,7 +540,7 @@ static int percent_differing(const unsigned char *a, const unsigned char *b, siz
 static void test_picture_is_not_flat(void **state)
 {
 	static const char *const prompts[] = {
-	    "a lighthouse at dusk", "a red fox in the snow", "x", "", "日本語のテスト",
+		"a lighthouse at dusk", "a red fox in the snow", "x", "", "日本語のテスト",
 	};
 	struct imagen_result res;
 	unsigned char *px;
@@ -600,7 +602,7 @@ static void test_size_changes_resolution_not_picture(void **state)
 			for (k = 0; k < 3; k++) {
 				/* the mean of the 2x2 block the small pixel covers */
 				const unsigned char *q =
-				    pb + ((size_t)(2 * y) * wb + 2 * x) * 3 + k;
+					pb + ((size_t)(2 * y) * wb + 2 * x) * 3 + k;
 				unsigned sum = q[0] + q[3] + q[wb * 3] + q[wb * 3 + 3];
 
 				down[((size_t)y * ws + x) * 3 + k] = (unsigned char)((sum + 2) / 4);
@@ -625,7 +627,9 @@ struct job {
 static void *job_run(void *arg)
 {
 	struct job *j = arg;
-	struct gen g = {.prompt = "a lighthouse at dusk", .seed = 42, .width = 192, .height = 128};
+	struct gen g = {
+		.prompt = "a lighthouse at dusk", .seed = 42, .width = 192, .height = 128
+	};
 	struct err err = ERR_INIT;
 
 	j->rc = run(j->b, &g, &j->res, &err);
@@ -636,7 +640,7 @@ static void *job_run(void *arg)
 static void test_concurrent_generations(void **state)
 {
 	struct backend *b = open_mock("{\"type\": \"mock\"}");
-	struct job jobs[4], serial = {.b = b};
+	struct job jobs[4], serial = { .b = b };
 	pthread_t tid[4];
 	int i;
 
@@ -659,30 +663,30 @@ static void test_concurrent_generations(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_registered_as_mock),
-	    cmocka_unit_test(test_same_inputs_same_bytes),
-	    cmocka_unit_test(test_another_seed_other_bytes),
-	    cmocka_unit_test(test_another_prompt_other_bytes),
-	    cmocka_unit_test(test_pixels_identical_across_builds),
-	    cmocka_unit_test(test_requested_size_honoured),
-	    cmocka_unit_test(test_default_size_512),
-	    cmocka_unit_test(test_config_size_and_steps_are_defaults),
-	    cmocka_unit_test(test_extreme_sizes),
-	    cmocka_unit_test(test_request_size_out_of_range),
-	    cmocka_unit_test(test_result_fields),
-	    cmocka_unit_test(test_config_valid),
-	    cmocka_unit_test(test_config_unknown_key),
-	    cmocka_unit_test(test_config_bad_types),
-	    cmocka_unit_test(test_config_out_of_range),
-	    cmocka_unit_test(test_fail_from_config),
-	    cmocka_unit_test(test_fail_from_opts),
-	    cmocka_unit_test(test_unknown_option),
-	    cmocka_unit_test(test_bad_delay_option),
-	    cmocka_unit_test(test_delay_honoured),
-	    cmocka_unit_test(test_picture_is_not_flat),
-	    cmocka_unit_test(test_prompts_and_seeds_look_different),
-	    cmocka_unit_test(test_size_changes_resolution_not_picture),
-	    cmocka_unit_test(test_concurrent_generations),
+		cmocka_unit_test(test_registered_as_mock),
+		cmocka_unit_test(test_same_inputs_same_bytes),
+		cmocka_unit_test(test_another_seed_other_bytes),
+		cmocka_unit_test(test_another_prompt_other_bytes),
+		cmocka_unit_test(test_pixels_identical_across_builds),
+		cmocka_unit_test(test_requested_size_honoured),
+		cmocka_unit_test(test_default_size_512),
+		cmocka_unit_test(test_config_size_and_steps_are_defaults),
+		cmocka_unit_test(test_extreme_sizes),
+		cmocka_unit_test(test_request_size_out_of_range),
+		cmocka_unit_test(test_result_fields),
+		cmocka_unit_test(test_config_valid),
+		cmocka_unit_test(test_config_unknown_key),
+		cmocka_unit_test(test_config_bad_types),
+		cmocka_unit_test(test_config_out_of_range),
+		cmocka_unit_test(test_fail_from_config),
+		cmocka_unit_test(test_fail_from_opts),
+		cmocka_unit_test(test_unknown_option),
+		cmocka_unit_test(test_bad_delay_option),
+		cmocka_unit_test(test_delay_honoured),
+		cmocka_unit_test(test_picture_is_not_flat),
+		cmocka_unit_test(test_prompts_and_seeds_look_different),
+		cmocka_unit_test(test_size_changes_resolution_not_picture),
+		cmocka_unit_test(test_concurrent_generations),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

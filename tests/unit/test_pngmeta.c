@@ -140,7 +140,7 @@ static void test_encode_then_check(void **state)
 static void test_encode_rejects_empty_size(void **state)
 {
 	struct err err = ERR_INIT;
-	unsigned char px[3] = {0}, *out = (unsigned char *)"x";
+	unsigned char px[3] = { 0 }, *out = (unsigned char *)"x";
 	size_t len = 1;
 
 	assert_int_equal(png_encode_rgb(&out, &len, px, 0, 1, &err), -1);
@@ -152,8 +152,8 @@ static void test_encode_rejects_empty_size(void **state)
 static void test_insert_and_read_back(void **state)
 {
 	static const struct png_text texts[] = {
-	    {"parameters", "a lighthouse at dusk\nSteps: 4, Seed: 42, Size: 8x8"},
-	    {"imagen", "caf\xc3\xa9 \xe2\x98\x95"},
+		{ "parameters", "a lighthouse at dusk\nSteps: 4, Seed: 42, Size: 8x8" },
+		{ "imagen", "caf\xc3\xa9 \xe2\x98\x95" },
 	};
 	struct err err = ERR_INIT;
 	struct png p, q;
@@ -187,8 +187,8 @@ static void test_insert_and_read_back(void **state)
 
 static void test_insert_replaces_same_keyword_keeps_others(void **state)
 {
-	static const struct png_text first[] = {{"parameters", "old"}, {"Comment", "keep"}};
-	static const struct png_text second[] = {{"parameters", "new"}};
+	static const struct png_text first[] = { { "parameters", "old" }, { "Comment", "keep" } };
+	static const struct png_text second[] = { { "parameters", "new" } };
 	struct err err = ERR_INIT;
 	struct buf extra = BUF_INIT;
 	struct png p, with_foreign, q1, q2;
@@ -209,9 +209,9 @@ static void test_insert_replaces_same_keyword_keeps_others(void **state)
 	}
 	buf_release(&extra);
 
-	assert_int_equal(
-	    pngmeta_insert(&q1.data, &q1.len, with_foreign.data, with_foreign.len, first, 2, &err),
-	    0);
+	assert_int_equal(pngmeta_insert(&q1.data, &q1.len, with_foreign.data, with_foreign.len,
+					first, 2, &err),
+			 0);
 	assert_int_equal(count_chunks(q1.data, q1.len, "zTXt"), 0);
 	assert_int_equal(pngmeta_insert(&q2.data, &q2.len, q1.data, q1.len, second, 1, &err), 0);
 	assert_int_equal(pngmeta_check(q2.data, q2.len, NULL, NULL, &err), 0);
@@ -226,8 +226,8 @@ static void test_insert_replaces_same_keyword_keeps_others(void **state)
 
 	assert_int_equal(count_chunks(q2.data, q2.len, "prVt"), 1);
 	assert_memory_equal(
-	    q2.data + find_chunk(q2.data, q2.len, "prVt", 0),
-	    with_foreign.data + find_chunk(with_foreign.data, with_foreign.len, "prVt", 0), 24);
+		q2.data + find_chunk(q2.data, q2.len, "prVt", 0),
+		with_foreign.data + find_chunk(with_foreign.data, with_foreign.len, "prVt", 0), 24);
 	free(q2.data);
 	free(q1.data);
 	free(with_foreign.data);
@@ -236,7 +236,7 @@ static void test_insert_replaces_same_keyword_keeps_others(void **state)
 
 static void test_insert_keeps_idat_bytes(void **state)
 {
-	static const struct png_text texts[] = {{"parameters", "x"}};
+	static const struct png_text texts[] = { { "parameters", "x" } };
 	struct err err = ERR_INIT;
 	struct buf before = BUF_INIT, after = BUF_INIT;
 	struct png p, q;
@@ -259,20 +259,20 @@ static void test_insert_keeps_idat_bytes(void **state)
 static void test_insert_refuses_bad_keywords(void **state)
 {
 	static const char *const bad[] = {
-	    "",
-	    " lead",
-	    "trail ",
-	    "dou  ble",
-	    "ctl\x01",
-	    "del\x7f",
-	    "nbsp\xc2\xa0",      /* U+00A0 is not printable in PNG keywords */
-	    "kanji\xe6\xbc\xa2", /* outside Latin-1 */
-	    "raw\xe9",           /* not UTF-8 */
-	    "0123456789012345678901234567890123456789012345678901234567890123456789012345678"
-	    "9", /* 80 */
+		"",
+		" lead",
+		"trail ",
+		"dou  ble",
+		"ctl\x01",
+		"del\x7f",
+		"nbsp\xc2\xa0",      /* U+00A0 is not printable in PNG keywords */
+		"kanji\xe6\xbc\xa2", /* outside Latin-1 */
+		"raw\xe9",           /* not UTF-8 */
+		"0123456789012345678901234567890123456789012345678901234567890123456789012345678"
+		"9", /* 80 */
 	};
 	struct err err = ERR_INIT;
-	struct png_text t = {NULL, "text"};
+	struct png_text t = { NULL, "text" };
 	unsigned char *out = NULL;
 	struct png p;
 	size_t i, len;
@@ -296,8 +296,8 @@ static void test_insert_refuses_bad_keywords(void **state)
 static void test_insert_latin1_keyword(void **state)
 {
 	static const char kw79[] =
-	    "0123456789012345678901234567890123456789012345678901234567890123456789012345678";
-	const struct png_text texts[] = {{"Caf\xc3\xa9 note", "ok"}, {(char *)kw79, "long"}};
+		"0123456789012345678901234567890123456789012345678901234567890123456789012345678";
+	const struct png_text texts[] = { { "Caf\xc3\xa9 note", "ok" }, { (char *)kw79, "long" } };
 	struct err err = ERR_INIT;
 	struct png_text *got;
 	struct png p, q;
@@ -326,7 +326,8 @@ static void test_rejects_empty_and_wrong_signature(void **state)
 	assert_int_equal(pngmeta_check((const unsigned char *)"", 0, NULL, NULL, &err), -1);
 	assert_string_equal(err.msg, "not a PNG file");
 	assert_int_equal(
-	    pngmeta_check((const unsigned char *)"GIF89a\0\0\0\0\0\0", 12, NULL, NULL, &err), -1);
+		pngmeta_check((const unsigned char *)"GIF89a\0\0\0\0\0\0", 12, NULL, NULL, &err),
+		-1);
 	assert_string_equal(err.msg, "not a PNG file");
 
 	encode_test_png(&p, 4, 4);
@@ -338,7 +339,7 @@ static void test_rejects_empty_and_wrong_signature(void **state)
 
 static void test_rejects_every_truncation(void **state)
 {
-	static const struct png_text texts[] = {{"parameters", "x"}};
+	static const struct png_text texts[] = { { "parameters", "x" } };
 	struct err err = ERR_INIT;
 	struct png_text *got;
 	unsigned char *out, *cut;
@@ -536,12 +537,12 @@ static void test_rejects_malformed_text_chunks(void **state)
 	struct buf data = BUF_INIT;
 
 	expect_bad_text("tEXt", "no terminator", 13,
-	                "malformed tEXt chunk at offset 33 (no keyword)");
+			"malformed tEXt chunk at offset 33 (no keyword)");
 	expect_bad_text("tEXt", "\0empty keyword", 14,
-	                "malformed tEXt chunk at offset 33 (no keyword)");
+			"malformed tEXt chunk at offset 33 (no keyword)");
 	expect_bad_text("tEXt", "k\0nul\0inside", 12, "NUL in the text of chunk tEXt at offset 33");
 	expect_bad_text("zTXt", "k\0\0not zlib", 11,
-	                "bad compressed text in chunk zTXt at offset 33");
+			"bad compressed text in chunk zTXt at offset 33");
 	expect_bad_text("zTXt", "k\0\1", 3, "malformed zTXt chunk at offset 33");
 	expect_bad_text("iTXt", "k\0\2\0\0\0x", 7, "malformed iTXt chunk at offset 33");
 	expect_bad_text("iTXt", "k\0\0\0en", 6, "malformed iTXt chunk at offset 33");
@@ -550,7 +551,7 @@ static void test_rejects_malformed_text_chunks(void **state)
 	assert_int_equal(buf_add(&data, "k\0\0", 3), 0);
 	add_deflated(&data, "some text that compresses", 25);
 	expect_bad_text("zTXt", data.data, data.len - 4,
-	                "truncated compressed text in chunk zTXt at offset 33");
+			"truncated compressed text in chunk zTXt at offset 33");
 	buf_release(&data);
 }
 
@@ -566,15 +567,15 @@ static void test_rejects_inflation_past_cap(void **state)
 	add_deflated(&data, text, big);
 	free(text);
 	expect_bad_text("iTXt", data.data, data.len,
-	                "text in chunk iTXt at offset 33 inflates past 16 MiB");
+			"text in chunk iTXt at offset 33 inflates past 16 MiB");
 	buf_release(&data);
 }
 
 static void test_pngcheck_accepts_output(void **state)
 {
 	static const struct png_text texts[] = {
-	    {"parameters", "a lighthouse\nSteps: 4, Seed: 42, Size: 64x48"},
-	    {"imagen", "{\"prompt\": \"caf\xc3\xa9\"}"},
+		{ "parameters", "a lighthouse\nSteps: 4, Seed: 42, Size: 64x48" },
+		{ "imagen", "{\"prompt\": \"caf\xc3\xa9\"}" },
 	};
 	struct err err = ERR_INIT;
 	char path[] = "/tmp/imagen-test-pngmeta-XXXXXX";
@@ -603,23 +604,23 @@ static void test_pngcheck_accepts_output(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_encode_then_check),
-	    cmocka_unit_test(test_encode_rejects_empty_size),
-	    cmocka_unit_test(test_insert_and_read_back),
-	    cmocka_unit_test(test_insert_replaces_same_keyword_keeps_others),
-	    cmocka_unit_test(test_insert_keeps_idat_bytes),
-	    cmocka_unit_test(test_insert_refuses_bad_keywords),
-	    cmocka_unit_test(test_insert_latin1_keyword),
-	    cmocka_unit_test(test_rejects_empty_and_wrong_signature),
-	    cmocka_unit_test(test_rejects_every_truncation),
-	    cmocka_unit_test(test_rejects_bad_crc),
-	    cmocka_unit_test(test_rejects_bad_lengths_and_structure),
-	    cmocka_unit_test(test_reads_ztxt_and_compressed_itxt),
-	    cmocka_unit_test(test_reads_latin1_text),
-	    cmocka_unit_test(test_reads_no_text),
-	    cmocka_unit_test(test_rejects_malformed_text_chunks),
-	    cmocka_unit_test(test_rejects_inflation_past_cap),
-	    cmocka_unit_test(test_pngcheck_accepts_output),
+		cmocka_unit_test(test_encode_then_check),
+		cmocka_unit_test(test_encode_rejects_empty_size),
+		cmocka_unit_test(test_insert_and_read_back),
+		cmocka_unit_test(test_insert_replaces_same_keyword_keeps_others),
+		cmocka_unit_test(test_insert_keeps_idat_bytes),
+		cmocka_unit_test(test_insert_refuses_bad_keywords),
+		cmocka_unit_test(test_insert_latin1_keyword),
+		cmocka_unit_test(test_rejects_empty_and_wrong_signature),
+		cmocka_unit_test(test_rejects_every_truncation),
+		cmocka_unit_test(test_rejects_bad_crc),
+		cmocka_unit_test(test_rejects_bad_lengths_and_structure),
+		cmocka_unit_test(test_reads_ztxt_and_compressed_itxt),
+		cmocka_unit_test(test_reads_latin1_text),
+		cmocka_unit_test(test_reads_no_text),
+		cmocka_unit_test(test_rejects_malformed_text_chunks),
+		cmocka_unit_test(test_rejects_inflation_past_cap),
+		cmocka_unit_test(test_pngcheck_accepts_output),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -119,7 +119,7 @@ static void png_parsers_survive_mutation(void **state)
 	unsigned char rgb[16 * 16 * 3], *png = NULL, *tagged = NULL, *buf;
 	size_t png_len = 0, tagged_len = 0, len, n, cap;
 	struct png_text texts[2] = { { "parameters", "a cat\nSteps: 4, Seed: 1, Size: 16x16" },
-		                     { "imagen", "{\"prompt\": \"caf\xc3\xa9\"}" } };
+				     { "imagen", "{\"prompt\": \"caf\xc3\xa9\"}" } };
 	struct png_text *got;
 	struct err err = ERR_INIT;
 	unsigned char *out;
@@ -168,8 +168,9 @@ static void png_parsers_survive_mutation(void **state)
 
 static void infotext_survives_garbage(void **state)
 {
-	static const char base[] = "a lighthouse, \"quoted\"\nNegative prompt: fog: thick\n"
-	                           "Steps: 4, Sampler: \"a, b\", Seed: 42, Size: 64x64, Lora: \"x\\\"y\"";
+	static const char base[] =
+		"a lighthouse, \"quoted\"\nNegative prompt: fog: thick\n"
+		"Steps: 4, Sampler: \"a, b\", Seed: 42, Size: 64x64, Lora: \"x\\\"y\"";
 	char buf[sizeof(base) * 2 + 64];
 	char *prompt, *neg;
 	json_t *params;
