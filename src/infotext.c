@@ -1,5 +1,6 @@
 /* infotext.c - write and parse the A1111/Forge "parameters" text (protocols/a1111.md §6). */
 #include "infotext.h"
+#include "utf8.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -92,47 +93,6 @@ static size_t char_len(unsigned char c)
 	if (c < 0xf0)
 		return 3;
 	return 4;
-}
-
-static int utf8_valid(const unsigned char *s, size_t n)
-{
-	size_t i = 0, k, need;
-	uint32_t v, min;
-
-	while (i < n) {
-		unsigned char c = s[i];
-
-		if (c < 0x80) {
-			i++;
-			continue;
-		}
-		if (c >= 0xc2 && c <= 0xdf) {
-			need = 1;
-			v = c & 0x1f;
-			min = 0x80;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			need = 2;
-			v = c & 0x0f;
-			min = 0x800;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			need = 3;
-			v = c & 0x07;
-			min = 0x10000;
-		} else {
-			return 0;
-		}
-		if (n - i <= need)
-			return 0;
-		for (k = 1; k <= need; k++) {
-			if ((s[i + k] & 0xc0) != 0x80)
-				return 0;
-			v = v << 6 | (s[i + k] & 0x3f);
-		}
-		if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-			return 0;
-		i += need + 1;
-	}
-	return 1;
 }
 
 /*
@@ -343,7 +303,7 @@ int infotext_parse(const char *text, char **prompt, char **negative, json_t **pa
 	if (!text)
 		return err_set(err, "no infotext");
 	end = strlen(text);
-	if (!utf8_valid(s, end))
+	if (!utf8_valid(s, end, NULL))
 		return err_set(err, "infotext is not valid UTF-8");
 	obj = json_object();
 	if (!obj)

@@ -1,6 +1,7 @@
 /* pngmeta.c - PNG chunk walking, text chunks in and out, and the RGB encoder. */
 #define ZLIB_CONST
 #include "pngmeta.h"
+#include "utf8.h"
 
 #include <spng.h>
 #include <stdint.h>
@@ -160,61 +161,6 @@ int pngmeta_check(const unsigned char *png, size_t len, unsigned *width, unsigne
 	if (height)
 		*height = h;
 	return 0;
-}
-
-/*
- * Decode one UTF-8 sequence at s[*i] (strict: no overlongs, surrogates or values past
- * U+10FFFF).  Returns 0 and advances *i, or -1.
- */
-static int utf8_next(const unsigned char *s, size_t n, size_t *i, uint32_t *cp)
-{
-	unsigned char c = s[*i];
-	size_t k, need;
-	uint32_t v, min;
-
-	if (c < 0x80) {
-		*cp = c;
-		(*i)++;
-		return 0;
-	}
-	if (c >= 0xc2 && c <= 0xdf) {
-		need = 1;
-		v = c & 0x1f;
-		min = 0x80;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		need = 2;
-		v = c & 0x0f;
-		min = 0x800;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		need = 3;
-		v = c & 0x07;
-		min = 0x10000;
-	} else {
-		return -1;
-	}
-	if (n - *i <= need)
-		return -1;
-	for (k = 1; k <= need; k++) {
-		if ((s[*i + k] & 0xc0) != 0x80)
-			return -1;
-		v = v << 6 | (s[*i + k] & 0x3f);
-	}
-	if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-		return -1;
-	*cp = v;
-	*i += need + 1;
-	return 0;
-}
-
-static int utf8_valid(const char *s, size_t n)
-{
-	size_t i = 0;
-	uint32_t cp;
-
-	while (i < n)
-		if (utf8_next((const unsigned char *)s, n, &i, &cp))
-			return 0;
-	return 1;
 }
 
 /*
@@ -513,7 +459,7 @@ static int text_prepare(struct text_out *t, const struct png_text *in, struct er
 	for (i = 0; i < t->text_len && t->ascii; i++)
 		if ((unsigned char)in->text[i] >= 0x80)
 			t->ascii = 0;
-	if (!t->ascii && !utf8_valid(in->text, t->text_len))
+	if (!t->ascii && !utf8_valid((const unsigned char *)in->text, t->text_len, NULL))
 		return err_set(err, "text for PNG keyword \"%.80s\" is not valid UTF-8",
 			       in->keyword);
 	/* keyword, NUL, and for iTXt 4 more bytes: flag, method, two empty fields */

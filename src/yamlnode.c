@@ -1,5 +1,6 @@
 /* yamlnode.c - libyaml events folded into a tree of struct ynode with positions. */
 #include "yamlnode.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -233,18 +234,11 @@ static int prescan(const char *text, size_t len, const char *file, struct err *e
 		if (c != ' ' && c != '\t')
 			at_indent = 0;
 		if (c >= 0x80) {
-			size_t need = c >= 0xf0 && c <= 0xf4   ? 3
-				      : c >= 0xe0 && c <= 0xef ? 2
-				      : c >= 0xc2 && c <= 0xdf ? 1
-							       : 0;
-			size_t k;
+			uint32_t cp;
 
-			if (!need)
+			if (utf8_next((const unsigned char *)text, len, &i, &cp) < 0)
 				goto bad_utf8;
-			for (k = 1; k <= need; k++)
-				if (i + k >= len || ((unsigned char)text[i + k] & 0xc0) != 0x80)
-					goto bad_utf8;
-			i += need;
+			i--; /* the loop steps past the sequence's last byte */
 		}
 		col++;
 	}
