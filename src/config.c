@@ -724,12 +724,37 @@ static int in_file(const struct config *cfg, const char *path)
 	return cfg->path && config_locate(cfg, path, &l, &c) == 0;
 }
 
+/* One auto|on|off knob: flag, else variable, else the file's value, else the default.
+ * A bad variable is an error only where it would decide something. */
+static int resolve_mode(enum mode *out, enum origin *from, int flag,
+			const char *(*getenv_fn)(const char *), const char *var,
+			const struct config *cfg, enum mode cfg_value, const char *cfg_path,
+			struct err *err)
+{
+	enum mode m = MODE_AUTO;
+	int set = 0;
+
+	if (flag >= 0) {
+		*out = (enum mode)flag;
+		*from = FROM_FLAG;
+		return 0;
+	}
+	if (env_mode(getenv_fn, var, &m, &set, err) < 0)
+		return -1;
+	if (set) {
+		*out = m;
+		*from = FROM_ENV;
+	} else {
+		*out = cfg_value;
+		*from = in_file(cfg, cfg_path) ? FROM_CONFIG : FROM_DEFAULT;
+	}
+	return 0;
+}
+
 int settings_resolve(struct settings *out, const struct config *cfg, const struct overrides *ov,
 		     const char *(*getenv_fn)(const char *), struct err *err)
 {
 	const char *val;
-	enum mode m = MODE_AUTO;
-	int set;
 
 	if (ov->backend) {
 		out->backend = ov->backend;
@@ -754,34 +779,10 @@ int settings_resolve(struct settings *out, const struct config *cfg, const struc
 			in_file(cfg, "output.directory") ? FROM_CONFIG : FROM_DEFAULT;
 	}
 
-	/* a bad variable is an error only where it would decide something */
-	set = 0;
-	if (ov->cloud_sync < 0 && env_mode(getenv_fn, "IMAGEN_CLOUD_SYNC", &m, &set, err) < 0)
+	if (resolve_mode(&out->cloud_sync, &out->cloud_sync_from, ov->cloud_sync, getenv_fn,
+			 "IMAGEN_CLOUD_SYNC", cfg, cfg->cloud_sync, "output.cloud_sync", err) < 0 ||
+	    resolve_mode(&out->preview, &out->preview_from, ov->preview, getenv_fn,
+			 "IMAGEN_PREVIEW", cfg, cfg->preview, "output.preview", err) < 0)
 		return -1;
-	if (ov->cloud_sync >= 0) {
-		out->cloud_sync = (enum mode)ov->cloud_sync;
-		out->cloud_sync_from = FROM_FLAG;
-	} else if (set) {
-		out->cloud_sync = m;
-		out->cloud_sync_from = FROM_ENV;
-	} else {
-		out->cloud_sync = cfg->cloud_sync;
-		out->cloud_sync_from =
-			in_file(cfg, "output.cloud_sync") ? FROM_CONFIG : FROM_DEFAULT;
-	}
-
-	set = 0;
-	if (ov->preview < 0 && env_mode(getenv_fn, "IMAGEN_PREVIEW", &m, &set, err) < 0)
-		return -1;
-	if (ov->preview >= 0) {
-		out->preview = (enum mode)ov->preview;
-		out->preview_from = FROM_FLAG;
-	} else if (set) {
-		out->preview = m;
-		out->preview_from = FROM_ENV;
-	} else {
-		out->preview = cfg->preview;
-		out->preview_from = in_file(cfg, "output.preview") ? FROM_CONFIG : FROM_DEFAULT;
-	}
 	return 0;
 }
