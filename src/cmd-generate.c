@@ -361,7 +361,9 @@ static int run(struct gen_opts *o, struct global_opts *g)
 		goto out;
 	}
 
-	style = o->style ? o->style : rp.style ? rp.style : cfg->default_style;
+	/* a recorded prompt is already whole: a --from source that names no style (a plain
+	 * A1111 PNG) must not pick up the default style's suffix */
+	style = o->style ? o->style : rp.style ? rp.style : o->from ? "none" : cfg->default_style;
 	suffix = config_style_suffix(cfg, style);
 	prompt = o->prompt.len ? (const char *)o->prompt.data : rp.prompt;
 	if (!prompt || !*prompt) {

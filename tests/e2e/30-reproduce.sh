@@ -78,6 +78,11 @@ YAML
 }
 
 test_from_plain_a1111_png() {
+	# a default style must not be appended to a prompt recorded by another tool
+	write_config "$CFG" <<'YAML'
+defaults: {style: noir}
+styles: {noir: "black and white"}
+YAML
 	a1111_png "$HOME/a1111.png" "a castle on a hill
 Negative prompt: lowres
 Steps: 12, Sampler: Euler a, CFG scale: 7, Seed: 31337, Size: 80x48, Model hash: abcdef1234, Model: sd15"
@@ -91,7 +96,11 @@ Steps: 12, Sampler: Euler a, CFG scale: 7, Seed: 31337, Size: 80x48, Model hash:
 	expect_eq "$(jqr "$OUT" .width)x$(jqr "$OUT" .height)" 80x48 size
 	expect_eq "$(jqr "$OUT" .steps)" 12 steps
 	expect_eq "$(jqr "$OUT" .metadata.prompt)" "a castle on a hill" prompt
+	expect_eq "$(jqr "$OUT" .metadata.final_prompt)" "a castle on a hill" "final prompt without the default style"
+	expect_eq "$(jqr "$OUT" .metadata.style)" none style
 	expect_eq "$(jqr "$OUT" .metadata.negative_prompt)" "lowres" negative
+	im generate --json --from "$HOME/a1111.png" -s noir -o out
+	expect_eq "$(jqr "$OUT" .metadata.final_prompt)" "a castle on a hill, black and white" "explicit style"
 }
 
 test_from_bad_inputs() {
