@@ -170,9 +170,16 @@ int output_render_name(char **out, const char *tmpl, const struct gen_record *re
 			goto oom;
 		p = close;
 	}
+	if (!b.len) {
+		buf_release(&b);
+		return err_set(err, "'%s' renders to an empty name", tmpl);
+	}
 	last = strrchr((char *)b.data, '/');
 	last = last ? last + 1 : (char *)b.data;
-	if (!strchr(last + 1, '.') && (buf_adds(&b, ".") < 0 || buf_adds(&b, rec->ext) < 0))
+	/* a leading dot is a hidden name, not an extension; an empty last segment is refused
+	 * by check_segments below */
+	if (*last && !strchr(last + 1, '.') &&
+	    (buf_adds(&b, ".") < 0 || buf_adds(&b, rec->ext) < 0))
 		goto oom;
 	if (check_segments((char *)b.data, err) < 0) {
 		buf_release(&b);

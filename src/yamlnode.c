@@ -233,18 +233,28 @@ static int prescan(const char *text, size_t len, const char *file, struct err *e
 					file, line, col);
 		if (c != ' ' && c != '\t')
 			at_indent = 0;
+		/* control characters: libyaml refuses them too, but without a position */
+		if ((c < 0x20 && c != '\t' && c != '\r') || c == 0x7f)
+			return err_code(err, 2,
+					"%s:%zu:%zu: not a text file (control character 0x%02x)",
+					file, line, col, c);
 		if (c >= 0x80) {
 			uint32_t cp;
 
 			if (utf8_next((const unsigned char *)text, len, &i, &cp) < 0)
-				goto bad_utf8;
+				return err_code(err, 2,
+						"%s:%zu:%zu: not a text file (invalid UTF-8)", file,
+						line, col);
+			if (cp >= 0x80 && cp <= 0x9f)
+				return err_code(
+					err, 2,
+					"%s:%zu:%zu: not a text file (control character U+%04X)",
+					file, line, col, (unsigned)cp);
 			i--; /* the loop steps past the sequence's last byte */
 		}
 		col++;
 	}
 	return 0;
-bad_utf8:
-	return err_code(err, 2, "%s:%zu:%zu: not a text file (invalid UTF-8)", file, line, col);
 }
 
 int yaml_parse(struct ynode **out, const char *text, size_t len, const char *file, struct err *err)
@@ -290,6 +300,12 @@ int yaml_parse(struct ynode **out, const char *text, size_t len, const char *fil
 		}
 		if (build_node(&b, &ev, 1, &root) < 0)
 			goto out;
+	}
+	/* "---" alone or "~" is an empty document too: libyaml gives a null scalar */
+	if (root && root->kind == YN_SCALAR && root->plain &&
+	    (!*root->str || !strcmp(root->str, "~") || !strcmp(root->str, "null"))) {
+		ynode_free(root);
+		root = NULL;
 	}
 	if (!root) {
 		root = node_new(YN_MAP, &zero);
