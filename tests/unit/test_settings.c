@@ -1,0 +1,425 @@
+/* test_settings.c - precedence of every knob: flag > environment > config file > default. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+/* ---- a fake environment ------------------------------------------------------------------ */
+
+#define ENV_MAX 8
+
+static struct {
+	const char *name, *value;
+} fake_env[ENV_MAX];
+
+static void env_reset(void)
+{
+	memset(fake_env, 0, sizeof(fake_env));
+}
+
+static void env_set(const char *name, const char *value)
+{
+	int i;
+
+	for (i = 0; i < ENV_MAX; i++) {
+		if (!fake_env[i].name || !strcmp(fake_env[i].name, name)) {
+			fake_env[i].name = name;
+			fake_env[i].value = value;
+			return;
+		}
+	}
+	fail_msg("fake environment is full");
+}
+
+static const char *fake_getenv(const char *name)
+{
+	int i;
+
+	for (i = 0; i < ENV_MAX && fake_env[i].name; i++)
+		if (!strcmp(fake_env[i].name, name))
+			return fake_env[i].value;
+	return NULL;
+}
+
+/* ---- helpers ----------------------------------------------------------------------------- */
+
+static const struct overrides no_overrides = { NULL, FROM_FLAG, NULL, -1, -1 };
+
+static struct config *parse_text(const char *text)
+{
+	struct config *cfg = NULL;
+	struct err err = ERR_INIT;
+
+	if (config_parse(&cfg, text, strlen(text), "t.yaml", &err) != 0)
+		fail_msg("config refused: %s", err.msg);
+	return cfg;
+}
+
+/* A config loaded from a real file, so that cfg->path is set and origins say "config". */
+static struct config *load_text_file(const char *text)
+{
+	char path[] = "/tmp/imagen-test-settings-XXXXXX";
+	struct config *cfg = NULL;
+	struct err err = ERR_INIT;
+	FILE *f;
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	assert_non_null(f);
+	assert_true(fputs(text, f) >= 0);
+	assert_int_equal(fclose(f), 0);
+	if (config_load_file(&cfg, path, &err) != 0)
+		fail_msg("config refused: %s", err.msg);
+	unlink(path);
+	assert_non_null(cfg->path);
+	return cfg;
+}
+
+static const char full_config[] = "defaults:\n  backend: fast\n"
+				  "output:\n  directory: /srv/from-config\n"
+				  "  cloud_sync: off\n  preview: on\n"
+				  "backends:\n  fast:\n    type: mock\n  slow:\n    type: mock\n";
+
+static void resolve_ok(struct settings *st, const struct config *cfg, const struct overrides *ov)
+{
+	struct err err = ERR_INIT;
+
+	memset(st, 0xa5, sizeof(*st));
+	if (settings_resolve(st, cfg, ov, fake_getenv, &err) != 0)
+		fail_msg("settings_resolve failed: %s", err.msg);
+}
+
+/* ---- built-in defaults ------------------------------------------------------------------- */
+
+static void test_defaults_when_nothing_is_set(void **state)
+{
+	struct config *cfg = NULL;
+	struct err err = ERR_INIT;
+	struct settings st;
+
+	(void)state;
+	env_reset();
+	assert_int_equal(config_load_default(&cfg, &err), 0);
+	resolve_ok(&st, cfg, &no_overrides);
+	assert_string_equal(st.backend, "mock");
+	assert_int_equal(st.backend_from, FROM_DEFAULT);
+	assert_string_equal(st.output_dir, "~/Pictures/imagen");
+	assert_int_equal(st.output_dir_from, FROM_DEFAULT);
+	assert_int_equal(st.cloud_sync, MODE_AUTO);
+	assert_int_equal(st.cloud_sync_from, FROM_DEFAULT);
+	assert_int_equal(st.preview, MODE_AUTO);
+	assert_int_equal(st.preview_from, FROM_DEFAULT);
+	config_free(cfg);
+}
+
+static void test_empty_file_gives_defaults(void **state)
+{
+	struct config *cfg;
+	struct settings st;
+
+	(void)state;
+	env_reset();
+	cfg = load_text_file("# nothing\n");
+	resolve_ok(&st, cfg, &no_overrides);
+	assert_string_equal(st.backend, "mock");
+	assert_int_equal(st.backend_from, FROM_DEFAULT);
+	assert_string_equal(st.output_dir, "~/Pictures/imagen");
+	assert_int_equal(st.output_dir_from, FROM_DEFAULT);
+	assert_int_equal(st.cloud_sync_from, FROM_DEFAULT);
+	assert_int_equal(st.preview_from, FROM_DEFAULT);
+	config_free(cfg);
+}
+
+/* ---- config file ------------------------------------------------------------------------- */
+
+static void test_config_values(void **state)
+{
+	struct config *cfg;
+	struct settings st;
+
+	(void)state;
+	env_reset();
+	/* values from config text parsed in memory */
+	cfg = parse_text(full_config);
+	resolve_ok(&st, cfg, &no_overrides);
+	assert_string_equal(st.backend, "fast");
+	assert_string_equal(st.output_dir, "/srv/from-config");
+	assert_int_equal(st.cloud_sync, MODE_OFF);
+	assert_int_equal(st.preview, MODE_ON);
+	config_free(cfg);
+}
+
+static void test_config_file_origins(void **state)
+{
+	struct config *cfg;
+	struct settings st;
+
+	(void)state;
+	env_reset();
+	cfg = load_text_file(full_config);
+	resolve_ok(&st, cfg, &no_overrides);
+	assert_string_equal(st.backend, "fast");
+	assert_int_equal(st.backend_from, FROM_CONFIG);
+	assert_string_equal(st.output_dir, "/srv/from-config");
+	assert_int_equal(st.output_dir_from, FROM_CONFIG);
+	assert_int_equal(st.cloud_sync, MODE_OFF);
+	assert_int_equal(st.cloud_sync_from, FROM_CONFIG);
+	assert_int_equal(st.preview, MODE_ON);
+	assert_int_equal(st.preview_from, FROM_CONFIG);
+	config_free(cfg);
+
+	/* a knob the file does not mention keeps the default's origin */
+	cfg = load_text_file("output:\n  preview: off\n");
+	resolve_ok(&st, cfg, &no_overrides);
+	assert_int_equal(st.preview, MODE_OFF);
+	assert_int_equal(st.preview_from, FROM_CONFIG);
+	assert_int_equal(st.cloud_sync, MODE_AUTO);
+	assert_int_equal(st.cloud_sync_from, FROM_DEFAULT);
+	assert_int_equal(st.backend_from, FROM_DEFAULT);
+	assert_int_equal(st.output_dir_from, FROM_DEFAULT);
+	config_free(cfg);
+}
+
+/* ---- environment ------------------------------------------------------------------------- */
+
+static void test_environment_beats_config(void **state)
+{
+	struct config *cfg;
+	struct settings st;
+
+	(void)state;
+	env_reset();
+	env_set("IMAGEN_BACKEND", "slow");
+	env_set("IMAGEN_OUTPUT_DIR", "/srv/from-env");
+	env_set("IMAGEN_CLOUD_SYNC", "on");
+	env_set("IMAGEN_PREVIEW", "off");
+	cfg = load_text_file(full_config);
+	resolve_ok(&st, cfg, &no_overrides);
+	assert_string_equal(st.backend, "slow");
+	assert_int_equal(st.backend_from, FROM_ENV);
+	assert_string_equal(st.output_dir, "/srv/from-env");
+	assert_int_equal(st.output_dir_from, FROM_ENV);
+	assert_int_equal(st.cloud_sync, MODE_ON);
+	assert_int_equal(st.cloud_sync_from, FROM_ENV);
+	assert_int_equal(st.preview, MODE_OFF);
+	assert_int_equal(st.preview_from, FROM_ENV);
+	config_free(cfg);
+}
+
+static void test_empty_environment_counts_as_unset(void **state)
+{
+	struct config *cfg;
+	struct settings st;
+
+	(void)state;
+	env_reset();
+	env_set("IMAGEN_BACKEND", "");
+	env_set("IMAGEN_OUTPUT_DIR", "");
+	env_set("IMAGEN_CLOUD_SYNC", "");
+	env_set("IMAGEN_PREVIEW", "");
+	cfg = load_text_file(full_config);
+	resolve_ok(&st, cfg, &no_overrides);
+	assert_string_equal(st.backend, "fast");
+	assert_int_equal(st.backend_from, FROM_CONFIG);
+	assert_string_equal(st.output_dir, "/srv/from-config");
+	assert_int_equal(st.output_dir_from, FROM_CONFIG);
+	assert_int_equal(st.cloud_sync, MODE_OFF);
+	assert_int_equal(st.cloud_sync_from, FROM_CONFIG);
+	assert_int_equal(st.preview, MODE_ON);
+	assert_int_equal(st.preview_from, FROM_CONFIG);
+	config_free(cfg);
+}
+
+static void test_invalid_environment_modes(void **state)
+{
+	struct config *cfg;
+	struct settings st;
+	struct err err = ERR_INIT;
+
+	(void)state;
+	cfg = parse_text(full_config);
+
+	env_reset();
+	env_set("IMAGEN_CLOUD_SYNC", "x");
+	assert_int_equal(settings_resolve(&st, cfg, &no_overrides, fake_getenv, &err), -1);
+	assert_string_equal(err.msg,
+			    "IMAGEN_CLOUD_SYNC: invalid value 'x' (expected auto, on or off)");
+	assert_int_equal(err.code, 2);
+
+	env_reset();
+	env_set("IMAGEN_PREVIEW", "ON"); /* case matters */
+	err_clear(&err);
+	assert_int_equal(settings_resolve(&st, cfg, &no_overrides, fake_getenv, &err), -1);
+	assert_string_equal(err.msg,
+			    "IMAGEN_PREVIEW: invalid value 'ON' (expected auto, on or off)");
+	assert_int_equal(err.code, 2);
+	config_free(cfg);
+}
+
+static void test_invalid_environment_ignored_under_flag(void **state)
+{
+	struct config *cfg;
+	struct settings st;
+	struct overrides ov = no_overrides;
+
+	(void)state;
+	cfg = parse_text(full_config);
+	env_reset();
+	env_set("IMAGEN_CLOUD_SYNC", "sometimes");
+	env_set("IMAGEN_PREVIEW", "maybe");
+	ov.cloud_sync = MODE_OFF;
+	ov.preview = MODE_AUTO;
+	resolve_ok(&st, cfg, &ov);
+	assert_int_equal(st.cloud_sync, MODE_OFF);
+	assert_int_equal(st.cloud_sync_from, FROM_FLAG);
+	assert_int_equal(st.preview, MODE_AUTO);
+	assert_int_equal(st.preview_from, FROM_FLAG);
+
+	/* only the knob with a flag is shielded */
+	{
+		struct err err = ERR_INIT;
+
+		ov.preview = -1;
+		assert_int_equal(settings_resolve(&st, cfg, &ov, fake_getenv, &err), -1);
+		assert_string_equal(
+			err.msg,
+			"IMAGEN_PREVIEW: invalid value 'maybe' (expected auto, on or off)");
+	}
+	config_free(cfg);
+}
+
+/* ---- flags ------------------------------------------------------------------------------- */
+
+static void test_flags_beat_environment(void **state)
+{
+	struct config *cfg;
+	struct settings st;
+	struct overrides ov = { "mock", FROM_FLAG, "/srv/from-flag", MODE_ON, MODE_OFF };
+
+	(void)state;
+	env_reset();
+	env_set("IMAGEN_BACKEND", "slow");
+	env_set("IMAGEN_OUTPUT_DIR", "/srv/from-env");
+	env_set("IMAGEN_CLOUD_SYNC", "off");
+	env_set("IMAGEN_PREVIEW", "on");
+	cfg = load_text_file(full_config);
+	resolve_ok(&st, cfg, &ov);
+	assert_string_equal(st.backend, "mock");
+	assert_int_equal(st.backend_from, FROM_FLAG);
+	assert_string_equal(st.output_dir, "/srv/from-flag");
+	assert_int_equal(st.output_dir_from, FROM_FLAG);
+	assert_int_equal(st.cloud_sync, MODE_ON);
+	assert_int_equal(st.cloud_sync_from, FROM_FLAG);
+	assert_int_equal(st.preview, MODE_OFF);
+	assert_int_equal(st.preview_from, FROM_FLAG);
+	config_free(cfg);
+}
+
+static void test_flags_beat_config_without_environment(void **state)
+{
+	struct config *cfg;
+	struct settings st;
+	struct overrides ov = { "slow", FROM_FLAG, "rel/dir", MODE_AUTO, MODE_AUTO };
+
+	(void)state;
+	env_reset();
+	cfg = load_text_file(full_config);
+	resolve_ok(&st, cfg, &ov);
+	assert_string_equal(st.backend, "slow");
+	assert_int_equal(st.backend_from, FROM_FLAG);
+	assert_string_equal(st.output_dir, "rel/dir");
+	assert_int_equal(st.output_dir_from, FROM_FLAG);
+	/* MODE_AUTO (0) from a flag is a real choice, not "not given" */
+	assert_int_equal(st.cloud_sync, MODE_AUTO);
+	assert_int_equal(st.cloud_sync_from, FROM_FLAG);
+	assert_int_equal(st.preview, MODE_AUTO);
+	assert_int_equal(st.preview_from, FROM_FLAG);
+	config_free(cfg);
+}
+
+static void test_from_file_beats_environment(void **state)
+{
+	struct config *cfg;
+	struct settings st;
+	struct overrides ov = no_overrides;
+
+	(void)state;
+	env_reset();
+	env_set("IMAGEN_BACKEND", "slow");
+	cfg = load_text_file(full_config);
+	ov.backend = "mock";
+	ov.backend_origin = FROM_FILE_ARG;
+	resolve_ok(&st, cfg, &ov);
+	assert_string_equal(st.backend, "mock");
+	assert_int_equal(st.backend_from, FROM_FILE_ARG);
+	/* --from decides only the backend */
+	assert_int_equal(st.output_dir_from, FROM_CONFIG);
+	config_free(cfg);
+}
+
+/* ---- names ------------------------------------------------------------------------------- */
+
+static void test_mode_round_trip(void **state)
+{
+	enum mode m;
+
+	(void)state;
+	for (m = MODE_AUTO; m <= MODE_OFF; m++)
+		assert_int_equal(mode_parse(mode_name(m)), (int)m);
+	assert_string_equal(mode_name(MODE_AUTO), "auto");
+	assert_string_equal(mode_name(MODE_ON), "on");
+	assert_string_equal(mode_name(MODE_OFF), "off");
+	assert_int_equal(mode_parse("auto"), MODE_AUTO);
+	assert_int_equal(mode_parse("on"), MODE_ON);
+	assert_int_equal(mode_parse("off"), MODE_OFF);
+	assert_int_equal(mode_parse("Off"), -1);
+	assert_int_equal(mode_parse(""), -1);
+	assert_int_equal(mode_parse("true"), -1);
+	assert_int_equal(mode_parse(NULL), -1);
+}
+
+static void test_origin_names(void **state)
+{
+	(void)state;
+	assert_string_equal(origin_name(FROM_DEFAULT), "built-in default");
+	assert_string_equal(origin_name(FROM_CONFIG), "config file");
+	assert_string_equal(origin_name(FROM_ENV), "environment");
+	assert_string_equal(origin_name(FROM_FILE_ARG), "--from");
+	assert_string_equal(origin_name(FROM_FLAG), "flag");
+}
+
+int main(void)
+{
+	/* the real environment holds traps: settings_resolve must only consult getenv_fn */
+	setenv("IMAGEN_BACKEND", "real-env-backend", 1);
+	setenv("IMAGEN_OUTPUT_DIR", "/real/env/dir", 1);
+	setenv("IMAGEN_CLOUD_SYNC", "not-a-mode", 1);
+	setenv("IMAGEN_PREVIEW", "not-a-mode", 1);
+
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults_when_nothing_is_set),
+		cmocka_unit_test(test_empty_file_gives_defaults),
+		cmocka_unit_test(test_config_values),
+		cmocka_unit_test(test_config_file_origins),
+		cmocka_unit_test(test_environment_beats_config),
+		cmocka_unit_test(test_empty_environment_counts_as_unset),
+		cmocka_unit_test(test_invalid_environment_modes),
+		cmocka_unit_test(test_invalid_environment_ignored_under_flag),
+		cmocka_unit_test(test_flags_beat_environment),
+		cmocka_unit_test(test_flags_beat_config_without_environment),
+		cmocka_unit_test(test_from_file_beats_environment),
+		cmocka_unit_test(test_mode_round_trip),
+		cmocka_unit_test(test_origin_names),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
