@@ -3,7 +3,7 @@
 # Run as root (or with sudo available).  Idempotent and quick when all are present.
 set -eu
 PKGS="gcc make pkg-config libc6-dev libyaml-dev libjansson-dev libspng-dev zlib1g-dev
-libcmocka-dev pngcheck jq python3"
+libcmocka-dev pngcheck jq python3 valgrind"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run every test against each build given (e.g. build build-san): the cmocka unit
 # tests and the end-to-end scripts.  Prints one line per test and, last, the summary
-# "N passed, N failed".  Exit status 1 when anything failed.
+# "N passed, N failed" (", N skipped" when a test was skipped).  Exit status 1 when anything failed.
 set -u
 cd "$(dirname "$0")/.."
 builds=("$@")
@@ -9,6 +9,7 @@ builds=("$@")
 
 pass=0
 fail=0
+skip=0
 failed_names=()
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
@@ -22,6 +23,7 @@ count_tap() { # label, file with TAP output
 	local label=$1 file=$2 line
 	while IFS= read -r line; do
 		case $line in
+		"ok "*"# SKIP"*) skip=$((skip + 1)); echo "ok - $label: ${line#ok }" ;;
 		"ok "*) pass=$((pass + 1)); echo "ok - $label: ${line#ok }" ;;
 		"not ok "*) fail=$((fail + 1)); failed_names+=("$label: ${line#not ok }")
 			echo "not ok - $label: ${line#not ok }" ;;
@@ -57,5 +59,9 @@ if [ $fail -gt 0 ]; then
 	echo "# failed:"
 	printf '#   %s\n' "${failed_names[@]}"
 fi
-echo "$pass passed, $fail failed"
+if [ $skip -gt 0 ]; then
+	echo "$pass passed, $fail failed, $skip skipped"
+else
+	echo "$pass passed, $fail failed"
+fi
 [ $fail -eq 0 ]
