@@ -529,22 +529,15 @@ static int load_root(struct vctx *v)
 	return 0;
 }
 
-int config_parse(struct config **out, const char *text, size_t len, const char *display,
-		 struct err *err)
+/* Validate the tree just parsed into cfg (parsed: the parser's return); cfg is freed on
+ * failure and handed to *out on success. */
+static int config_finish(struct config **out, struct config *cfg, int parsed, struct err *err)
 {
-	struct config *cfg = calloc(1, sizeof(*cfg));
 	struct vctx v = { cfg, err };
 
-	*out = NULL;
-	if (!cfg)
-		return err_code(err, 2, "out of memory");
-	cfg->display = display;
-	if (yaml_parse(&cfg->root, text, len, display, err) < 0) {
+	if (parsed < 0)
 		err_prefix(err, "config");
-		config_free(cfg);
-		return -1;
-	}
-	if (load_root(&v) < 0) {
+	if (parsed < 0 || load_root(&v) < 0) {
 		config_free(cfg);
 		return -1;
 	}
@@ -552,34 +545,29 @@ int config_parse(struct config **out, const char *text, size_t len, const char *
 	return 0;
 }
 
-int config_load_file(struct config **out, const char *path, struct err *err)
+int config_parse(struct config **out, const char *text, size_t len, const char *display,
+		 struct err *err)
 {
-	struct config *cfg;
-	struct vctx v;
+	struct config *cfg = calloc(1, sizeof(*cfg));
 
 	*out = NULL;
-	cfg = calloc(1, sizeof(*cfg));
 	if (!cfg)
 		return err_code(err, 2, "out of memory");
-	cfg->path = strdup(path);
-	if (!cfg->path) {
+	cfg->display = display;
+	return config_finish(out, cfg, yaml_parse(&cfg->root, text, len, display, err), err);
+}
+
+int config_load_file(struct config **out, const char *path, struct err *err)
+{
+	struct config *cfg = calloc(1, sizeof(*cfg));
+
+	*out = NULL;
+	if (!cfg || !(cfg->path = strdup(path))) {
 		free(cfg);
 		return err_code(err, 2, "out of memory");
 	}
 	cfg->display = cfg->path;
-	v.cfg = cfg;
-	v.err = err;
-	if (yaml_load_file(&cfg->root, path, err) < 0) {
-		err_prefix(err, "config");
-		config_free(cfg);
-		return -1;
-	}
-	if (load_root(&v) < 0) {
-		config_free(cfg);
-		return -1;
-	}
-	*out = cfg;
-	return 0;
+	return config_finish(out, cfg, yaml_load_file(&cfg->root, path, err), err);
 }
 
 int config_load_default(struct config **out, struct err *err)
