@@ -284,8 +284,9 @@ static int rescue_write(struct gen_record *rec, const unsigned char *png, size_t
 	return rec->image_path ? 0 : rc;
 }
 
+/* The --json record; error is set when the image was kept but something after it failed. */
 static void print_record(const struct gen_info *info, const struct settings *st,
-			 const json_t *sidecar)
+			 const json_t *sidecar, const char *error)
 {
 	const struct gen_record *rec = info->rec;
 	const struct imagen_result *res = info->res;
@@ -294,14 +295,14 @@ static void print_record(const struct gen_info *info, const struct settings *st,
 
 	o = json_pack(
 		"{s:s, s:s?, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:i, s:i, s:i, s:s, s:s, "
-		"s:s, s:s, s:s, s:s, s:O}",
+		"s:s, s:s, s:s, s:s, s:O?, s:s?}",
 		"image", rec->image_path, "sidecar", rec->sidecar_path, "file_name", rec->file_name,
 		"rel_path", rec->rel_path, "dir", rec->dir, "date", rec->date, "time", rec->time,
 		"slug", rec->slug, "seed", (json_int_t)res->seed, "bytes", (json_int_t)rec->bytes,
 		"width", res->width, "height", res->height, "steps", res->steps, "backend",
 		info->backend, "backend_type", info->backend_type, "created_at", rec->iso,
 		"cloud_sync", mode_name(st->cloud_sync), "preview", mode_name(st->preview), "mime",
-		res->mime, "metadata", sidecar);
+		res->mime, "metadata", sidecar, "error", error);
 	if (!o)
 		return;
 	s = json_dumps(o, JSON_COMPACT);
@@ -521,7 +522,9 @@ static int run(struct gen_opts *o, struct global_opts *g)
 				cli_error("output: %s; saving it elsewhere failed too: %s", err.msg,
 					  rerr.msg);
 		}
-		if (rec.image_path && !o->json)
+		if (rec.image_path && o->json)
+			print_record(&info, &st, side, err.msg);
+		else if (rec.image_path)
 			printf("%s\n", rec.image_path);
 		goto out;
 	}
@@ -530,7 +533,7 @@ static int run(struct gen_opts *o, struct global_opts *g)
 			rec.sidecar_path ? ", sidecar " : "",
 			rec.sidecar_path ? rec.sidecar_path : "");
 	if (o->json)
-		print_record(&info, &st, side);
+		print_record(&info, &st, side, NULL);
 	else
 		printf("%s\n", rec.image_path);
 	rc = 0;

@@ -256,6 +256,12 @@ test_image_is_rescued_when_writing_fails_after_generation() {
 	pngcheck -q "$OUT" >/dev/null || fail "rescued file is not a valid PNG"
 	expect_file "${OUT%.png}.json"
 	expect_eq "$(cat out/sub)" "in the way" "blocking file untouched"
+	# scripts using --json still learn where the image went, and why
+	im generate --json --seed 22 -o out --name "sub/{slug}.png" "keep me too"
+	expect_rc 1
+	expect_match "$(jqr "$OUT" .image)" "^$HOME/state/imagen/rescue/[0-9-]+-keep-me-too-22\.png$" "json image"
+	expect_file "$(jqr "$OUT" .image)"
+	expect_contains "$(jqr "$OUT" .error)" "is not a directory" "json error"
 }
 
 test_parallel_runs_never_clobber_each_other() {
