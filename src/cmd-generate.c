@@ -489,7 +489,16 @@ static int run(struct gen_opts *o, struct global_opts *g)
 				  style,  cb->name, cb->type,
 				  opts,   &res,     &rec };
 	side = meta_sidecar(&info);
+	/* a text file ends in a newline; the PNG chunk carries the very same text */
 	side_text = side ? json_dumps(side, JSON_INDENT(2)) : NULL;
+	if (side_text) {
+		char *nl = NULL;
+
+		if (asprintf(&nl, "%s\n", side_text) < 0)
+			nl = NULL;
+		free(side_text);
+		side_text = nl;
+	}
 	infotext = meta_infotext(&info);
 	if (side_text && infotext) {
 		struct png_text texts[2] = { { "parameters", infotext }, { "imagen", side_text } };

@@ -35,6 +35,7 @@ test_sidecar_holds_every_fact() {
 	expect_match "$(jqr "$s" .created_at)" '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[+-][0-9]{2}:[0-9]{2}$' created_at
 	expect_eq "$(jqr "$s" '.metadata | type')" object metadata
 	expect_match "$(jqr "$s" .imagen_version)" '^[0-9]+\.[0-9]+\.[0-9]+' version
+	[ "$(tail -c 1 "$s" | od -An -c | tr -d ' ')" = '\n' ] || fail "sidecar does not end in a newline"
 	# the image really is 320x200
 	expect_match "$(pngcheck -v "$OUT")" "320 x 200" IHDR
 }
