@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "cmds.h"
+#include "file.h"
 #include "infotext.h"
 #include "meta.h"
 #include "pngmeta.h"
@@ -49,7 +50,7 @@ static int inspect_one(const char *path, int json, int verbose)
 	char *prompt = NULL, *neg = NULL, *s;
 	int rc = 1;
 
-	if (read_file(&data, &len, path, INSPECT_MAX_BYTES, &err) < 0 ||
+	if (file_read(&data, &len, path, INSPECT_MAX_BYTES, &err) < 0 ||
 	    pngmeta_check(data, len, &w, &h, &err) < 0 ||
 	    pngmeta_read_text(&texts, &ntexts, data, len, &err) < 0) {
 		if (strncmp(err.msg, path, strlen(path)))

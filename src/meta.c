@@ -1,14 +1,11 @@
 /* meta.c - sidecar JSON, A1111 infotext and reading them back for --from. */
 #include "meta.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "file.h"
 #include "infotext.h"
 #include "pngmeta.h"
 
@@ -73,54 +70,6 @@ char *meta_infotext(const struct gen_info *in)
 out:
 	json_decref(params);
 	return text;
-}
-
-int read_file(unsigned char **out, size_t *len, const char *path, size_t max, struct err *err)
-{
-	struct stat st;
-	unsigned char *data;
-	size_t got = 0;
-	ssize_t r;
-	int fd;
-
-	*out = NULL;
-	*len = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return err_set(err, "%s: %s", path, strerror(errno));
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return err_set(err, "%s: not a regular file", path);
-	}
-	if ((unsigned long long)st.st_size > max) {
-		close(fd);
-		return err_set(err, "%s: file is too large (%lld bytes)", path,
-			       (long long)st.st_size);
-	}
-	data = malloc((size_t)st.st_size + 1);
-	if (!data) {
-		close(fd);
-		return err_set(err, "%s: out of memory", path);
-	}
-	while (got < (size_t)st.st_size) {
-		r = read(fd, data + got, (size_t)st.st_size - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			err_set(err, "%s: %s", path, strerror(errno));
-			free(data);
-			close(fd);
-			return -1;
-		}
-		if (r == 0)
-			break;
-		got += (size_t)r;
-	}
-	close(fd);
-	data[got] = '\0';
-	*out = data;
-	*len = got;
-	return 0;
 }
 
 static int dup_field(char **dst, const json_t *o, const char *key, int required, const char *path,
@@ -247,7 +196,7 @@ int repro_load(struct repro *r, const char *path, struct err *err)
 	int rc = -1;
 
 	memset(r, 0, sizeof(*r));
-	if (read_file(&data, &len, path, REPRO_MAX_BYTES, err) < 0)
+	if (file_read(&data, &len, path, REPRO_MAX_BYTES, err) < 0)
 		return -1;
 	if (len >= 8 && !memcmp(data, "\x89PNG\r\n\x1a\n", 8)) {
 		if (pngmeta_read_text(&texts, &ntexts, data, len, err) < 0) {

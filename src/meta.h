@@ -50,7 +50,4 @@ struct repro {
 int repro_load(struct repro *out, const char *path, struct err *err);
 void repro_release(struct repro *r);
 
-/** Read a whole file, refusing files over max bytes. *out malloc'd (NUL-terminated). */
-int read_file(unsigned char **out, size_t *len, const char *path, size_t max, struct err *err);
-
 #endif

@@ -1,15 +1,13 @@
 /* yamlnode.c - libyaml events folded into a tree of struct ynode with positions. */
 #include "yamlnode.h"
+#include "file.h"
 #include "utf8.h"
 
 #include <errno.h>
 #include <stdarg.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <yaml.h>
 
 #define YAML_MAX_DEPTH 64
@@ -325,47 +323,17 @@ out:
 
 int yaml_load_file(struct ynode **out, const char *path, struct err *err)
 {
-	struct stat st;
-	char *text = NULL;
-	size_t got = 0;
-	ssize_t r;
-	int fd, rc;
+	unsigned char *text;
+	size_t len;
+	int rc;
 
 	*out = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return err_code(err, 2, "%s: %s", path, strerror(errno));
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return err_code(err, 2, "%s: not a regular file", path);
+	if (file_read(&text, &len, path, YAML_MAX_BYTES, err) < 0) {
+		if (err)
+			err->code = 2;
+		return -1;
 	}
-	if (st.st_size > YAML_MAX_BYTES) {
-		close(fd);
-		return err_code(err, 2, "%s: file is too large (%lld bytes; the limit is %d)", path,
-				(long long)st.st_size, YAML_MAX_BYTES);
-	}
-	text = malloc((size_t)st.st_size + 1);
-	if (!text) {
-		close(fd);
-		return err_code(err, 2, "%s: out of memory", path);
-	}
-	/* the size may change under us: never read past what was allocated */
-	while (got < (size_t)st.st_size) {
-		r = read(fd, text + got, (size_t)st.st_size - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			rc = err_code(err, 2, "%s: %s", path, strerror(errno));
-			goto out;
-		}
-		if (r == 0)
-			break;
-		got += (size_t)r;
-	}
-	text[got] = '\0';
-	rc = yaml_parse(out, text, got, path, err);
-out:
-	close(fd);
+	rc = yaml_parse(out, (const char *)text, len, path, err);
 	free(text);
 	return rc;
 }
