@@ -174,25 +174,17 @@ static int cmd_show(struct global_opts *g)
 
 static int cmd_init(struct global_opts *g, int to_stdout)
 {
-	const char *env = getenv("IMAGEN_CONFIG");
 	struct err err = ERR_INIT;
 	char *path = NULL, *slash;
-	int rc = 2;
+	int rc = 2, exists;
 
 	if (to_stdout) {
 		fputs(config_sample, stdout);
 		return 0;
 	}
-	if (g->config_path)
-		path = strdup(g->config_path);
-	else if (env && *env)
-		path = strdup(env);
-	else if (config_default_path(&path, &err) < 0) {
+	/* the same path every other command would read */
+	if (config_find(&path, &exists, g->config_path, &err) < 0) {
 		cli_error("%s", err.msg);
-		return 2;
-	}
-	if (!path) {
-		cli_error("out of memory");
 		return 2;
 	}
 	slash = strrchr(path, '/');
