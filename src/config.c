@@ -230,6 +230,17 @@ static int want_string(struct vctx *v, const struct ynode *n, const char *path, 
 	return 0;
 }
 
+/* A string that must not be empty; `empty` says what it must be instead. */
+static int want_nonempty(struct vctx *v, const struct ynode *n, const char *path, const char **out,
+			 const char *empty)
+{
+	if (want_string(v, n, path, out) < 0)
+		return -1;
+	if (!**out)
+		return fail_node(v, n, "%s: %s", path, empty);
+	return 0;
+}
+
 static int want_bool(struct vctx *v, const struct ynode *n, const char *path, int *out)
 {
 	if (n->kind == YN_SCALAR && n->plain) {
@@ -425,12 +436,10 @@ static int load_root(struct vctx *v)
 		if (want_map(v, sec, "output") < 0 ||
 		    (sec->kind == YN_MAP && check_keys(v, sec, output_keys, "output") < 0))
 			return -1;
-		if ((n = ynode_get(sec, "directory", NULL))) {
-			if (want_string(v, n, "output.directory", &cfg->output_dir) < 0)
-				return -1;
-			if (!*cfg->output_dir)
-				return fail_node(v, n, "output.directory: must not be empty");
-		}
+		if ((n = ynode_get(sec, "directory", NULL)) &&
+		    want_nonempty(v, n, "output.directory", &cfg->output_dir, "must not be empty") <
+			    0)
+			return -1;
 		if ((n = ynode_get(sec, "naming", NULL))) {
 			struct err terr = ERR_INIT;
 
@@ -464,20 +473,13 @@ static int load_root(struct vctx *v)
 					"cloud.supabase_url: expected an http(s) URL, got '%s'",
 					cfg->supabase_url);
 		}
-		if ((n = ynode_get(sec, "service_key_env", NULL))) {
-			if (want_string(v, n, "cloud.service_key_env", &cfg->service_key_env) < 0)
-				return -1;
-			if (!*cfg->service_key_env)
-				return fail_node(
-					v, n,
-					"cloud.service_key_env: must name an environment variable");
-		}
-		if ((n = ynode_get(sec, "bucket", NULL))) {
-			if (want_string(v, n, "cloud.bucket", &cfg->bucket) < 0)
-				return -1;
-			if (!*cfg->bucket)
-				return fail_node(v, n, "cloud.bucket: must not be empty");
-		}
+		if ((n = ynode_get(sec, "service_key_env", NULL)) &&
+		    want_nonempty(v, n, "cloud.service_key_env", &cfg->service_key_env,
+				  "must name an environment variable") < 0)
+			return -1;
+		if ((n = ynode_get(sec, "bucket", NULL)) &&
+		    want_nonempty(v, n, "cloud.bucket", &cfg->bucket, "must not be empty") < 0)
+			return -1;
 		if ((n = ynode_get(sec, "owner_user_id", NULL))) {
 			if (want_string(v, n, "cloud.owner_user_id", &cfg->owner_user_id) < 0)
 				return -1;
