@@ -11,7 +11,7 @@ PREFIX    ?= /usr/local
 BINDIR    ?= $(PREFIX)/bin
 MANDIR    ?= $(PREFIX)/share/man
 PKG_CONFIG ?= pkg-config
-PKGS      := yaml-0.1 jansson spng zlib
+PKGS      := yaml-0.1 jansson spng zlib libcurl
 
 ifeq ($(SAN),1)
 BUILD     ?= build-san

@@ -8,11 +8,15 @@
 #include "suggest.h"
 
 extern const struct backend_ops mock_backend_ops;
+extern const struct backend_ops comfyui_backend_ops;
+extern const struct backend_ops replicate_backend_ops;
+extern const struct backend_ops openai_backend_ops;
+extern const struct backend_ops a1111_backend_ops;
 
 /* The table is the list of what exists: no constructors, no link-order magic. */
 static const struct backend_ops *const backend_table[] = {
-	&mock_backend_ops,
-	NULL,
+	&mock_backend_ops,   &comfyui_backend_ops, &replicate_backend_ops,
+	&openai_backend_ops, &a1111_backend_ops,   NULL,
 };
 
 const struct backend_ops *backend_find(const char *type)
@@ -32,7 +36,7 @@ const struct backend_ops *const *backend_types(void)
 
 const char *backend_type_list(void)
 {
-	static const char list[] = "mock";
+	static const char list[] = "mock, comfyui, replicate, openai, a1111";
 
 	return list;
 }

@@ -8,6 +8,8 @@
 
 #include "err.h"
 
+struct progress;
+
 /** What every adapter receives.  Everything is borrowed from the caller. */
 struct imagen_request {
 	const char *prompt;          /* final prompt: style suffix already applied */
@@ -16,6 +18,9 @@ struct imagen_request {
 	int64_t seed;                /* always set: the framework picks one if the user didn't */
 	const char *style;           /* preset name, "none" when none */
 	const json_t *opts; /* --set pairs as a JSON object (int/bool/string values), never NULL */
+	int count;          /* images wanted from this call, 1..ops->max_batch */
+	struct progress *progress; /* where to report progress; NULL-safe (progress.h) */
+	int verbose;        /* -v given: adapters may print "imagen: NAME: ..." detail lines */
 };
 
 /** What an adapter hands back.  The caller releases it with imagen_result_release(). */
@@ -29,7 +34,8 @@ struct imagen_result {
 	int seed_honoured; /* 0 when the upstream has no notion of a seed */
 	char *model;       /* malloc'd, NULL when unknown */
 	json_t *metadata;  /* adapter metadata (owned reference), goes verbatim into the sidecar */
-	json_t *cost;      /* billed backends: cost record (owned); NULL otherwise */
+	json_t *cost;      /* billed backends: cost record of THIS image (owned, cost.h);
+			    * NULL for unbilled backends */
 };
 
 void imagen_result_release(struct imagen_result *res);
@@ -43,6 +49,10 @@ struct backend {
 struct backend_ops {
 	const char *type;    /* the `type:` value in imagen.yaml */
 	const char *summary; /* one line for `imagen backends` */
+	/** Most images one generate() call can return (1 = no batching).  For --count N
+	 *  the framework calls generate() with count = min(remaining, max_batch); when
+	 *  max_batch is 1 it makes N calls with seeds seed, seed+1, ... */
+	int max_batch;
 	/** Config-only check of the instance's slice (the object under backends.NAME,
 	 *  `type` included): no environment, no network.  On error, set err->key to the
 	 *  offending key (relative to the slice) so the caller can print FILE:LINE:COL. */
@@ -50,9 +60,13 @@ struct backend_ops {
 	/** Open an instance: validate, read credentials from the environment, fail fast
 	 *  before any network call.  *out is allocated by the adapter. */
 	int (*open)(struct backend **out, const char *name, const json_t *cfg, struct err *err);
-	/** Produce one image.  res is zeroed by the caller. */
+	/** Produce req->count images into res[0..count-1] (zeroed by the caller) and set
+	 *  *nres to how many were filled.  Returns 0, or -1 with err filled; on -1 the
+	 *  first *nres results are still valid and are kept (nothing generated is lost).
+	 *  Ctrl-C: when cancel_requested() the adapter asks its upstream to stop the work
+	 *  it started (http no_cancel request) and fails with err->code 130. */
 	int (*generate)(struct backend *b, const struct imagen_request *req,
-			struct imagen_result *res, struct err *err);
+			struct imagen_result *res, size_t *nres, struct err *err);
 	void (*close)(struct backend *b);
 };
 

@@ -1,19 +1,24 @@
 /* cmd-generate.c - imagen generate: prompt in, PNG + sidecar out. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "buf.h"
+#include "cancel.h"
 #include "cli.h"
 #include "cmds.h"
 #include "config.h"
+#include "http.h"
 #include "meta.h"
 #include "output.h"
 #include "pngmeta.h"
+#include "progress.h"
 
 enum {
 	OPT_BACKEND = 'b',
@@ -31,11 +36,13 @@ enum {
 	OPT_PREVIEW,
 	OPT_NO_PREVIEW,
 	OPT_NO_CLOUD,
+	OPT_COUNT,
 };
 
 #define SEED_MAX INT64_MAX
 #define DIM_MAX 16384
 #define STEPS_MAX 10000
+#define COUNT_MAX 100
 
 static const struct opt_spec generate_opts[] = {
 	{ OPT_BACKEND, "backend", 'b', ARG_REQUIRED, "NAME",
@@ -52,6 +59,8 @@ static const struct opt_spec generate_opts[] = {
 	  "output directory (env IMAGEN_OUTPUT_DIR)", HINT_DIR },
 	{ OPT_NAME, "name", 0, ARG_REQUIRED, "TEMPLATE",
 	  "file name template, e.g. {date}-{slug}-{seed}.png", HINT_NONE },
+	{ OPT_COUNT, "count", 0, ARG_REQUIRED, "N",
+	  "generate N images (1-100; seeds seed, seed+1, ... unless batched upstream)", HINT_NONE },
 	{ OPT_SET, "set", 0, ARG_REQUIRED, "KEY=VALUE", "backend request option (repeatable)",
 	  HINT_NONE },
 	{ OPT_FROM, "from", 0, ARG_REQUIRED, "FILE",
@@ -68,7 +77,7 @@ static const struct opt_spec generate_opts[] = {
 
 struct gen_opts {
 	const char *backend, *style, *negative, *output, *name, *from;
-	long long width, height, steps, seed;
+	long long width, height, steps, seed, count;
 	int has_seed, json;
 	int preview, cloud; /* enum mode or -1 */
 	json_t *set;        /* --set pairs */
@@ -200,6 +209,9 @@ static int parse_args(struct gen_opts *o, struct global_opts *g, int argc, char 
 		case OPT_NAME:
 			o->name = arg;
 			break;
+		case OPT_COUNT:
+			rc = cli_parse_int("--count", arg, 1, COUNT_MAX, &o->count) < 0 ? 2 : 0;
+			break;
 		case OPT_SET:
 			rc = parse_set(o->set, arg) < 0 ? 2 : 0;
 			break;
@@ -286,7 +298,7 @@ static int rescue_write(struct gen_record *rec, const unsigned char *png, size_t
 
 /* The --json record; error is set when the image was kept but something after it failed. */
 static void print_record(const struct gen_info *info, const struct settings *st,
-			 const json_t *sidecar, const char *error)
+			 const json_t *sidecar, int index, const char *error)
 {
 	const struct gen_record *rec = info->rec;
 	const struct imagen_result *res = info->res;
@@ -295,14 +307,14 @@ static void print_record(const struct gen_info *info, const struct settings *st,
 
 	o = json_pack(
 		"{s:s, s:s?, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:i, s:i, s:i, s:s, s:s, "
-		"s:s, s:s, s:s, s:s, s:O?, s:s?}",
+		"s:s, s:s, s:s, s:s, s:i, s:O?, s:O?, s:s?}",
 		"image", rec->image_path, "sidecar", rec->sidecar_path, "file_name", rec->file_name,
 		"rel_path", rec->rel_path, "dir", rec->dir, "date", rec->date, "time", rec->time,
 		"slug", rec->slug, "seed", (json_int_t)res->seed, "bytes", (json_int_t)rec->bytes,
 		"width", res->width, "height", res->height, "steps", res->steps, "backend",
 		info->backend, "backend_type", info->backend_type, "created_at", rec->iso,
 		"cloud_sync", mode_name(st->cloud_sync), "preview", mode_name(st->preview), "mime",
-		res->mime, "metadata", sidecar, "error", error);
+		res->mime, "index", index, "cost", res->cost, "metadata", sidecar, "error", error);
 	if (!o)
 		return;
 	s = json_dumps(o, JSON_COMPACT);
@@ -310,6 +322,245 @@ static void print_record(const struct gen_info *info, const struct settings *st,
 		printf("%s\n", s);
 	free(s);
 	json_decref(o);
+}
+
+/* What every image of one run shares. */
+struct write_ctx {
+	struct global_opts *g;
+	struct gen_opts *o;
+	const struct config *cfg;
+	const struct settings *st;
+	const struct cfg_backend *cb;
+	const char *dir, *tmpl;
+	const char *prompt, *final, *style;
+	const json_t *opts;
+	int written; /* images on disk so far */
+	int failed;  /* some image could not be written where asked (kept elsewhere or lost) */
+};
+
+/* The file extension for an upstream MIME type, after checking the bytes really are
+ * that format; NULL (err set) when they are not an image we keep. */
+static const char *image_ext(const struct imagen_result *res, struct err *err)
+{
+	const unsigned char *d = res->data;
+	size_t n = res->len;
+
+	if (!d || !n)
+		return err_set(err, "it is empty"), NULL;
+	if (!strcmp(res->mime, "image/png") || !res->mime[0])
+		return pngmeta_check(d, n, NULL, NULL, err) < 0 ? NULL : "png";
+	if (!strcmp(res->mime, "image/jpeg")) {
+		if (n < 4 || d[0] != 0xff || d[1] != 0xd8 || d[2] != 0xff || d[n - 2] != 0xff ||
+		    d[n - 1] != 0xd9)
+			return err_set(err, "not a complete JPEG image"), NULL;
+		return "jpg";
+	}
+	if (!strcmp(res->mime, "image/webp")) {
+		if (n < 12 || memcmp(d, "RIFF", 4) || memcmp(d + 8, "WEBP", 4) ||
+		    ((size_t)d[4] | (size_t)d[5] << 8 | (size_t)d[6] << 16 | (size_t)d[7] << 24) + 8 !=
+			    n)
+			return err_set(err, "not a complete WebP image"), NULL;
+		return "webp";
+	}
+	return err_set(err, "unsupported image type '%s'", res->mime), NULL;
+}
+
+/* The naming template for a non-PNG image: a literal ".png" ending becomes ".{ext}". */
+static char *template_for(const char *tmpl, const char *ext)
+{
+	size_t n = strlen(tmpl);
+	char *t = NULL;
+
+	if (strcmp(ext, "png") && n >= 4 && !strcasecmp(tmpl + n - 4, ".png")) {
+		if (asprintf(&t, "%.*s.{ext}", (int)(n - 4), tmpl) < 0)
+			t = NULL;
+		return t;
+	}
+	return strdup(tmpl);
+}
+
+/* Write one generated image with its sidecar and metadata.  Returns 0 when it is where
+ * the user asked, 1 when it was kept elsewhere (rescue) or could not be kept. */
+static int write_image(struct write_ctx *c, struct imagen_result *res, int index,
+		       const char *negative)
+{
+	struct gen_record rec;
+	struct gen_info info;
+	struct err err = ERR_INIT;
+	struct timespec now;
+	const char *ext;
+	char *side_text = NULL, *infotext = NULL, *tmpl = NULL;
+	unsigned char *img = NULL;
+	size_t img_len = 0;
+	json_t *side = NULL;
+	int rc = 1;
+
+	memset(&rec, 0, sizeof(rec));
+	ext = image_ext(res, &err);
+	if (!ext) {
+		cli_error("backend \"%s\": the image it returned is unusable: %s", c->cb->name,
+			  err.msg);
+		return 1;
+	}
+	tmpl = template_for(c->tmpl, ext);
+	if (!tmpl) {
+		cli_error("out of memory");
+		return 1;
+	}
+
+	/* one clock reading names the file, dates the sidecar and the storage path */
+	clock_gettime(CLOCK_REALTIME, &now);
+	output_clock(&rec, &now);
+	output_slug(rec.slug, c->prompt);
+	rec.seed = res->seed;
+	snprintf(rec.backend, sizeof(rec.backend), "%s", c->cb->name);
+	snprintf(rec.ext, sizeof(rec.ext), "%s", ext);
+
+	info = (struct gen_info){ c->prompt,   c->final,	 negative, c->style,
+				  c->cb->name, c->cb->type, c->opts,	 res,
+				  &rec };
+	side = meta_sidecar(&info);
+	/* a text file ends in a newline; the PNG chunk carries the very same text */
+	side_text = side ? json_dumps(side, JSON_INDENT(2)) : NULL;
+	if (side_text) {
+		char *nl = NULL;
+
+		if (asprintf(&nl, "%s\n", side_text) < 0)
+			nl = NULL;
+		free(side_text);
+		side_text = nl;
+	}
+	infotext = meta_infotext(&info);
+	if (!strcmp(ext, "png") && side_text && infotext) {
+		struct png_text texts[2] = { { "parameters", infotext }, { "imagen", side_text } };
+		struct err perr = ERR_INIT;
+
+		if (pngmeta_insert(&img, &img_len, res->data, res->len, texts, 2, &perr) < 0 &&
+		    !c->g->quiet)
+			cli_error("warning: metadata not embedded: %s", perr.msg);
+	}
+	if (!img) {
+		/* never lose pixels over metadata */
+		img = res->data;
+		img_len = res->len;
+		res->data = NULL;
+	}
+
+	if (output_write(&rec, c->dir, tmpl, img, img_len,
+			 c->cfg->write_metadata_json && side_text ? side_text : NULL, &err) < 0) {
+		if (rec.image_path) {
+			cli_error("output: %s (the image is kept at %s)", err.msg, rec.image_path);
+		} else {
+			struct err rerr = ERR_INIT;
+
+			if (rescue_write(&rec, img, img_len,
+					 c->cfg->write_metadata_json ? side_text : NULL, &rerr) == 0 ||
+			    rec.image_path)
+				cli_error("output: %s; the image was saved to %s instead", err.msg,
+					  rec.image_path);
+			else
+				cli_error("output: %s; saving it elsewhere failed too: %s", err.msg,
+					  rerr.msg);
+		}
+		if (rec.image_path && c->o->json)
+			print_record(&info, c->st, side, index, err.msg);
+		else if (rec.image_path)
+			printf("%s\n", rec.image_path);
+		goto out;
+	}
+	if (c->g->verbose)
+		fprintf(stderr, "imagen: wrote %s (%zu bytes)%s%s\n", rec.image_path, rec.bytes,
+			rec.sidecar_path ? ", sidecar " : "",
+			rec.sidecar_path ? rec.sidecar_path : "");
+	if (c->o->json)
+		print_record(&info, c->st, side, index, NULL);
+	else
+		printf("%s\n", rec.image_path);
+	fflush(stdout);
+	rc = 0;
+out:
+	if (rec.image_path)
+		c->written++;
+	gen_record_release(&rec);
+	json_decref(side);
+	free(side_text);
+	free(infotext);
+	free(img);
+	free(tmpl);
+	return rc;
+}
+
+/* --count N: batches of at most max_batch per call; unbatched adapters get seed, seed+1,
+ * ...  Every image that arrives is written before the next call, so a failure or a
+ * Ctrl-C later in the run loses nothing that was generated. */
+static int generate_all(struct write_ctx *c, struct backend *be, struct imagen_request *req,
+			int count)
+{
+	struct imagen_result *res;
+	struct progress prog;
+	struct err err = ERR_INIT;
+	struct timespec t0;
+	int max_batch = be->ops->max_batch > 0 ? be->ops->max_batch : 1, done = 0, rc = 0;
+	int64_t base_seed = req->seed;
+	char label[160];
+	size_t i, nres;
+
+	res = calloc((size_t)(count < max_batch ? count : max_batch), sizeof(*res));
+	if (!res) {
+		cli_error("out of memory");
+		return 1;
+	}
+	while (done < count) {
+		int batch = count - done < max_batch ? count - done : max_batch, grc;
+
+		req->count = batch;
+		/* seeds stay in 0..2^63-1 */
+		req->seed = (int64_t)(((uint64_t)base_seed + (uint64_t)done) & (uint64_t)INT64_MAX);
+		if (count > 1)
+			snprintf(label, sizeof(label), "%s %d/%d", c->cb->name, done + 1, count);
+		else
+			snprintf(label, sizeof(label), "%s", c->cb->name);
+		progress_init(&prog, label, c->g->quiet);
+		req->progress = &prog;
+		req->verbose = c->g->verbose;
+		nres = 0;
+		err_clear(&err);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		grc = be->ops->generate(be, req, res, &nres, &err);
+		progress_clear(&prog);
+		req->progress = NULL;
+		if (nres > (size_t)batch)
+			nres = (size_t)batch;
+		if (c->g->verbose && nres)
+			fprintf(stderr, "imagen: generated %zu image%s in %.1f ms\n", nres,
+				nres == 1 ? "" : "s", ms_since(&t0));
+		for (i = 0; i < nres; i++) {
+			if (write_image(c, &res[i], done + (int)i, req->negative_prompt))
+				rc = 1;
+			imagen_result_release(&res[i]);
+		}
+		done += (int)nres;
+		if (grc < 0 || cancel_requested()) {
+			if (err.code == HTTP_EXIT_CANCELED || cancel_requested()) {
+				cli_error("interrupted%s", c->written ? " (the images written so far are kept)" : "");
+				rc = HTTP_EXIT_CANCELED;
+			} else {
+				cli_error("backend \"%s\": %s", c->cb->name,
+					  err.msg[0] ? err.msg : "generation failed");
+				rc = err.code ? err.code : 1;
+			}
+			break;
+		}
+		if (nres == 0) {
+			cli_error("backend \"%s\": returned no image", c->cb->name);
+			rc = 1;
+			break;
+		}
+	}
+	for (i = 0; i < (size_t)(count < max_batch ? count : max_batch); i++)
+		imagen_result_release(&res[i]);
+	free(res);
+	return rc;
 }
 
 static int run(struct gen_opts *o, struct global_opts *g)
@@ -321,21 +572,14 @@ static int run(struct gen_opts *o, struct global_opts *g)
 	const struct cfg_backend *cb;
 	struct backend *be = NULL;
 	struct imagen_request req;
-	struct imagen_result res;
-	struct gen_record rec;
-	struct gen_info info;
+	struct write_ctx ctx;
 	struct err err = ERR_INIT;
-	struct timespec t0, now;
 	const char *style, *suffix, *prompt, *tmpl;
-	char *final = NULL, *dir = NULL, *side_text = NULL, *infotext = NULL, names[512];
-	unsigned char *png = NULL;
-	size_t png_len = 0;
-	json_t *opts = NULL, *side = NULL;
+	char *final = NULL, *dir = NULL, names[512];
+	json_t *opts = NULL;
 	int rc = 2, from_style_kept;
 
 	memset(&rp, 0, sizeof(rp));
-	memset(&res, 0, sizeof(res));
-	memset(&rec, 0, sizeof(rec));
 
 	if (config_load(&cfg, g->config_path, &err) < 0) {
 		cli_error("%s", err.msg);
@@ -457,108 +701,19 @@ static int run(struct gen_opts *o, struct global_opts *g)
 
 	if (cb->ops->open(&be, cb->name, cb->cfg, &err) < 0) {
 		cli_error("backend \"%s\": %s", cb->name, err.msg);
-		goto out;
-	}
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	err_clear(&err);
-	if (be->ops->generate(be, &req, &res, &err) < 0) {
-		cli_error("backend \"%s\": %s", cb->name,
-			  err.msg[0] ? err.msg : "generation failed");
-		rc = err.code ? err.code : 1;
-		goto out;
-	}
-	if (g->verbose)
-		fprintf(stderr, "imagen: generated %dx%d in %.1f ms\n", res.width, res.height,
-			ms_since(&t0));
-	rc = 1;
-	if (pngmeta_check(res.data, res.len, NULL, NULL, &err) < 0) {
-		cli_error("backend \"%s\": the image it returned is unusable: %s", cb->name,
-			  err.msg);
+		rc = err.code ? err.code : 2;
 		goto out;
 	}
 
-	/* one clock reading names the file, dates the sidecar and (later) the storage path */
-	clock_gettime(CLOCK_REALTIME, &now);
-	output_clock(&rec, &now);
-	output_slug(rec.slug, prompt);
-	rec.seed = res.seed;
-	snprintf(rec.backend, sizeof(rec.backend), "%s", cb->name);
-	snprintf(rec.ext, sizeof(rec.ext), "png");
-
-	info = (struct gen_info){ prompt, final,    req.negative_prompt,
-				  style,  cb->name, cb->type,
-				  opts,   &res,     &rec };
-	side = meta_sidecar(&info);
-	/* a text file ends in a newline; the PNG chunk carries the very same text */
-	side_text = side ? json_dumps(side, JSON_INDENT(2)) : NULL;
-	if (side_text) {
-		char *nl = NULL;
-
-		if (asprintf(&nl, "%s\n", side_text) < 0)
-			nl = NULL;
-		free(side_text);
-		side_text = nl;
-	}
-	infotext = meta_infotext(&info);
-	if (side_text && infotext) {
-		struct png_text texts[2] = { { "parameters", infotext }, { "imagen", side_text } };
-		struct err perr = ERR_INIT;
-
-		if (pngmeta_insert(&png, &png_len, res.data, res.len, texts, 2, &perr) < 0 &&
-		    !g->quiet)
-			cli_error("warning: metadata not embedded: %s", perr.msg);
-	}
-	if (!png) {
-		/* never lose pixels over metadata */
-		png = res.data;
-		png_len = res.len;
-		res.data = NULL;
-	}
-
-	if (output_write(&rec, dir, tmpl, png, png_len,
-			 cfg->write_metadata_json && side_text ? side_text : NULL, &err) < 0) {
-		if (rec.image_path) {
-			cli_error("output: %s (the image is kept at %s)", err.msg, rec.image_path);
-		} else {
-			struct err rerr = ERR_INIT;
-
-			if (rescue_write(&rec, png, png_len,
-					 cfg->write_metadata_json ? side_text : NULL, &rerr) == 0 ||
-			    rec.image_path)
-				cli_error("output: %s; the image was saved to %s instead", err.msg,
-					  rec.image_path);
-			else
-				cli_error("output: %s; saving it elsewhere failed too: %s", err.msg,
-					  rerr.msg);
-		}
-		if (rec.image_path && o->json)
-			print_record(&info, &st, side, err.msg);
-		else if (rec.image_path)
-			printf("%s\n", rec.image_path);
-		goto out;
-	}
-	if (g->verbose)
-		fprintf(stderr, "imagen: wrote %s (%zu bytes)%s%s\n", rec.image_path, rec.bytes,
-			rec.sidecar_path ? ", sidecar " : "",
-			rec.sidecar_path ? rec.sidecar_path : "");
-	if (o->json)
-		print_record(&info, &st, side, NULL);
-	else
-		printf("%s\n", rec.image_path);
-	rc = 0;
+	ctx = (struct write_ctx){ g, o, cfg, &st, cb, dir, tmpl, prompt, final, style, opts, 0, 0 };
+	rc = generate_all(&ctx, be, &req, o->count ? (int)o->count : 1);
 out:
 	if (fflush(stdout) != 0 && rc == 0)
 		rc = 1;
 	if (be)
 		be->ops->close(be);
-	imagen_result_release(&res);
-	gen_record_release(&rec);
 	repro_release(&rp);
 	json_decref(opts);
-	json_decref(side);
-	free(side_text);
-	free(infotext);
-	free(png);
 	free(final);
 	free(dir);
 	config_free(cfg);

@@ -4,7 +4,9 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cancel.h"
 #include "cmds.h"
+#include "http.h"
 #include "suggest.h"
 
 const struct cmd_entry *const commands[] = {
@@ -91,5 +93,7 @@ int main(int argc, char **argv)
 		unknown_command(argv[i]);
 		return 2;
 	}
+	http_init(g.verbose);
+	cancel_install();
 	return cmd->exec(&g, argc - i, argv + i);
 }

@@ -7,14 +7,16 @@
 #include <time.h>
 
 #include "backend.h"
+#include "cancel.h"
+#include "http.h"
 #include "pngmeta.h"
+#include "progress.h"
 #include "suggest.h"
 
 #define MOCK_MIN_SIDE 8
 #define MOCK_MAX_SIDE 8192
 #define MOCK_MAX_STEPS 1000
 #define MOCK_MAX_DELAY_MS 600000
-#define MOCK_SLICE_MS 50 /* longest single sleep, so a later cancellation check stays prompt */
 #define MOCK_MAX_WORDS 12
 #define MOCK_MODEL "imagen-mock-1"
 #define MOCK_RENDERER "imagen-mock 1"
@@ -192,27 +194,6 @@ static int mock_read_opts(const json_t *opts, long long *delay_ms, const char **
 	return 0;
 }
 
-/* Simulated latency, slept against a deadline in short slices so signals and (later)
- * cancellation checks cannot stretch or cut it. */
-static void mock_sleep_ms(long long ms)
-{
-	struct timespec now, slice;
-	int64_t end_ns, left_ns;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	end_ns = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec + (int64_t)ms * 1000000;
-	for (;;) {
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		left_ns = end_ns - ((int64_t)now.tv_sec * 1000000000 + now.tv_nsec);
-		if (left_ns <= 0)
-			return;
-		if (left_ns > (int64_t)MOCK_SLICE_MS * 1000000)
-			left_ns = (int64_t)MOCK_SLICE_MS * 1000000;
-		slice.tv_sec = 0;
-		slice.tv_nsec = (long)left_ns;
-		nanosleep(&slice, NULL);
-	}
-}
 
 /* ---- the picture ------------------------------------------------------------------------ */
 
@@ -793,7 +774,7 @@ static int mock_check_side(const char *what, int v, struct err *err)
 }
 
 static int mock_generate(struct backend *b, const struct imagen_request *req,
-			 struct imagen_result *res, struct err *err)
+			 struct imagen_result *res, size_t *nres, struct err *err)
 {
 	struct mock_backend *m = (struct mock_backend *)b;
 	const char *fail = m->fail, *prompt = req->prompt ? req->prompt : "";
@@ -813,8 +794,10 @@ static int mock_generate(struct backend *b, const struct imagen_request *req,
 	if (req->opts && mock_read_opts(req->opts, &delay_ms, &fail, failbuf, sizeof(failbuf), err))
 		return -1;
 
-	if (delay_ms > 0)
-		mock_sleep_ms(delay_ms);
+	*nres = 0;
+	progress_status(req->progress, "drawing");
+	if (delay_ms > 0 && cancel_sleep((double)delay_ms / 1e3))
+		return err_code(err, HTTP_EXIT_CANCELED, "interrupted");
 	if (fail && *fail)
 		return err_code(err, 1, "%s", fail);
 
@@ -847,12 +830,14 @@ static int mock_generate(struct backend *b, const struct imagen_request *req,
 		imagen_result_release(res);
 		return err_code(err, 1, "out of memory");
 	}
+	*nres = 1;
 	return 0;
 }
 
 const struct backend_ops mock_backend_ops = {
 	.type = "mock",
 	.summary = "deterministic test pictures drawn locally, no network",
+	.max_batch = 1,
 	.validate = mock_validate,
 	.open = mock_open,
 	.generate = mock_generate,

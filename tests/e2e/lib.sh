@@ -78,6 +78,52 @@ count_files() { # dir pattern
 	find "$1" -name "$2" -type f 2>/dev/null | wc -l | tr -d ' '
 }
 
+# --- fake upstream servers (tests/fake/*.py) ---------------------------------------
+PY=${PY:-/usr/bin/python3}
+FAKE_PIDS=()
+
+# fake_start NAME [ARGS...]: start tests/fake/NAME.py on a free loopback port.
+# Sets FAKE_URL (http://127.0.0.1:PORT) and FAKE_LOG (JSON lines, one per request);
+# the server is killed when the test ends.
+fake_start() {
+	local name=$1 pf i
+	shift
+	pf="$T_TMP/fake-$name.port"
+	FAKE_LOG="$T_TMP/fake-$name.log"
+	rm -f "$pf"
+	"$PY" "$REPO_DIR/tests/fake/$name.py" --port-file "$pf" --log "$FAKE_LOG" "$@" \
+		>"$T_TMP/fake-$name.out" 2>&1 &
+	FAKE_PIDS+=($!)
+	for i in $(seq 1 200); do
+		[ -s "$pf" ] && break
+		kill -0 "$!" 2>/dev/null || fail "fake $name died: $(cat "$T_TMP/fake-$name.out")"
+		sleep 0.025
+	done
+	[ -s "$pf" ] || fail "fake $name did not start"
+	FAKE_URL="http://127.0.0.1:$(cat "$pf")"
+}
+
+fake_stop_all() {
+	local p
+	for p in "${FAKE_PIDS[@]}"; do kill "$p" 2>/dev/null; done
+	for p in "${FAKE_PIDS[@]}"; do wait "$p" 2>/dev/null; done
+	FAKE_PIDS=()
+}
+
+# fake_faults URL JSON: queue faults (a JSON object or list, see tests/fake/fakelib.py).
+fake_faults() {
+	"$PY" - "$1" "$2" <<'PYEOF' || fail "cannot queue faults at $1"
+import sys, urllib.request
+urllib.request.urlopen(urllib.request.Request(sys.argv[1] + "/_fake/faults",
+    data=sys.argv[2].encode(), method="POST"), timeout=5).read()
+PYEOF
+}
+
+# fake_requests [LOG]: the requests a fake received, as one JSON array (for jq).
+fake_requests() {
+	jq -s . "${1:-$FAKE_LOG}"
+}
+
 run_tests() {
 	local fn n=0 base
 	base=$(basename "$0" .sh)
@@ -92,6 +138,7 @@ run_tests() {
 				IMAGEN_OUTPUT_DIR IMAGEN_CLOUD_SYNC IMAGEN_PREVIEW TMUX
 			export TZ=UTC
 			cd "$HOME" || exit 1
+			trap fake_stop_all EXIT
 			"$fn"
 		) 2>&1 | sed 's/^/#   /' >"$T_TMP.log"
 		if [ "${PIPESTATUS[0]}" = 0 ]; then

@@ -67,12 +67,16 @@ static int run(struct backend *b, const struct gen *g, struct imagen_result *res
 		.seed = g->seed,
 		.style = "none",
 		.opts = opts,
+		.count = 1,
 	};
+	size_t n = 0;
 	int rc;
 
 	memset(res, 0, sizeof(*res));
 	err_clear(err);
-	rc = b->ops->generate(b, &req, res, err);
+	rc = b->ops->generate(b, &req, res, &n, err);
+	if (rc == 0)
+		assert_int_equal(n, 1);
 	json_decref(opts);
 	return rc;
 }
