@@ -437,7 +437,7 @@ int http_request(const struct http_request *req, struct http_response *resp, str
 {
 	struct curl_slist *hdrs = NULL;
 	struct xfer x;
-	char errbuf[CURL_ERROR_SIZE] = "", host[256], msg[512];
+	char errbuf[CURL_ERROR_SIZE] = "", host[256], msg[1024];
 	const char *method = req->method ? req->method : "GET";
 	long timeout = req->timeout_ms > 0 ? req->timeout_ms : HTTP_DEFAULT_TIMEOUT_MS;
 	CURLcode rc;
