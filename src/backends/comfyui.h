@@ -1,0 +1,51 @@
+/* comfyui.h - the pure parts of the comfyui adapter, exposed for tests/unit/test_comfyui.c.
+ * The adapter itself is reached through comfyui_backend_ops like every other. */
+#ifndef IMAGEN_BACKENDS_COMFYUI_H
+#define IMAGEN_BACKENDS_COMFYUI_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#include "err.h"
+
+/** Where each knob goes in a graph: node inputs per parameter. */
+struct comfyui_params;
+
+/**
+ * Find where prompt, negative, seed, steps, width, height, cfg, sampler, scheduler,
+ * model and batch_size go in an API-format graph: from the standard nodes (the first
+ * KSampler/KSamplerAdvanced, the CLIPTextEncode nodes its positive/negative inputs come
+ * from, its latent's Empty*LatentImage, the checkpoint/UNET loader behind its model), or
+ * a lone node of a known class for graphs without a KSampler.  overrides (the config's
+ * `params` map, may be NULL) replaces entries: "6.inputs.text" or "6.text", a list of
+ * those, or null for "nowhere".  Every target must name a node of graph and one of its
+ * non-link inputs.  name is the backend instance (for messages).  Returns 0 with *out,
+ * or -1 (err->key "params" when an override is at fault).
+ */
+int comfyui_params_detect(struct comfyui_params **out, const json_t *graph, const json_t *overrides,
+			  const char *name, struct err *err);
+
+/** {"prompt": "6.inputs.text", "seed": "3.inputs.seed", ...} (a list where a parameter
+ *  has several targets), only the parameters that have one (new reference). */
+json_t *comfyui_params_json(const struct comfyui_params *p);
+
+void comfyui_params_free(struct comfyui_params *p);
+
+/**
+ * The one-line description of a POST /prompt 400 body: the error's message, then each
+ * node error as "node 4 (CheckpointLoaderSimple) input ckpt_name: Value not in list:
+ * ckpt_name: 'x' not in [...]", joined by "; ", control characters removed, cut to fit.
+ */
+void comfyui_describe_prompt_error(char *out, size_t size, const json_t *body);
+
+/**
+ * The images a /history/{id} answer lists for prompt_id: *images gets a new array of
+ * {"node", "filename", "subfolder", "type"} (nodes in id order; "output" images before
+ * "temp" ones).  Returns 1 when the prompt is finished, 0 when the answer does not hold
+ * it yet ({}), -1 with err when it finished with an error (the message names the node
+ * and the exception) or the answer is not the expected shape.
+ */
+int comfyui_history_images(const json_t *history, const char *prompt_id, json_t **images,
+			   struct err *err);
+
+#endif
