@@ -1,34 +1,1438 @@
-/* replicate.c - placeholder until the adapter lands: accepts its slice, refuses to open. */
+/* replicate.c - the `replicate` adapter: Replicate's HTTP API v1 (predictions).
+ *
+ * One generate() call runs one prediction per batch of at most max_outputs images
+ * (input.num_outputs), created with `Prefer: wait=N` so fast models answer in the create
+ * response; when the wait runs out the prediction is polled at urls.get until it ends.
+ * Every output URL is downloaded into memory and checked before it is handed back.
+ *
+ * A create request is only retried when no prediction came of it: on a transport failure
+ * the adapter first looks for the prediction in GET /predictions (matched by prompt, seed
+ * and creation time) and carries on with it, so a dropped connection never bills twice.
+ * The same lookup finds the prediction to cancel when Ctrl-C interrupts a create that
+ * Replicate is holding open.
+ */
+#include <ctype.h>
+#include <errno.h>
 #include <jansson.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include "backend.h"
+#include "cancel.h"
+#include "cost.h"
+#include "http.h"
+#include "pngmeta.h"
+#include "progress.h"
 
-static int replicate_validate(const char *name, const json_t *cfg, struct err *err)
+#define RP_DEFAULT_BASE "https://api.replicate.com/v1"
+#define RP_DEFAULT_TOKEN_ENV "REPLICATE_API_TOKEN"
+#define RP_MAX_BATCH 4     /* num_outputs the Replicate image models accept: 1..4 */
+#define RP_DEFAULT_WAIT 60 /* Prefer: wait=N, N in 1..60 */
+#define RP_DEFAULT_POLL_MS 1000L
+#define RP_DEFAULT_TIMEOUT 600L  /* seconds for a prediction to end */
+#define RP_API_TIMEOUT_MS 60000L /* one poll / list request */
+#define RP_CANCEL_TIMEOUT_MS 5000L
+#define RP_DOWNLOAD_TIMEOUT_MS 300000L
+#define RP_MAX_JSON ((size_t)16 << 20)
+#define RP_MAX_IMAGE ((size_t)64 << 20)
+#define RP_LOGS_TAIL 1000
+#define RP_ORPHAN_SKEW 30 /* seconds of clock difference tolerated when matching */
+
+enum rp_size { SIZE_WIDTH_HEIGHT, SIZE_ASPECT_RATIO, SIZE_NONE };
+
+struct rp_backend {
+	struct backend base; /* first: the framework holds a struct backend * */
+	char *model;         /* "owner/name" */
+	char *version;       /* NULL: the model's own endpoint (official models) */
+	char *base_url;      /* no trailing slash */
+	char *auth;          /* "Authorization: Bearer ..." - secret, wiped on close */
+	json_t *input;       /* config `input` (own reference), NULL when absent */
+	json_t *prices;      /* config `prices` (own reference), NULL when absent */
+	char *neg_key;       /* input key for the negative prompt, NULL: not sent */
+	enum rp_size size;
+	int wait_s; /* 0: no Prefer header, poll from the start */
+	int max_outputs;
+	long poll_ms;
+	long timeout_s;
+};
+
+/* What the config slice says, read by validate() and open() alike (strings borrowed). */
+struct rp_cfg {
+	const char *model, *token_env, *base_url, *neg_key, *size;
+	const json_t *input, *prices;
+	long long wait_s, poll_ms, timeout_s, max_outputs;
+	int has_neg_key, has_size, has_max_outputs;
+};
+
+/*
+ * What imagen knows about a few official models without being told: their per-image price
+ * (replicate.com model pages, through ../shared/protocols/replicate.md and public copies of
+ * those pages; config `prices` overrides), whether they take width/height or aspect_ratio,
+ * a negative prompt, and num_outputs.
+ */
+struct rp_known {
+	const char *model;
+	double per_image;
+	enum rp_size size;
+	int negative;
+	int max_outputs;
+};
+
+static const struct rp_known rp_known_models[] = {
+	{ "black-forest-labs/flux-schnell", 0.003, SIZE_ASPECT_RATIO, 0, 4 },
+	{ "black-forest-labs/flux-dev", 0.025, SIZE_ASPECT_RATIO, 0, 4 },
+	{ "black-forest-labs/flux-pro", 0.055, SIZE_ASPECT_RATIO, 0, 1 },
+	{ "black-forest-labs/flux-1.1-pro", 0.04, SIZE_ASPECT_RATIO, 0, 1 },
+};
+
+/* The aspect ratios Replicate's FLUX models accept (protocols/replicate.md §5). */
+static const struct {
+	const char *name;
+	int w, h;
+} rp_ratios[] = {
+	{ "1:1", 1, 1 }, { "16:9", 16, 9 }, { "21:9", 21, 9 }, { "3:2", 3, 2 },
+	{ "2:3", 2, 3 }, { "4:5", 4, 5 },   { "5:4", 5, 4 },   { "3:4", 3, 4 },
+	{ "4:3", 4, 3 }, { "9:16", 9, 16 }, { "9:21", 9, 21 },
+};
+
+/* Inputs imagen sets itself: a --set or config `input` entry would make the record lie. */
+static const char *const rp_reserved[] = { "prompt", "seed", "num_outputs", NULL };
+
+static const char *const rp_cfg_keys[] = {
+	"type", "model",   "token_env", "base_url",    "input",      "prices",
+	"wait", "poll_ms", "timeout",   "max_outputs", "size_input", "negative_prompt_key",
+	NULL,
+};
+
+extern const struct backend_ops replicate_backend_ops;
+
+/* ---- config ----------------------------------------------------------------------------- */
+
+static const struct rp_known *rp_known_find(const char *model, size_t len)
 {
+	size_t i;
+
+	for (i = 0; i < sizeof(rp_known_models) / sizeof(rp_known_models[0]); i++)
+		if (strlen(rp_known_models[i].model) == len &&
+		    !strncmp(rp_known_models[i].model, model, len))
+			return &rp_known_models[i];
+	return NULL;
+}
+
+static int name_char(int c)
+{
+	return isalnum(c) || c == '-' || c == '_' || c == '.';
+}
+
+/* owner/name or owner/name:version; *slash and *colon point into s (colon NULL if none). */
+static int rp_check_model(const char *s, const char **colon)
+{
+	const char *p = s, *slash;
+
+	while (name_char((unsigned char)*p))
+		p++;
+	if (p == s || *p != '/')
+		return -1;
+	slash = p++;
+	while (name_char((unsigned char)*p))
+		p++;
+	if (p == slash + 1 || (*p && *p != ':'))
+		return -1;
+	*colon = NULL;
+	if (*p == ':') {
+		*colon = p++;
+		if (!*p)
+			return -1;
+		for (; *p; p++)
+			if (!isalnum((unsigned char)*p))
+				return -1;
+	}
 	return 0;
 }
 
-static int replicate_open(struct backend **out, const char *name, const json_t *cfg,
-		     struct err *err)
+static int reserved_key(const char *k)
 {
-	return err_code(err, 2, "the replicate adapter is not built yet");
+	size_t i;
+
+	for (i = 0; rp_reserved[i]; i++)
+		if (!strcmp(rp_reserved[i], k))
+			return 1;
+	return 0;
 }
 
-static int replicate_generate(struct backend *b, const struct imagen_request *req,
-			 struct imagen_result *res, size_t *nres, struct err *err)
+static int rp_check_prices(const char *name, const json_t *prices, struct err *err)
 {
-	*nres = 0;
-	return err_code(err, 1, "the replicate adapter is not built yet");
+	const char *model, *k;
+	json_t *p, *v;
+	int n;
+
+	if (!json_is_object(prices))
+		return err_key(err, "prices",
+			       "backends.%s.prices: expected a mapping of model names to prices",
+			       name);
+	json_object_foreach ((json_t *)prices, model, p) {
+		if (!json_is_object(p))
+			return err_key(
+				err, "prices",
+				"backends.%s.prices.%s: expected a mapping with per_image or "
+				"per_second",
+				name, model);
+		n = 0;
+		json_object_foreach (p, k, v) {
+			if (strcmp(k, "per_image") && strcmp(k, "per_second"))
+				return err_key(err, "prices",
+					       "backends.%s.prices.%s: unknown key '%s' (known: "
+					       "per_image, per_second)",
+					       name, model, k);
+			if (!json_is_number(v) || json_number_value(v) < 0 ||
+			    !isfinite(json_number_value(v)))
+				return err_key(
+					err, "prices",
+					"backends.%s.prices.%s.%s: expected a price in USD (a "
+					"number >= 0)",
+					name, model, k);
+			n++;
+		}
+		if (n != 1)
+			return err_key(err, "prices",
+				       "backends.%s.prices.%s: give exactly one of per_image, "
+				       "per_second",
+				       name, model);
+	}
+	return 0;
+}
+
+static int rp_read_cfg(const char *name, const json_t *cfg, struct rp_cfg *c, struct err *err)
+{
+	const char *colon, *p, *k;
+	json_t *v;
+
+	memset(c, 0, sizeof(*c));
+	c->token_env = RP_DEFAULT_TOKEN_ENV;
+	c->base_url = RP_DEFAULT_BASE;
+	c->wait_s = RP_DEFAULT_WAIT;
+	c->poll_ms = RP_DEFAULT_POLL_MS;
+	c->timeout_s = RP_DEFAULT_TIMEOUT;
+	c->max_outputs = RP_MAX_BATCH;
+	if (!json_is_object(cfg))
+		return err_code(err, 2, "backends.%s: expected a mapping", name);
+	if (cfg_check_keys(name, cfg, rp_cfg_keys, err) ||
+	    cfg_get_string(cfg, name, "model", &c->model, err) ||
+	    cfg_get_string(cfg, name, "token_env", &c->token_env, err) ||
+	    cfg_get_string(cfg, name, "base_url", &c->base_url, err) ||
+	    cfg_get_string(cfg, name, "size_input", &c->size, err) ||
+	    cfg_get_string(cfg, name, "negative_prompt_key", &c->neg_key, err) ||
+	    cfg_get_int(cfg, name, "wait", 0, 60, &c->wait_s, err) ||
+	    cfg_get_int(cfg, name, "poll_ms", 10, 60000, &c->poll_ms, err) ||
+	    cfg_get_int(cfg, name, "timeout", 1, 86400, &c->timeout_s, err) ||
+	    cfg_get_int(cfg, name, "max_outputs", 1, RP_MAX_BATCH, &c->max_outputs, err))
+		goto bad;
+	c->has_neg_key = json_object_get(cfg, "negative_prompt_key") != NULL;
+	c->has_size = c->size != NULL;
+	c->has_max_outputs = json_object_get(cfg, "max_outputs") != NULL;
+
+	if (!c->model || !*c->model) {
+		err_key(err, c->model ? "model" : "",
+			"backends.%s: model is required (owner/name or owner/name:version, e.g. "
+			"black-forest-labs/flux-schnell)",
+			name);
+		goto bad;
+	}
+	if (rp_check_model(c->model, &colon) < 0) {
+		err_key(err, "model",
+			"backends.%s.model: '%s' is not owner/name or owner/name:version", name,
+			c->model);
+		goto bad;
+	}
+	for (p = c->token_env; *p && (isalnum((unsigned char)*p) || *p == '_'); p++)
+		;
+	if (*p || !*c->token_env || isdigit((unsigned char)*c->token_env)) {
+		err_key(err, "token_env",
+			"backends.%s.token_env: '%s' is not an environment variable name", name,
+			c->token_env);
+		goto bad;
+	}
+	if (strncmp(c->base_url, "http://", 7) && strncmp(c->base_url, "https://", 8)) {
+		err_key(err, "base_url",
+			"backends.%s.base_url: expected an http:// or https:// URL", name);
+		goto bad;
+	}
+	if (c->size && strcmp(c->size, "width_height") && strcmp(c->size, "aspect_ratio") &&
+	    strcmp(c->size, "none")) {
+		err_key(err, "size_input",
+			"backends.%s.size_input: '%s' is not one of width_height, aspect_ratio, "
+			"none",
+			name, c->size);
+		goto bad;
+	}
+	if (c->neg_key && *c->neg_key) {
+		for (p = c->neg_key; *p && (isalnum((unsigned char)*p) || *p == '_'); p++)
+			;
+		if (*p || reserved_key(c->neg_key)) {
+			err_key(err, "negative_prompt_key",
+				"backends.%s.negative_prompt_key: '%s' is not a usable input name",
+				name, c->neg_key);
+			goto bad;
+		}
+	}
+	c->input = json_object_get(cfg, "input");
+	if (c->input) {
+		if (!json_is_object(c->input)) {
+			err_key(err, "input",
+				"backends.%s.input: expected a mapping of model inputs", name);
+			goto bad;
+		}
+		json_object_foreach ((json_t *)c->input, k, v) {
+			if (reserved_key(k)) {
+				err_key(err, "input",
+					"backends.%s.input.%s: imagen sets %s itself (use the "
+					"prompt "
+					"argument, --seed or --count)",
+					name, k, k);
+				goto bad;
+			}
+		}
+	}
+	c->prices = json_object_get(cfg, "prices");
+	if (c->prices && rp_check_prices(name, c->prices, err) < 0)
+		goto bad;
+	return 0;
+bad:
+	if (err)
+		err->code = 2;
+	return -1;
+}
+
+static int replicate_validate(const char *name, const json_t *cfg, struct err *err)
+{
+	struct rp_cfg c;
+
+	return rp_read_cfg(name, cfg, &c, err);
 }
 
 static void replicate_close(struct backend *b)
 {
+	struct rp_backend *r = (struct rp_backend *)b;
+
+	if (!r)
+		return;
+	if (r->auth) {
+		explicit_bzero(r->auth, strlen(r->auth));
+		free(r->auth);
+	}
+	free(r->model);
+	free(r->version);
+	free(r->base_url);
+	free(r->neg_key);
+	json_decref(r->input);
+	json_decref(r->prices);
+	free(r->base.name);
+	free(r);
+}
+
+static int replicate_open(struct backend **out, const char *name, const json_t *cfg,
+			  struct err *err)
+{
+	const struct rp_known *known;
+	struct rp_backend *r;
+	struct rp_cfg c;
+	const char *colon, *token;
+	size_t n;
+
+	*out = NULL;
+	if (rp_read_cfg(name, cfg, &c, err) < 0)
+		return -1;
+	token = getenv(c.token_env);
+	if (!token || !*token)
+		return err_code(err, 2, "%s is not set", c.token_env);
+	if (strpbrk(token, "\r\n"))
+		return err_code(err, 2, "%s holds a line break", c.token_env);
+
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return err_code(err, 1, "out of memory");
+	r->base.ops = &replicate_backend_ops;
+	r->base.name = strdup(name);
+	rp_check_model(c.model, &colon);
+	n = colon ? (size_t)(colon - c.model) : strlen(c.model);
+	r->model = strndup(c.model, n);
+	if (colon)
+		r->version = strdup(colon + 1);
+	r->base_url = strdup(c.base_url);
+	if (asprintf(&r->auth, "Authorization: Bearer %s", token) < 0)
+		r->auth = NULL;
+	if (!r->base.name || !r->model || (colon && !r->version) || !r->base_url || !r->auth)
+		goto nomem;
+	n = strlen(r->base_url);
+	while (n && r->base_url[n - 1] == '/')
+		r->base_url[--n] = '\0';
+
+	known = rp_known_find(r->model, strlen(r->model));
+	r->size = known ? known->size : SIZE_WIDTH_HEIGHT;
+	if (c.has_size)
+		r->size = !strcmp(c.size, "aspect_ratio") ? SIZE_ASPECT_RATIO
+			  : !strcmp(c.size, "none")       ? SIZE_NONE
+							  : SIZE_WIDTH_HEIGHT;
+	if (c.has_neg_key)
+		r->neg_key = *c.neg_key ? strdup(c.neg_key) : NULL;
+	else if (!known || known->negative)
+		r->neg_key = strdup("negative_prompt");
+	if ((c.has_neg_key ? *c.neg_key != 0 : !known || known->negative) && !r->neg_key)
+		goto nomem;
+	r->max_outputs = (int)(c.has_max_outputs ? c.max_outputs
+			       : known           ? known->max_outputs
+						 : RP_MAX_BATCH);
+	r->wait_s = (int)c.wait_s;
+	r->poll_ms = (long)c.poll_ms;
+	r->timeout_s = (long)c.timeout_s;
+	r->input = c.input ? json_deep_copy(c.input) : NULL;
+	r->prices = c.prices ? json_deep_copy(c.prices) : NULL;
+	if ((c.input && !r->input) || (c.prices && !r->prices))
+		goto nomem;
+	*out = &r->base;
+	return 0;
+nomem:
+	replicate_close(&r->base);
+	return err_code(err, 1, "out of memory");
+}
+
+/* ---- small helpers ---------------------------------------------------------------------- */
+
+static double now_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static double jitter01(void)
+{
+	uint32_t v = 0;
+
+	if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
+		v = (uint32_t)time(NULL) * 2654435761u;
+	return (double)v / 4294967296.0;
+}
+
+/* The path (and query, redacted) of a URL, for messages: "/v1/predictions/abc". */
+static void url_path(char *out, size_t size, const char *url)
+{
+	char red[2048];
+	const char *p;
+
+	http_redact_url(red, sizeof(red), url);
+	p = strstr(red, "://");
+	p = p ? p + 3 : red;
+	p += strcspn(p, "/?#");
+	snprintf(out, size, "%s", *p ? p : "/");
+}
+
+/* Length of "scheme://host[:port]" at the start of url. */
+static size_t origin_len(const char *url)
+{
+	const char *p = strstr(url, "://");
+
+	if (!p)
+		return 0;
+	p += 3;
+	return (size_t)(p - url) + strcspn(p, "/?#");
+}
+
+static int same_origin(const char *a, const char *b)
+{
+	size_t n = origin_len(a);
+
+	return n && n == origin_len(b) && !strncasecmp(a, b, n);
+}
+
+/* Replicate's file host, where the API reference says to send the token as well. */
+static int delivery_host(const char *url)
+{
+	const char *h = strstr(url, "://");
+	size_t n;
+
+	if (!h || strncmp(url, "https://", 8))
+		return 0;
+	h += 3;
+	n = strcspn(h, "/?#:@");
+	if (h[n] == '@')
+		return 0; /* userinfo in a file URL: not one of Replicate's */
+	return (n == 18 && !strncasecmp(h, "replicate.delivery", 18)) ||
+	       (n > 19 && !strncasecmp(h + n - 19, ".replicate.delivery", 19));
+}
+
+/* An error text from upstream cut to one clean line. */
+static void one_line(char *out, size_t size, const char *in)
+{
+	size_t o = 0;
+
+	for (; in && *in && o + 1 < size; in++) {
+		unsigned char ch = (unsigned char)*in;
+
+		if (ch == '\n' || ch == '\r' || ch == '\t')
+			ch = ' ';
+		if (ch < 0x20 || ch == 0x7f)
+			continue;
+		if (ch == ' ' && (o == 0 || out[o - 1] == ' '))
+			continue;
+		out[o++] = (char)ch;
+	}
+	while (o && out[o - 1] == ' ')
+		o--;
+	out[o] = '\0';
+}
+
+static const char *jstr(const json_t *o, const char *key)
+{
+	const json_t *v = json_object_get(o, key);
+
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static int terminal_status(const char *s)
+{
+	return !strcmp(s, "succeeded") || !strcmp(s, "failed") || !strcmp(s, "canceled") ||
+	       !strcmp(s, "aborted");
+}
+
+/* "2025-06-01T10:00:00.120Z" -> seconds since the epoch, -1 when unreadable. */
+static time_t parse_utc(const char *s)
+{
+	struct tm tm;
+	int n = 0;
+
+	if (!s)
+		return -1;
+	memset(&tm, 0, sizeof(tm));
+	if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+		   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 ||
+	    n < 19)
+		return -1;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	return timegm(&tm);
+}
+
+/* ---- the request ------------------------------------------------------------------------ */
+
+/* "3.5" from --set is meant as a number: models take floats (guidance, strength). */
+static json_t *typed_opt(const json_t *v)
+{
+	const char *s, *p;
+	char *end;
+	double d;
+
+	if (!json_is_string(v))
+		return json_deep_copy(v);
+	s = json_string_value(v);
+	p = s + (*s == '-');
+	if (!isdigit((unsigned char)*p))
+		return json_deep_copy(v);
+	while (isdigit((unsigned char)*p))
+		p++;
+	if (*p++ != '.' || !isdigit((unsigned char)*p))
+		return json_deep_copy(v);
+	while (isdigit((unsigned char)*p))
+		p++;
+	if (*p)
+		return json_deep_copy(v);
+	errno = 0;
+	d = strtod(s, &end);
+	if (errno || *end || !isfinite(d))
+		return json_deep_copy(v);
+	return json_real(d);
+}
+
+/* The nearest accepted aspect ratio to w:h (by log ratio). */
+static const char *nearest_ratio(int w, int h)
+{
+	double want = log((double)w / h), best = INFINITY, d;
+	const char *name = "1:1";
+	size_t i;
+
+	for (i = 0; i < sizeof(rp_ratios) / sizeof(rp_ratios[0]); i++) {
+		d = fabs(want - log((double)rp_ratios[i].w / rp_ratios[i].h));
+		if (d < best - 1e-12) {
+			best = d;
+			name = rp_ratios[i].name;
+		}
+	}
+	return name;
+}
+
+static int utf8_ok(const char *s)
+{
+	json_t *j;
+	int ok;
+
+	if (!s)
+		return 1;
+	j = json_string(s);
+	ok = j != NULL;
+	json_decref(j);
+	return ok;
+}
+
+/* Merge src into dst (null values remove the key). */
+static int merge_input(json_t *dst, const json_t *src, int from_opts)
+{
+	const char *k;
+	json_t *v, *nv;
+
+	json_object_foreach ((json_t *)src, k, v) {
+		if (json_is_null(v)) {
+			json_object_del(dst, k);
+			continue;
+		}
+		nv = from_opts ? typed_opt(v) : json_deep_copy(v);
+		if (!nv || json_object_set_new(dst, k, nv) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * The prediction input: mapped common fields, then config `input`, then --set (later
+ * wins; a null removes a key).  prompt, seed and num_outputs are always imagen's.
+ */
+static json_t *rp_build_input(const struct rp_backend *r, const struct imagen_request *req,
+			      int count, int64_t seed, struct err *err)
+{
+	json_t *in;
+	int bad;
+
+	/* JSON carries UTF-8 only: say so rather than "out of memory" */
+	if (!utf8_ok(req->prompt) || !utf8_ok(req->negative_prompt)) {
+		err_code(err, 2, "the %s is not valid UTF-8",
+			 utf8_ok(req->prompt) ? "negative prompt" : "prompt");
+		return NULL;
+	}
+	in = json_object();
+	bad = !in;
+	if (in) {
+		bad |= json_object_set_new(in, "prompt",
+					   json_string(req->prompt ? req->prompt : ""));
+		if (r->neg_key && req->negative_prompt && *req->negative_prompt)
+			bad |= json_object_set_new(in, r->neg_key,
+						   json_string(req->negative_prompt));
+		bad |= json_object_set_new(in, "seed", json_integer((json_int_t)seed));
+		if (r->max_outputs > 1)
+			bad |= json_object_set_new(in, "num_outputs", json_integer(count));
+		if (r->size == SIZE_WIDTH_HEIGHT) {
+			if (req->width > 0)
+				bad |= json_object_set_new(in, "width", json_integer(req->width));
+			if (req->height > 0)
+				bad |= json_object_set_new(in, "height", json_integer(req->height));
+		} else if (r->size == SIZE_ASPECT_RATIO && req->width > 0 && req->height > 0) {
+			bad |= json_object_set_new(
+				in, "aspect_ratio",
+				json_string(nearest_ratio(req->width, req->height)));
+		}
+		if (req->steps > 0)
+			bad |= json_object_set_new(in, "num_inference_steps",
+						   json_integer(req->steps));
+		bad |= json_object_set_new(in, "output_format", json_string("png"));
+		if (r->input)
+			bad |= merge_input(in, r->input, 0);
+		if (req->opts)
+			bad |= merge_input(in, req->opts, 1);
+	}
+	if (bad) {
+		json_decref(in);
+		err_code(err, 1, "out of memory");
+		return NULL;
+	}
+	return in;
+}
+
+/* --set keys imagen owns are refused before anything is sent. */
+static int rp_check_opts(const json_t *opts, struct err *err)
+{
+	const char *k;
+	json_t *v;
+
+	json_object_foreach ((json_t *)opts, k, v) {
+		if (reserved_key(k))
+			return err_code(err, 2,
+					"option '%s' is set by imagen (use the prompt argument, "
+					"--seed or --count)",
+					k);
+	}
+	return 0;
+}
+
+/* ---- talking to the API ----------------------------------------------------------------- */
+
+enum { SEND_RETRY, SEND_ONCE, SEND_CANCEL };
+
+static int rp_send(const struct rp_backend *r, const char *method, const char *url,
+		   const char *body, const char *prefer, long timeout_ms, int mode,
+		   struct http_response *resp, struct err *err)
+{
+	const char *hdrs[5];
+	struct http_request hr;
+	size_t n = 0;
+
+	hdrs[n++] = r->auth;
+	hdrs[n++] = "Accept: application/json";
+	if (body)
+		hdrs[n++] = "Content-Type: application/json";
+	if (prefer)
+		hdrs[n++] = prefer;
+	hdrs[n] = NULL;
+	memset(&hr, 0, sizeof(hr));
+	hr.method = method;
+	hr.url = url;
+	hr.headers = hdrs;
+	hr.body = body;
+	hr.body_len = body ? strlen(body) : 0;
+	hr.timeout_ms = timeout_ms;
+	hr.max_body = RP_MAX_JSON;
+	hr.no_cancel = mode == SEND_CANCEL;
+	hr.label = "replicate";
+	if (mode == SEND_RETRY)
+		return http_request_retry(&hr, NULL, resp, err);
+	return http_request(&hr, resp, err);
+}
+
+/* "HTTP 422 from POST /v1/predictions[ after 3 attempts]: <upstream detail>". */
+static int rp_http_error(struct err *err, const struct http_response *resp, const char *method,
+			 const char *path)
+{
+	char what[512], n[48] = "";
+	const char *text;
+
+	http_describe_status(what, sizeof(what), resp);
+	text = strchr(what, ':');
+	if (resp->attempts > 1)
+		snprintf(n, sizeof(n), " after %d attempts", resp->attempts);
+	return err_code(err, 1, "HTTP %ld from %s %s%s%s%s%s", resp->status, method, path, n,
+			text ? text : "", resp->status == 401 ? " (check the token)" : "",
+			resp->status == 402 ? " (check the account's credit)" : "");
+}
+
+/* A 2xx JSON object from resp, or an error naming the request. */
+static json_t *rp_parse(const struct http_response *resp, const char *method, const char *url,
+			struct err *err)
+{
+	char path[512];
+	json_t *j;
+
+	url_path(path, sizeof(path), url);
+	if (resp->status < 200 || resp->status > 299) {
+		rp_http_error(err, resp, method, path);
+		return NULL;
+	}
+	j = json_loadb(resp->body.data ? (const char *)resp->body.data : "", resp->body.len, 0,
+		       NULL);
+	if (!json_is_object(j)) {
+		json_decref(j);
+		err_code(err, 1, "upstream returned malformed JSON (%s %s)", method, path);
+		return NULL;
+	}
+	return j;
+}
+
+static int rp_check_prediction(const json_t *p, const char *method, const char *url,
+			       struct err *err)
+{
+	char path[512];
+
+	if (jstr(p, "id") && *jstr(p, "id") && jstr(p, "status"))
+		return 0;
+	url_path(path, sizeof(path), url);
+	return err_code(err, 1, "upstream returned a prediction without id or status (%s %s)",
+			method, path);
+}
+
+/* The prediction's own URL for `what` ("get"/"cancel"): urls.* when it is on the API's
+ * origin (the token goes nowhere else), otherwise built from base_url. */
+static char *rp_pred_url(const struct rp_backend *r, const json_t *pred, const char *what)
+{
+	const char *u = jstr(json_object_get(pred, "urls"), what);
+	char *out = NULL, *id;
+
+	if (u && same_origin(u, r->base_url))
+		return strdup(u);
+	id = http_escape(jstr(pred, "id"));
+	if (id && asprintf(&out, "%s/predictions/%s%s", r->base_url, id,
+			   strcmp(what, "cancel") ? "" : "/cancel") < 0)
+		out = NULL;
+	free(id);
+	return out;
+}
+
+/* Ask Replicate to stop a prediction; best effort, the result is ignored. */
+static void rp_cancel(const struct rp_backend *r, const json_t *pred, int verbose)
+{
+	struct http_response resp;
+	struct err e = ERR_INIT;
+	char *url = rp_pred_url(r, pred, "cancel");
+
+	if (!url)
+		return;
+	memset(&resp, 0, sizeof(resp));
+	rp_send(r, "POST", url, NULL, NULL, RP_CANCEL_TIMEOUT_MS, SEND_CANCEL, &resp, &e);
+	if (verbose)
+		fprintf(stderr, "imagen: %s: asked Replicate to cancel prediction %s (%s)\n",
+			r->base.name, jstr(pred, "id"),
+			resp.status ? (resp.status < 300 ? "accepted" : "refused") : e.msg);
+	http_response_release(&resp);
+	free(url);
+}
+
+/*
+ * A prediction of ours that a failed or interrupted create request may have left behind:
+ * the newest in the first page of GET /predictions with our model, prompt and seed, not
+ * canceled or aborted, created after `since` (minus some clock skew).  NULL when none
+ * (or the lookup failed).
+ */
+static json_t *rp_find_orphan(const struct rp_backend *r, const json_t *input, time_t since,
+			      int no_cancel)
+{
+	struct http_response resp;
+	struct err e = ERR_INIT;
+	json_t *list, *item, *found = NULL;
+	char *url = NULL;
+	const char *model;
+	time_t created;
+	size_t i;
+
+	if (asprintf(&url, "%s/predictions", r->base_url) < 0)
+		return NULL;
+	memset(&resp, 0, sizeof(resp));
+	if (rp_send(r, "GET", url, NULL, NULL, no_cancel ? RP_CANCEL_TIMEOUT_MS : 10000L,
+		    no_cancel ? SEND_CANCEL : SEND_ONCE, &resp, &e) == 0) {
+		list = rp_parse(&resp, "GET", url, &e);
+		json_array_foreach (json_object_get(list, "results"), i, item) {
+			const json_t *in = json_object_get(item, "input");
+
+			model = jstr(item, "model");
+			created = parse_utc(jstr(item, "created_at"));
+			/* a canceled or aborted one is an earlier run's, never ours to adopt */
+			if (!jstr(item, "id") || !jstr(item, "status") ||
+			    !strcmp(jstr(item, "status"), "canceled") ||
+			    !strcmp(jstr(item, "status"), "aborted") ||
+			    !json_equal(json_object_get(in, "prompt"),
+					json_object_get(input, "prompt")) ||
+			    !json_equal(json_object_get(in, "seed"),
+					json_object_get(input, "seed")) ||
+			    (model && strcmp(model, r->model)) ||
+			    (created >= 0 && created < since - RP_ORPHAN_SKEW))
+				continue;
+			found = json_incref(item);
+			break;
+		}
+		json_decref(list);
+	}
+	http_response_release(&resp);
+	free(url);
+	return found;
+}
+
+/* A create we cannot follow (interrupted, unreadable answer) may have started a
+ * prediction: find it and ask Replicate to stop it, ignoring Ctrl-C while doing so. */
+static void rp_stop_orphan(const struct rp_backend *r, const json_t *input, time_t since,
+			   int verbose)
+{
+	json_t *pred = rp_find_orphan(r, input, since, 1);
+
+	if (pred && !terminal_status(jstr(pred, "status")))
+		rp_cancel(r, pred, verbose);
+	json_decref(pred);
+}
+
+/*
+ * POST the prediction.  Returns the prediction (new reference) or NULL with err set.
+ * A transport failure is retried only when no prediction of ours exists upstream (else
+ * that one is adopted); 429 and 5xx are retried under the usual policy (Retry-After or
+ * the body's retry_after honoured by http.c); other statuses are final.
+ */
+static json_t *rp_create(const struct rp_backend *r, const char *url, const char *body,
+			 const json_t *input, int verbose, struct err *err)
+{
+	struct retry_policy pol = http_retry_default();
+	struct http_response resp;
+	char prefer[32], *prefer_p = NULL;
+	double start = now_s(), delay;
+	time_t wall = time(NULL);
+	json_t *pred = NULL;
+	long status, timeout;
+	int attempt, rc;
+
+	if (r->wait_s > 0) {
+		snprintf(prefer, sizeof(prefer), "Prefer: wait=%d", r->wait_s);
+		prefer_p = prefer;
+	}
+	/* Replicate holds the request up to wait_s: allow that plus a margin */
+	timeout = (r->wait_s + 30) * 1000L;
+	memset(&resp, 0, sizeof(resp));
+	for (attempt = 1;; attempt++) {
+		err_clear(err);
+		rc = rp_send(r, "POST", url, body, prefer_p, timeout, SEND_ONCE, &resp, err);
+		if (rc < 0 && err->code == HTTP_EXIT_CANCELED) {
+			/* Replicate may be running it already */
+			rp_stop_orphan(r, input, wall, verbose);
+			break;
+		}
+		if (rc < 0) {
+			pred = rp_find_orphan(r, input, wall, 0);
+			if (cancel_requested()) {
+				/* Ctrl-C during the lookup, which it cut short: look again */
+				json_decref(pred);
+				pred = NULL;
+				rp_stop_orphan(r, input, wall, verbose);
+				err_code(err, HTTP_EXIT_CANCELED, "interrupted");
+				break;
+			}
+			if (pred) {
+				if (verbose)
+					fprintf(stderr,
+						"imagen: %s: %s; carrying on with prediction %s\n",
+						r->base.name, err->msg, jstr(pred, "id"));
+				err_clear(err);
+				break;
+			}
+			status = 0;
+		} else if (resp.status >= 200 && resp.status <= 299) {
+			pred = rp_parse(&resp, "POST", url, err);
+			if (pred && rp_check_prediction(pred, "POST", url, err) < 0) {
+				json_decref(pred);
+				pred = NULL;
+			}
+			if (!pred) /* created, but we cannot follow it: stop it, not pay */
+				rp_stop_orphan(r, input, wall, verbose);
+			break;
+		} else {
+			status = resp.status;
+		}
+		if (!retry_decide(&pol, attempt, status, rc < 0 ? -1 : resp.retry_after,
+				  now_s() - start, jitter01(), &delay)) {
+			char path[512];
+
+			url_path(path, sizeof(path), url);
+			if (rc == 0) {
+				resp.attempts = attempt;
+				rp_http_error(err, &resp, "POST", path);
+			} else if (attempt > 1) {
+				err_prefix(err, "POST %s after %d attempts", path, attempt);
+			} else {
+				err_prefix(err, "POST %s", path);
+			}
+			break;
+		}
+		if (verbose)
+			fprintf(stderr, "imagen: %s: %s, retrying in %.1f s (attempt %d of %d)\n",
+				r->base.name, rc < 0 ? err->msg : "retryable status", delay,
+				attempt + 1, pol.max_attempts);
+		if (cancel_sleep(delay)) {
+			err_code(err, HTTP_EXIT_CANCELED, "interrupted");
+			break;
+		}
+	}
+	http_response_release(&resp);
+	return pred;
+}
+
+/* Poll until the prediction ends.  *pred is replaced by each fresh copy. */
+static int rp_wait(const struct rp_backend *r, const struct imagen_request *req, json_t **pred,
+		   int *polls, struct err *err)
+{
+	struct http_response resp;
+	double deadline = now_s() + (double)r->timeout_s;
+	const char *status = jstr(*pred, "status");
+	char *url = rp_pred_url(r, *pred, "get");
+	json_t *next;
+	int rc = -1;
+
+	memset(&resp, 0, sizeof(resp));
+	if (!url)
+		return err_code(err, 1, "out of memory");
+	while (!terminal_status(status)) {
+		progress_status(req->progress, status);
+		if (now_s() > deadline) {
+			rp_cancel(r, *pred, req->verbose);
+			err_code(err, 1,
+				 "prediction %s still %s after %ld s (asked Replicate to "
+				 "cancel it)",
+				 jstr(*pred, "id"), status, r->timeout_s);
+			goto out;
+		}
+		if (cancel_sleep((double)r->poll_ms / 1e3)) {
+			rp_cancel(r, *pred, req->verbose);
+			err_code(err, HTTP_EXIT_CANCELED, "interrupted");
+			goto out;
+		}
+		if (rp_send(r, "GET", url, NULL, NULL, RP_API_TIMEOUT_MS, SEND_RETRY, &resp, err) <
+		    0) {
+			/* whatever happened, nobody will collect this prediction's output */
+			rp_cancel(r, *pred, req->verbose);
+			if (err->code != HTTP_EXIT_CANCELED) {
+				char path[512];
+
+				url_path(path, sizeof(path), url);
+				err_prefix(err, "GET %s", path);
+			}
+			goto out;
+		}
+		(*polls)++;
+		next = rp_parse(&resp, "GET", url, err);
+		if (!next || rp_check_prediction(next, "GET", url, err) < 0) {
+			json_decref(next);
+			rp_cancel(r, *pred, req->verbose);
+			goto out;
+		}
+		if (req->verbose && strcmp(status, jstr(next, "status")))
+			fprintf(stderr, "imagen: %s: prediction %s %s\n", r->base.name,
+				jstr(next, "id"), jstr(next, "status"));
+		json_decref(*pred);
+		*pred = next;
+		status = jstr(next, "status");
+	}
+	rc = 0;
+out:
+	http_response_release(&resp);
+	free(url);
+	return rc;
+}
+
+/* ---- outputs ---------------------------------------------------------------------------- */
+
+static int b64_val(int c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+' || c == '-')
+		return 62;
+	if (c == '/' || c == '_')
+		return 63;
+	return -1;
+}
+
+/* data:[mime];base64,.... -> bytes (malloc'd).  Only base64 data URLs carry images. */
+static int decode_data_url(const char *url, unsigned char **out, size_t *len)
+{
+	const char *comma = strchr(url, ','), *p;
+	unsigned char *d;
+	unsigned acc = 0;
+	size_t n = 0;
+	int bits = 0, v;
+
+	if (!comma || comma - url < 12 || strncmp(comma - 7, ";base64", 7))
+		return -1;
+	d = malloc(strlen(comma) * 3 / 4 + 3);
+	if (!d)
+		return -1;
+	for (p = comma + 1; *p && *p != '='; p++) {
+		v = b64_val((unsigned char)*p);
+		if (v < 0) {
+			if (isspace((unsigned char)*p))
+				continue;
+			free(d);
+			return -1;
+		}
+		acc = (acc << 6) | (unsigned)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			d[n++] = (unsigned char)(acc >> bits);
+		}
+	}
+	*out = d;
+	*len = n;
+	return 0;
+}
+
+/* Download one output; on success res has data, mime, width and height. */
+static int rp_fetch(const struct rp_backend *r, const char *url, int index, int total,
+		    struct imagen_result *res, struct err *err)
+{
+	struct http_response resp;
+	struct http_request hr;
+	struct err e = ERR_INIT;
+	const char *hdrs[3] = { NULL, NULL, NULL };
+	unsigned char *d = NULL;
+	size_t n = 0;
+	unsigned w = 0, h = 0;
+	char path[512];
+
+	if (!strncmp(url, "data:", 5))
+		snprintf(path, sizeof(path), "a data: URL");
+	else
+		url_path(path, sizeof(path), url);
+	if (!strncmp(url, "data:", 5)) {
+		if (decode_data_url(url, &d, &n) < 0)
+			return err_code(err, 1,
+					"output %d of %d is a data URL without base64 image "
+					"data",
+					index + 1, total);
+	} else if (!strncmp(url, "http://", 7) || !strncmp(url, "https://", 8)) {
+		memset(&hr, 0, sizeof(hr));
+		memset(&resp, 0, sizeof(resp));
+		/* the token only goes to the API's own origin and Replicate's file host */
+		if (same_origin(url, r->base_url) || delivery_host(url))
+			hdrs[0] = r->auth;
+		hr.url = url;
+		hr.headers = hdrs[0] ? hdrs : NULL;
+		hr.timeout_ms = RP_DOWNLOAD_TIMEOUT_MS;
+		hr.max_body = RP_MAX_IMAGE;
+		hr.label = "replicate";
+		if (http_request_retry(&hr, NULL, &resp, &e) < 0) {
+			http_response_release(&resp);
+			if (e.code == HTTP_EXIT_CANCELED)
+				return err_code(err, HTTP_EXIT_CANCELED, "interrupted");
+			return err_code(err, 1, "cannot download output %d of %d (GET %s): %s",
+					index + 1, total, path, e.msg);
+		}
+		if (resp.status < 200 || resp.status > 299) {
+			rp_http_error(&e, &resp, "GET", path);
+			http_response_release(&resp);
+			return err_code(err, 1, "cannot download output %d of %d: %s", index + 1,
+					total, e.msg);
+		}
+		d = buf_detach(&resp.body, &n);
+		http_response_release(&resp);
+	} else {
+		return err_code(err, 1, "output %d of %d is not a URL imagen can download",
+				index + 1, total);
+	}
+
+	if (n >= 8 && !memcmp(d, "\x89PNG\r\n\x1a\n", 8)) {
+		if (pngmeta_check(d, n, &w, &h, &e) < 0) {
+			free(d);
+			return err_code(err, 1, "output %d of %d is not a valid PNG: %s (%s%s)",
+					index + 1, total, e.msg, *path == '/' ? "GET " : "", path);
+		}
+		snprintf(res->mime, sizeof(res->mime), "image/png");
+	} else if (n >= 4 && d[0] == 0xff && d[1] == 0xd8 && d[2] == 0xff) {
+		snprintf(res->mime, sizeof(res->mime), "image/jpeg");
+	} else if (n >= 12 && !memcmp(d, "RIFF", 4) && !memcmp(d + 8, "WEBP", 4)) {
+		snprintf(res->mime, sizeof(res->mime), "image/webp");
+	} else {
+		free(d);
+		return err_code(err, 1, "output %d of %d is not an image (%zu bytes from %s%s)",
+				index + 1, total, n, *path == '/' ? "GET " : "", path);
+	}
+	res->data = d;
+	res->len = n;
+	res->width = (int)w;
+	res->height = (int)h;
+	return 0;
+}
+
+/* ---- cost ------------------------------------------------------------------------------- */
+
+/* The price object for this model and where it came from; NULL when none is known. */
+static const json_t *rp_price(const struct rp_backend *r, const char *full, json_t **owned,
+			      const char **source)
+{
+	const struct rp_known *k;
+	const json_t *p = NULL;
+
+	*owned = NULL;
+	if (r->prices) {
+		p = json_object_get(r->prices, full);
+		if (!p)
+			p = json_object_get(r->prices, r->model);
+	}
+	if (p) {
+		*source = "config";
+		return p;
+	}
+	k = rp_known_find(r->model, strlen(r->model));
+	if (!k)
+		return NULL;
+	*source = "default";
+	*owned = json_pack("{s:f}", "per_image", k->per_image);
+	return *owned;
+}
+
+/* USD figures to 1e-10: 3 x 0.003 is 0.009 in the record, not 0.009000000000000001. */
+static double usd_round(double v)
+{
+	return round(v * 1e10) / 1e10;
+}
+
+/* The cost record of one image of a prediction that made n images (new reference). */
+static json_t *rp_cost(const struct rp_backend *r, const char *full, const json_t *pred, int n)
+{
+	const char *source = "default", *id = jstr(pred, "id");
+	const json_t *price, *pt;
+	json_t *owned, *cost;
+	double each, unit;
+	char reason[512];
+
+	price = rp_price(r, full, &owned, &source);
+	if (!price) {
+		snprintf(reason, sizeof(reason), "no price for model %s (set backends.%s.prices)",
+			 r->model, r->base.name);
+		return cost_unknown(reason);
+	}
+	if (json_object_get(price, "per_image")) {
+		unit = json_number_value(json_object_get(price, "per_image"));
+		cost = cost_known(
+			unit, "per-image price", source,
+			json_pack("{s:f, s:i, s:f, s:s?, s:s}", "per_image", unit,
+				  "images_in_prediction", n, "prediction_usd", usd_round(unit * n),
+				  "prediction_id", id, "split",
+				  "each image of the prediction is billed at the per-image "
+				  "price"));
+		json_decref(owned);
+		return cost;
+	}
+	unit = json_number_value(json_object_get(price, "per_second"));
+	json_decref(owned);
+	pt = json_object_get(json_object_get(pred, "metrics"), "predict_time");
+	if (!json_is_number(pt)) {
+		snprintf(reason, sizeof(reason),
+			 "prediction %s reports no metrics.predict_time for the per_second price",
+			 id ? id : "?");
+		return cost_unknown(reason);
+	}
+	each = usd_round(json_number_value(pt) * unit / n);
+	return cost_known(each, "predict_time x per-second price", source,
+			  json_pack("{s:f, s:f, s:f, s:i, s:s?, s:s}", "per_second", unit,
+				    "predict_time", json_number_value(pt), "prediction_usd",
+				    usd_round(json_number_value(pt) * unit), "images_in_prediction",
+				    n, "prediction_id", id, "split",
+				    "the prediction's cost divided equally among its images"));
+}
+
+/* ---- one prediction --------------------------------------------------------------------- */
+
+/* The last RP_LOGS_TAIL bytes of the logs, starting on a character boundary. */
+static json_t *logs_tail(const json_t *pred)
+{
+	const char *s = jstr(pred, "logs");
+	size_t n;
+
+	if (!s || !*s)
+		return NULL;
+	n = strlen(s);
+	if (n > RP_LOGS_TAIL) {
+		s += n - RP_LOGS_TAIL;
+		while ((*s & 0xc0) == 0x80)
+			s++;
+	}
+	return json_string(s);
+}
+
+static json_t *rp_metadata(const struct rp_backend *r, const json_t *pred, const json_t *input,
+			   const char *url, int index, int n, int polls, int64_t seed,
+			   int neg_dropped, const char *mode)
+{
+	const json_t *metrics = json_object_get(pred, "metrics");
+	char red[2048];
+	json_t *m, *logs;
+
+	if (strncmp(url, "data:", 5))
+		http_redact_url(red, sizeof(red), url);
+	else
+		snprintf(red, sizeof(red), "data: URL");
+	m = json_pack("{s:s?, s:s, s:s?, s:s?, s:O?, s:O?, s:s?, s:s?, s:s?, s:s, s:i, s:i, s:I, "
+		      "s:b, s:s, s:i, s:O}",
+		      "prediction_id", jstr(pred, "id"), "model", r->model, "version",
+		      jstr(pred, "version") ? jstr(pred, "version") : r->version, "status",
+		      jstr(pred, "status"), "predict_time",
+		      json_object_get(metrics, "predict_time"), "total_time",
+		      json_object_get(metrics, "total_time"), "created_at",
+		      jstr(pred, "created_at"), "started_at", jstr(pred, "started_at"),
+		      "completed_at", jstr(pred, "completed_at"), "output_url", red, "batch_index",
+		      index, "batch_size", n, "seed", (json_int_t)seed, "seed_shared", n > 1,
+		      "mode", mode, "polls", polls, "input", input);
+	if (!m)
+		return NULL;
+	if (n > 1)
+		json_object_set_new(
+			m, "seed_note",
+			json_string("every output of one Replicate prediction shares "
+				    "its seed: only output 0 comes back from this seed "
+				    "alone; output i needs num_outputs=batch_size too"));
+	if (neg_dropped)
+		json_object_set_new(m, "negative_prompt_sent", json_false());
+	logs = logs_tail(pred);
+	if (logs)
+		json_object_set_new(m, "logs", logs);
+	return m;
+}
+
+/* Run one prediction of `count` images with `seed`; fills res[0..*got). */
+static int rp_predict(const struct rp_backend *r, const struct imagen_request *req, int count,
+		      int64_t seed, struct imagen_result *res, size_t *got, struct err *err)
+{
+	json_t *input, *body_obj = NULL, *pred = NULL, *out, *urls = NULL;
+	char *body = NULL, *url = NULL, full[512];
+	const char *status, *u;
+	int polls = 0, n, i, rc = -1, neg_dropped, steps = req->steps;
+	const json_t *sv;
+
+	*got = 0;
+	input = rp_build_input(r, req, count, seed, err);
+	if (!input)
+		return -1;
+	neg_dropped = req->negative_prompt && *req->negative_prompt &&
+		      (!r->neg_key || !json_object_get(input, r->neg_key));
+	sv = json_object_get(input, "num_inference_steps");
+	if (json_is_integer(sv))
+		steps = (int)json_integer_value(sv);
+	snprintf(full, sizeof(full), "%s%s%s", r->model, r->version ? ":" : "",
+		 r->version ? r->version : "");
+	if (r->version) {
+		body_obj = json_pack("{s:s, s:O}", "version", r->version, "input", input);
+		if (asprintf(&url, "%s/predictions", r->base_url) < 0)
+			url = NULL;
+	} else {
+		body_obj = json_pack("{s:O}", "input", input);
+		if (asprintf(&url, "%s/models/%s/predictions", r->base_url, r->model) < 0)
+			url = NULL;
+	}
+	body = body_obj ? json_dumps(body_obj, JSON_COMPACT) : NULL;
+	if (!body || !url) {
+		err_code(err, 1, "out of memory");
+		goto out;
+	}
+
+	progress_status(req->progress, "starting");
+	pred = rp_create(r, url, body, input, req->verbose, err);
+	if (!pred)
+		goto out;
+	status = jstr(pred, "status");
+	if (req->verbose)
+		fprintf(stderr, "imagen: %s: prediction %s %s\n", r->base.name, jstr(pred, "id"),
+			status);
+	if (rp_wait(r, req, &pred, &polls, err) < 0)
+		goto out;
+	status = jstr(pred, "status");
+	sv = json_object_get(json_object_get(pred, "metrics"), "predict_time");
+	if (req->verbose && json_is_number(sv))
+		fprintf(stderr, "imagen: %s: prediction %s %s, predict_time %.3f s\n", r->base.name,
+			jstr(pred, "id"), status, json_number_value(sv));
+	if (strcmp(status, "succeeded")) {
+		char why[400];
+
+		one_line(why, sizeof(why), jstr(pred, "error"));
+		if (!strcmp(status, "failed"))
+			err_code(err, 1, "prediction %s failed: %s", jstr(pred, "id"),
+				 why[0] ? why : "(Replicate gave no error text)");
+		else if (!strcmp(status, "canceled"))
+			err_code(err, 1, "prediction %s was canceled upstream%s%s",
+				 jstr(pred, "id"), why[0] ? ": " : "", why);
+		else
+			err_code(err, 1, "prediction %s was aborted upstream before it ran%s%s",
+				 jstr(pred, "id"), why[0] ? ": " : "", why);
+		goto out;
+	}
+
+	/* file outputs: an array of URLs, or one URL for single-output models */
+	out = json_object_get(pred, "output");
+	urls = json_array();
+	if (!urls) {
+		err_code(err, 1, "out of memory");
+		goto out;
+	}
+	if (json_is_string(out))
+		json_array_append(urls, out);
+	else if (json_is_array(out))
+		json_array_extend(urls, out);
+	n = (int)json_array_size(urls);
+	for (i = 0; i < n; i++)
+		if (!json_is_string(json_array_get(urls, i)))
+			break;
+	if (n == 0 || i < n) {
+		err_code(err, 1, "prediction %s succeeded but its output holds no file URLs%s",
+			 jstr(pred, "id"),
+			 json_is_true(json_object_get(pred, "data_removed")) ? " (data removed)"
+									     : "");
+		goto out;
+	}
+	if (n > count)
+		n = count; /* more than asked: keep what the caller has room for */
+
+	for (i = 0; i < n; i++) {
+		struct imagen_result *o = &res[i];
+
+		if (req->progress) {
+			char what[64];
+
+			snprintf(what, sizeof(what), "downloading %d/%d", i + 1, n);
+			progress_status(req->progress, what);
+		}
+		u = json_string_value(json_array_get(urls, i));
+		if (rp_fetch(r, u, i, n, o, err) < 0)
+			goto out;
+		if (!o->width && r->size == SIZE_WIDTH_HEIGHT) {
+			sv = json_object_get(input, "width");
+			o->width = json_is_integer(sv) ? (int)json_integer_value(sv) : 0;
+			sv = json_object_get(input, "height");
+			o->height = json_is_integer(sv) ? (int)json_integer_value(sv) : 0;
+		}
+		o->steps = steps > 0 ? steps : 0;
+		o->seed = seed;
+		/* one seed for the whole batch: only output 0 is what that seed alone gives */
+		o->seed_honoured = i == 0;
+		o->model = strdup(full);
+		o->metadata = rp_metadata(r, pred, input, u, i, n, polls, seed, neg_dropped,
+					  r->wait_s > 0 ? "wait" : "poll");
+		o->cost = rp_cost(r, full, pred, n);
+		if (!o->model || !o->metadata || !o->cost) {
+			imagen_result_release(o);
+			err_code(err, 1, "out of memory");
+			goto out;
+		}
+		(*got)++;
+	}
+	rc = 0;
+out:
+	json_decref(urls);
+	json_decref(pred);
+	json_decref(body_obj);
+	json_decref(input);
+	free(body);
+	free(url);
+	return rc;
+}
+
+static int replicate_generate(struct backend *b, const struct imagen_request *req,
+			      struct imagen_result *res, size_t *nres, struct err *err)
+{
+	struct rp_backend *r = (struct rp_backend *)b;
+	int done = 0, count = req->count > 0 ? req->count : 1, n;
+	size_t got;
+	int64_t seed;
+
+	*nres = 0;
+	if (req->opts && rp_check_opts(req->opts, err) < 0)
+		return -1;
+	/* more than one prediction only when the model takes fewer outputs than asked */
+	while (done < count) {
+		n = count - done < r->max_outputs ? count - done : r->max_outputs;
+		seed = (int64_t)(((uint64_t)req->seed + (uint64_t)done) & (uint64_t)INT64_MAX);
+		if (rp_predict(r, req, n, seed, res + done, &got, err) < 0) {
+			*nres = (size_t)done + got;
+			return -1;
+		}
+		done += (int)got;
+		*nres = (size_t)done;
+		if (got == 0)
+			return err_code(err, 1, "the prediction returned no image");
+	}
+	return 0;
 }
 
 const struct backend_ops replicate_backend_ops = {
 	.type = "replicate",
-	.summary = "(not built yet)",
-	.max_batch = 1,
+	.summary = "Replicate predictions API (official models and owner/name:version)",
+	.max_batch = RP_MAX_BATCH,
 	.validate = replicate_validate,
 	.open = replicate_open,
 	.generate = replicate_generate,
