@@ -7,8 +7,17 @@ BUILD=${1:-build}
 IMAGEN="$PWD/$BUILD/imagen"
 RUNBENCH="$PWD/$BUILD/bench/runbench"
 RUNS=${RUNS:-30}
+NODE_RUNS=${NODE_RUNS:-$RUNS}
+PY=/usr/bin/python3
 work=$(mktemp -d /tmp/imagen-bench.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+fake_pids=()
+cleanup() {
+	local p
+	for p in "${fake_pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${fake_pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	rm -rf "$work"
+}
+trap cleanup EXIT
 
 export HOME="$work/home"
 mkdir -p "$HOME"
@@ -23,3 +32,104 @@ echo "imagen $("$IMAGEN" version | cut -d' ' -f2) on $(nproc) cores, $RUNS runs 
 "$RUNBENCH" -n "$RUNS" -l "imagen generate mock 1024x1024" -- \
 	"$IMAGEN" generate -o "$work/out" -W 1024 -H 1024 --seed 1 "a lighthouse at dusk"
 echo "targets: version and config validate <= 10 ms; 1024x1024 generate <= 40 ms, peak RSS <= 24 MiB"
+
+# --- client overhead -------------------------------------------------------------------
+# imagen generate against fake upstreams that answer at once with a 1024x1024 PNG (OpenAI
+# b64_json in the POST answer; Replicate Prefer: wait, then a GET of the output URL),
+# beside a reference client making the same requests through the official SDK run by Node
+# (bench/ref-*.mjs, packages pinned in bench/package.json + package-lock.json).  Two
+# payloads: the fakes' flat test PNG (a few KiB) and an incompressible one of ~3 MiB, the
+# size of a real generated image.  Both clients write the image to a file.
+
+# setup_node: node + npm (Debian's packages when missing) and bench/node_modules (npm ci).
+setup_node() {
+	local sudo=""
+	if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+		[ "$(id -u)" = 0 ] || sudo="sudo"
+		echo "installing nodejs and npm (Debian packages) for the reference client"
+		$sudo apt-get install -y -q nodejs npm >/dev/null || return 1
+	fi
+	if [ ! -f bench/node_modules/.package-lock.json ] ||
+		[ bench/package-lock.json -nt bench/node_modules/.package-lock.json ]; then
+		echo "npm ci in bench/ (openai and replicate SDKs, pinned)"
+		(cd bench && npm ci --no-audit --no-fund --loglevel=error) || return 1
+	fi
+}
+
+# start_fake NAME ARGS...: a fake upstream from tests/fake on a free port; sets PORT.
+start_fake() {
+	local name=$1 pf i
+	shift
+	pf="$work/fake-$name-${#fake_pids[@]}.port"
+	"$PY" "tests/fake/$name.py" --port-file "$pf" "$@" >"$pf.log" 2>&1 &
+	fake_pids+=($!)
+	for i in $(seq 1 400); do
+		[ -s "$pf" ] && break
+		sleep 0.025
+	done
+	[ -s "$pf" ] || { echo "bench: fake $name did not start: $(cat "$pf.log")" >&2; exit 1; }
+	PORT=$(cat "$pf")
+}
+
+# figure LABEL FIELD: a number from the runbench -o records (2 = median ms, 6 = peak KiB).
+figure() { awk -F'\t' -v l="$1" -v f="$2" '$1 == l { v = $f } END { print v }' "$work/figures.tsv"; }
+
+echo
+echo "client overhead: imagen and a Node SDK client against instant fake upstreams"
+export OPENAI_API_KEY=sk-bench-not-a-real-key REPLICATE_API_TOKEN=r8_bench_not_a_real_token
+node_ok=1
+setup_node || { node_ok=0; echo "bench: no Node reference client (node/npm or npm ci failed)"; }
+[ $node_ok = 1 ] && echo "reference: node $(node --version), openai $(cd bench &&
+	node -p 'require("./node_modules/openai/package.json").version'), replicate $(cd bench &&
+	node -p 'require("./node_modules/replicate/package.json").version'); $NODE_RUNS runs each"
+: >"$work/figures.tsv"
+flows=()
+for payload in flat 3mib; do
+	if [ $payload = flat ]; then
+		oa_args=(--image ok)
+		rp_args=(--png-size 1024)
+	else
+		oa_args=(--image noise)
+		rp_args=(--png-size 1024 --png-noise)
+	fi
+	start_fake openai "${oa_args[@]}"
+	oa_port=$PORT
+	start_fake replicate "${rp_args[@]}"
+	rp_port=$PORT
+	cfg="$work/clients-$payload.yaml"
+	printf '%s\n' "backends:" "  oa:" "    type: openai" "    model: gpt-image-1" \
+		"    base_url: http://127.0.0.1:$oa_port/v1" "    quality: medium" \
+		"    size: 1024x1024" "    output_format: png" "  rp:" "    type: replicate" \
+		"    model: black-forest-labs/flux-schnell" \
+		"    base_url: http://127.0.0.1:$rp_port/v1" >"$cfg"
+	for flow in openai replicate; do
+		if [ $flow = openai ]; then be=oa port=$oa_port; else be=rp port=$rp_port; fi
+		flows+=("$flow $payload")
+		"$RUNBENCH" -n "$RUNS" -o "$work/figures.tsv" -l "imagen $flow $payload" -- \
+			"$IMAGEN" -c "$cfg" generate -b $be -o "$work/out-$flow" -W 1024 -H 1024 \
+			--seed 42 "a lighthouse at dusk"
+		[ $node_ok = 1 ] || continue
+		"$RUNBENCH" -n "$NODE_RUNS" -o "$work/figures.tsv" -l "node $flow $payload" -- \
+			node bench/ref-$flow.mjs "http://127.0.0.1:$port/v1" "$work/ref-$flow.png" ||
+			node_ok=0
+	done
+done
+
+echo
+echo "client overhead (medians; target: imagen wall <= 1/10 and peak RSS <= 1/3 of Node's)"
+printf '%-20s %10s %10s %10s %10s %12s %12s\n' "flow payload" "imagen ms" "imagen MiB" \
+	"node ms" "node MiB" "wall ratio" "RSS ratio"
+for f in "${flows[@]}"; do
+	awk -v f="$f" -v a="$(figure "imagen $f" 2)" -v b="$(figure "imagen $f" 6)" \
+		-v c="$(figure "node $f" 2)" -v d="$(figure "node $f" 6)" 'BEGIN {
+		if (c == "" || d == "") {
+			printf "%-20s %10.1f %10.1f %10s %10s %12s %12s\n", f, a, b / 1024, "-", "-",
+				"-", "-"
+			exit
+		}
+		w = a / c
+		r = b / d
+		printf "%-20s %10.1f %10.1f %10.1f %10.1f %7.3f %-4s %7.3f %-4s\n", f, a, b / 1024,
+			c, d / 1024, w, (w <= 0.1 ? "ok" : "MISS"), r, (r <= 1 / 3 ? "ok" : "MISS")
+	}'
+done

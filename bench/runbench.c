@@ -1,7 +1,7 @@
 /*
  * runbench.c - run a command many times and report its median wall time and peak RSS.
  *
- *   runbench [-n RUNS] [-w WARMUP] [-l LABEL] [-e NAME=VALUE]... -- CMD ARGS...
+ *   runbench [-n RUNS] [-w WARMUP] [-l LABEL] [-e NAME=VALUE]... [-o FILE] -- CMD ARGS...
  *
  * Each run is fork + execvp with stdin, stdout and stderr on /dev/null, so the numbers
  * measure the command, not a terminal.  Wall time comes from CLOCK_MONOTONIC around the
@@ -9,6 +9,9 @@
  * Prints one line:
  *
  *   LABEL: median 3.21 ms (min 3.0, max 4.1, n=20), peak RSS 5.6 MiB (max over runs)
+ *
+ * -o FILE also appends the figures to FILE as one tab-separated line, for scripts:
+ *   LABEL <TAB> median ms <TAB> min ms <TAB> max ms <TAB> runs <TAB> peak RSS KiB
  *
  * Exit status: 0, 1 when a run fails (non-zero exit, killed, cannot start), 2 on usage.
  * Standalone on purpose: no project code, so a broken library cannot skew its own benchmark.
@@ -38,8 +41,8 @@ struct run {
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: runbench [-n RUNS] [-w WARMUP] [-l LABEL] [-e NAME=VALUE]... -- "
-			"CMD ARGS...\n");
+	fprintf(stderr, "usage: runbench [-n RUNS] [-w WARMUP] [-l LABEL] [-e NAME=VALUE]... "
+			"[-o FILE] -- CMD ARGS...\n");
 	exit(2);
 }
 
@@ -151,14 +154,15 @@ static int cmp_double(const void *a, const void *b)
 int main(int argc, char **argv)
 {
 	int runs = DEFAULT_RUNS, warmup = DEFAULT_WARMUP, opt, i;
-	const char *label = NULL;
+	const char *label = NULL, *out_path = NULL;
+	FILE *out;
 	long peak_kib = 0;
 	double *ms, median;
 	struct run r;
 	char *eq;
 
 	/* '+': stop at the first non-option so the command's own flags are left alone */
-	while ((opt = getopt(argc, argv, "+n:w:l:e:h")) != -1) {
+	while ((opt = getopt(argc, argv, "+n:w:l:e:o:h")) != -1) {
 		switch (opt) {
 		case 'n':
 			if (parse_count(optarg, 1, &runs)) {
@@ -176,6 +180,9 @@ int main(int argc, char **argv)
 			break;
 		case 'l':
 			label = optarg;
+			break;
+		case 'o':
+			out_path = optarg;
 			break;
 		case 'e':
 			/* set in our own environment: every child inherits it through execvp */
@@ -228,6 +235,18 @@ int main(int argc, char **argv)
 	median = runs % 2 ? ms[runs / 2] : (ms[runs / 2 - 1] + ms[runs / 2]) / 2;
 	printf("%s: median %.2f ms (min %.1f, max %.1f, n=%d), peak RSS %.1f MiB (max over runs)\n",
 	       label, median, ms[0], ms[runs - 1], runs, (double)peak_kib / 1024.0);
+	if (out_path) {
+		out = fopen(out_path, "a");
+		if (!out ||
+		    fprintf(out, "%s\t%.3f\t%.3f\t%.3f\t%d\t%ld\n", label, median, ms[0],
+			    ms[runs - 1], runs, peak_kib) < 0 ||
+		    fclose(out)) {
+			fprintf(stderr, "runbench: cannot append to %s: %s\n", out_path,
+				strerror(errno));
+			free(ms);
+			return 1;
+		}
+	}
 	free(ms);
 	return fflush(stdout) ? 1 : 0;
 }
