@@ -87,6 +87,7 @@ static struct config *load_text_file(const char *text)
 static const char full_config[] = "defaults:\n  backend: fast\n"
 				  "output:\n  directory: /srv/from-config\n"
 				  "  cloud_sync: off\n  preview: on\n"
+				  "cloud:\n  supabase_url: https://x.supabase.co\n"
 				  "backends:\n  fast:\n    type: mock\n  slow:\n    type: mock\n";
 
 static void resolve_ok(struct settings *st, const struct config *cfg, const struct overrides *ov)
@@ -202,6 +203,7 @@ static void test_environment_beats_config(void **state)
 	env_set("IMAGEN_OUTPUT_DIR", "/srv/from-env");
 	env_set("IMAGEN_CLOUD_SYNC", "on");
 	env_set("IMAGEN_PREVIEW", "off");
+	env_set("SUPABASE_SERVICE_ROLE_KEY", "k"); /* on needs a usable cloud config */
 	cfg = load_text_file(full_config);
 	resolve_ok(&st, cfg, &no_overrides);
 	assert_string_equal(st.backend, "slow");
@@ -311,6 +313,7 @@ static void test_flags_beat_environment(void **state)
 	env_set("IMAGEN_OUTPUT_DIR", "/srv/from-env");
 	env_set("IMAGEN_CLOUD_SYNC", "off");
 	env_set("IMAGEN_PREVIEW", "on");
+	env_set("SUPABASE_SERVICE_ROLE_KEY", "k"); /* on needs a usable cloud config */
 	cfg = load_text_file(full_config);
 	resolve_ok(&st, cfg, &ov);
 	assert_string_equal(st.backend, "mock");
