@@ -10,8 +10,11 @@ VERSION   := 0.1.0
 PREFIX    ?= /usr/local
 BINDIR    ?= $(PREFIX)/bin
 MANDIR    ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/vendor-completions
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 PKG_CONFIG ?= pkg-config
-PKGS      := yaml-0.1 jansson spng zlib libcurl
+PKGS      := yaml-0.1 jansson spng zlib libcurl chafa glib-2.0
 
 ifeq ($(SAN),1)
 BUILD     ?= build-san
@@ -83,9 +86,15 @@ install: $(BUILD)/imagen
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
 	install -m 755 $(BUILD)/imagen $(DESTDIR)$(BINDIR)/imagen
 	install -m 644 doc/imagen.1 $(DESTDIR)$(MANDIR)/man1/imagen.1
+	install -d $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
+	$(BUILD)/imagen completion bash >$(DESTDIR)$(BASHCOMPDIR)/imagen
+	$(BUILD)/imagen completion zsh >$(DESTDIR)$(ZSHCOMPDIR)/_imagen
+	$(BUILD)/imagen completion fish >$(DESTDIR)$(FISHCOMPDIR)/imagen.fish
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/imagen $(DESTDIR)$(MANDIR)/man1/imagen.1
+	rm -f $(DESTDIR)$(BASHCOMPDIR)/imagen $(DESTDIR)$(ZSHCOMPDIR)/_imagen \
+		$(DESTDIR)$(FISHCOMPDIR)/imagen.fish
 
 run: all
 	$(BUILD)/imagen generate "a lighthouse at dusk"

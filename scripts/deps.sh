@@ -3,7 +3,8 @@
 # Run as root (or with sudo available).  Idempotent and quick when all are present.
 set -eu
 PKGS="gcc make pkg-config libc6-dev libyaml-dev libjansson-dev libspng-dev zlib1g-dev libcurl4-openssl-dev
-libcmocka-dev pngcheck jq python3 valgrind"
+libcmocka-dev pngcheck jq python3 valgrind libchafa-dev libglib2.0-dev tmux zsh fish
+postgresql python3-psycopg2"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -155,6 +155,15 @@ static int cmd_show(struct global_opts *g)
 	printf("  write_metadata_json: %s\n", cfg->write_metadata_json ? "true" : "false");
 	show_line(2, "cloud_sync", mode_name(st.cloud_sync), st.cloud_sync_from);
 	show_line(2, "preview", mode_name(st.preview), st.preview_from);
+	printf("preview:\n");
+	if (*cfg->preview_command)
+		show_line(2, "command", cfg->preview_command, FROM_CONFIG);
+	else
+		printf("  # command: (the first of tmux-img, chafa, timg on $PATH)\n");
+	printf("  focus: %s\n", cfg->preview_focus ? "true" : "false");
+	printf("  inline: %s\n", cfg->preview_inline < 0 ? "auto"
+				 : cfg->preview_inline   ? "true"
+							 : "false");
 	if (cfg->has_cloud) {
 		printf("cloud:\n");
 		show_line(2, "supabase_url", cfg->supabase_url, FROM_CONFIG);

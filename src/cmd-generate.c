@@ -11,6 +11,7 @@
 
 #include "buf.h"
 #include "cancel.h"
+#include "cloud.h"
 #include "cli.h"
 #include "cmds.h"
 #include "config.h"
@@ -18,6 +19,7 @@
 #include "meta.h"
 #include "output.h"
 #include "pngmeta.h"
+#include "preview.h"
 #include "progress.h"
 
 enum {
@@ -298,7 +300,7 @@ static int rescue_write(struct gen_record *rec, const unsigned char *png, size_t
 
 /* The --json record; error is set when the image was kept but something after it failed. */
 static void print_record(const struct gen_info *info, const struct settings *st,
-			 const json_t *sidecar, int index, const char *error)
+			 const json_t *sidecar, int index, const json_t *cloud, const char *error)
 {
 	const struct gen_record *rec = info->rec;
 	const struct imagen_result *res = info->res;
@@ -307,17 +309,18 @@ static void print_record(const struct gen_info *info, const struct settings *st,
 
 	o = json_pack(
 		"{s:s, s:s?, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:i, s:i, s:i, s:s, s:s, "
-		"s:s, s:s, s:s, s:s, s:i, s:O?, s:O?, s:s?}",
+		"s:s, s:s, s:s, s:s, s:i, s:O?, s:O?, s:O?, s:s?}",
 		"image", rec->image_path, "sidecar", rec->sidecar_path, "file_name", rec->file_name,
 		"rel_path", rec->rel_path, "dir", rec->dir, "date", rec->date, "time", rec->time,
 		"slug", rec->slug, "seed", (json_int_t)res->seed, "bytes", (json_int_t)rec->bytes,
 		"width", res->width, "height", res->height, "steps", res->steps, "backend",
 		info->backend, "backend_type", info->backend_type, "created_at", rec->iso,
 		"cloud_sync", mode_name(st->cloud_sync), "preview", mode_name(st->preview), "mime",
-		res->mime, "index", index, "cost", res->cost, "metadata", sidecar, "error", error);
+		res->mime, "index", index, "cost", res->cost, "metadata", sidecar, "cloud", cloud,
+		"error", error);
 	if (!o)
 		return;
-	s = json_dumps(o, JSON_COMPACT);
+	s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(12));
 	if (s)
 		printf("%s\n", s);
 	free(s);
@@ -334,8 +337,10 @@ struct write_ctx {
 	const char *dir, *tmpl;
 	const char *prompt, *final, *style;
 	const json_t *opts;
-	int written; /* images on disk so far */
-	int failed;  /* some image could not be written where asked (kept elsewhere or lost) */
+	int written;  /* images on disk so far */
+	int failed;   /* some image could not be written where asked (kept elsewhere or lost) */
+	char **paths; /* images written where asked, for the preview (malloc'd) */
+	size_t npaths;
 };
 
 /* The file extension for an upstream MIME type, after checking the bytes really are
@@ -392,7 +397,7 @@ static int write_image(struct write_ctx *c, struct imagen_result *res, int index
 	char *side_text = NULL, *infotext = NULL, *tmpl = NULL;
 	unsigned char *img = NULL;
 	size_t img_len = 0;
-	json_t *side = NULL;
+	json_t *side = NULL, *cloud = NULL;
 	int rc = 1;
 
 	memset(&rec, 0, sizeof(rec));
@@ -421,7 +426,7 @@ static int write_image(struct write_ctx *c, struct imagen_result *res, int index
 				  &rec };
 	side = meta_sidecar(&info);
 	/* a text file ends in a newline; the PNG chunk carries the very same text */
-	side_text = side ? json_dumps(side, JSON_INDENT(2)) : NULL;
+	side_text = side ? json_dumps(side, JSON_INDENT(2) | JSON_REAL_PRECISION(12)) : NULL;
 	if (side_text) {
 		char *nl = NULL;
 
@@ -463,7 +468,7 @@ static int write_image(struct write_ctx *c, struct imagen_result *res, int index
 					  rerr.msg);
 		}
 		if (rec.image_path && c->o->json)
-			print_record(&info, c->st, side, index, err.msg);
+			print_record(&info, c->st, side, index, NULL, err.msg);
 		else if (rec.image_path)
 			printf("%s\n", rec.image_path);
 		goto out;
@@ -472,17 +477,31 @@ static int write_image(struct write_ctx *c, struct imagen_result *res, int index
 		fprintf(stderr, "imagen: wrote %s (%zu bytes)%s%s\n", rec.image_path, rec.bytes,
 			rec.sidecar_path ? ", sidecar " : "",
 			rec.sidecar_path ? rec.sidecar_path : "");
+	/* the image and sidecar are safe on disk: the cloud step reads them back from there
+	 * and never changes the outcome (a failure is queued for `imagen sync`) */
+	cloud = cloud_after_generate(c->cfg, c->st, rec.image_path, c->g->verbose, c->g->quiet);
 	if (c->o->json)
-		print_record(&info, c->st, side, index, NULL);
+		print_record(&info, c->st, side, index, cloud, NULL);
 	else
 		printf("%s\n", rec.image_path);
 	fflush(stdout);
+	{
+		char **grown = realloc(c->paths, (c->npaths + 1) * sizeof(*c->paths));
+
+		if (grown) {
+			c->paths = grown;
+			c->paths[c->npaths] = strdup(rec.image_path);
+			if (c->paths[c->npaths])
+				c->npaths++;
+		}
+	}
 	rc = 0;
 out:
 	if (rec.image_path)
 		c->written++;
 	gen_record_release(&rec);
 	json_decref(side);
+	json_decref(cloud);
 	free(side_text);
 	free(infotext);
 	free(img);
@@ -705,8 +724,15 @@ static int run(struct gen_opts *o, struct global_opts *g)
 		goto out;
 	}
 
-	ctx = (struct write_ctx){ g, o, cfg, &st, cb, dir, tmpl, prompt, final, style, opts, 0, 0 };
+	ctx = (struct write_ctx){ g,	 o,	  cfg,	&st,  cb, dir,	tmpl, prompt,
+				  final, style, opts, 0, 0, NULL, 0 };
 	rc = generate_all(&ctx, be, &req, o->count ? (int)o->count : 1);
+	if (ctx.npaths && rc != HTTP_EXIT_CANCELED)
+		preview_after_generate(cfg, &st, (const char *const *)ctx.paths, ctx.npaths,
+				       o->json, g->quiet);
+	while (ctx.npaths)
+		free(ctx.paths[--ctx.npaths]);
+	free(ctx.paths);
 out:
 	if (fflush(stdout) != 0 && rc == 0)
 		rc = 1;

@@ -9,7 +9,11 @@ extern const struct cmd_entry commands_config;
 extern const struct cmd_entry commands_backends;
 extern const struct cmd_entry commands_styles;
 extern const struct cmd_entry commands_inspect;
+extern const struct cmd_entry commands_sync;
+extern const struct cmd_entry commands_url;
+extern const struct cmd_entry commands_show;
 extern const struct cmd_entry commands_version;
+extern const struct cmd_entry commands_completion;
 extern const struct cmd_entry commands_help;
 
 #endif

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "output.h"
+#include "preview.h"
 #include "suggest.h"
 
 const char config_builtin[] =
@@ -64,8 +65,19 @@ const char config_sample[] =
 	"--no-cloud)\n"
 	"  preview: auto                  # auto | on | off  (env IMAGEN_PREVIEW, flag --preview)\n"
 	"\n"
+	"# How a preview is shown (whether: output.preview).  Inside tmux a new window runs\n"
+	"# the viewer; elsewhere the image is drawn inline under the output.\n"
+	"preview:\n"
+	"  # command: \"chafa {path}\"     # viewer for the tmux window ({path}: the image, "
+	"quoted);\n"
+	"  #                             # default: the first of tmux-img, chafa, timg found\n"
+	"  focus: false                  # switch to the new tmux window\n"
+	"  inline: auto                  # auto: inline outside tmux, a window inside;\n"
+	"  #                             # true: inline in tmux too; false: never inline\n"
+	"\n"
 	"# Cloud sync to a private Supabase Storage bucket and the imagen.images table.\n"
-	"# With cloud_sync: auto it runs only once supabase_url is set.\n"
+	"# With cloud_sync: auto it runs once supabase_url is set and the variable named by\n"
+	"# service_key_env holds the key; imagen sync retries failures, imagen url FILE signs.\n"
 	"cloud:\n"
 	"  supabase_url: \"\"               # https://PROJECT.supabase.co\n"
 	"  service_key_env: SUPABASE_SERVICE_ROLE_KEY   # the NAME of the variable holding the "
@@ -82,9 +94,86 @@ const char config_sample[] =
 	"    height: 512\n"
 	"    steps: 20\n"
 	"    delay_ms: 0           # simulated latency\n"
-	"    # fail: \"out of memory\" # make every generation fail with this message\n";
+	"    # fail: \"out of memory\" # make every generation fail with this message\n"
+	"  # A ComfyUI server (local: no cost recorded).\n"
+	"  # comfy:\n"
+	"  #   type: comfyui\n"
+	"  #   base_url: http://127.0.0.1:8188\n"
+	"  #   workflow: builtin:txt2img           # builtin:flux-schnell, or a graph saved with\n"
+	"  #                                       # \"Export (API)\"; default: flux-schnell when\n"
+	"  #                                       # model contains \"flux\", else txt2img\n"
+	"  #   model: v1-5-pruned-emaonly.safetensors   # checkpoint; required with txt2img\n"
+	"  #   default_steps: 20                   # unset: the graph's own\n"
+	"  #   sampler: euler                      # KSampler sampler_name\n"
+	"  #   scheduler: normal\n"
+	"  #   cfg: 7.0                            # 0..100\n"
+	"  #   params:                             # where each knob goes; found from the\n"
+	"  #     prompt: \"6.inputs.text\"           # standard nodes when absent (negative,\n"
+	"  #     seed: \"3.inputs.seed\"             # seed, steps, width, height, cfg, sampler,\n"
+	"  #                                       # scheduler, model, batch_size; null: none)\n"
+	"  #   timeout: 600                        # seconds to wait once queued\n"
+	"  # AUTOMATIC1111 / Forge WebUI started with --api (local: no cost recorded).\n"
+	"  # sd-local:\n"
+	"  #   type: a1111\n"
+	"  #   base_url: http://127.0.0.1:7860\n"
+	"  #   model: \"sd_xl_base_1.0.safetensors\"  # override_settings.sd_model_checkpoint;\n"
+	"  #                                       # unset: the model the server has loaded\n"
+	"  #   sampler: Euler a                  # sampler_name\n"
+	"  #   scheduler: Automatic              # Karras, Exponential, ... (A1111 >= 1.9)\n"
+	"  #   cfg_scale: 7\n"
+	"  #   width: 512                        # multiples of 8\n"
+	"  #   height: 512\n"
+	"  #   steps: 20\n"
+	"  #   auth_env: A1111_AUTH              # NAME of a variable holding user:password\n"
+	"  #                                     # (--api-auth); unset: no authentication\n"
+	"  #   timeout: 600                      # seconds per attempt\n"
+	"  # OpenAI Images API, or any server speaking it (set base_url).  No seed upstream.\n"
+	"  # openai:\n"
+	"  #   type: openai\n"
+	"  #   model: gpt-image-1              # required; sent as is\n"
+	"  #   api_key_env: OPENAI_API_KEY     # the NAME of the variable holding the key\n"
+	"  #   base_url: https://api.openai.com/v1\n"
+	"  #   quality: medium                 # low|medium|high|auto (dall-e-3: standard|hd)\n"
+	"  #   size: 1024x1024                 # or auto; -W/-H must match an accepted size\n"
+	"  #   sizes: [1024x1024, 1536x1024, 1024x1536]   # or any | flexible; default by "
+	"model\n"
+	"  #   output_format: png              # png|jpeg|webp (GPT image models)\n"
+	"  #   output_compression: 90          # 0..100, jpeg/webp\n"
+	"  #   background: auto                # transparent|opaque|auto\n"
+	"  #   moderation: auto                # auto|low\n"
+	"  #   style: vivid                    # dall-e-3 only\n"
+	"  #   response_format: b64_json       # url|b64_json, DALL-E only\n"
+	"  #   max_n: 10                       # images per request (dall-e-3 default: 1)\n"
+	"  #   timeout: 600                    # seconds per attempt\n"
+	"  #   prices:                         # USD; replaces the built-in entry of a model\n"
+	"  #     gpt-image-1:\n"
+	"  #       text_input_per_mtok: 5.0\n"
+	"  #       image_input_per_mtok: 10.0\n"
+	"  #       image_output_per_mtok: 40.0\n"
+	"  #       per_image: {medium/1024x1024: 0.042}   # or one number\n"
+	"  # Replicate: an official model (owner/name) or any owner/name:VERSION.\n"
+	"  # flux:\n"
+	"  #   type: replicate\n"
+	"  #   model: black-forest-labs/flux-schnell\n"
+	"  #   token_env: REPLICATE_API_TOKEN  # the NAME of the variable holding the token\n"
+	"  #   base_url: https://api.replicate.com/v1\n"
+	"  #   input: {go_fast: true}          # extra model inputs; --set wins, null removes\n"
+	"  #   wait: 60                        # Prefer: wait=N (1..60); 0: poll from the "
+	"start\n"
+	"  #   poll_ms: 1000                   # polling interval once the wait ran out\n"
+	"  #   timeout: 600                    # seconds before the prediction is canceled\n"
+	"  #   max_outputs: 4                  # num_outputs per prediction; 1: not sent\n"
+	"  #   size_input: aspect_ratio        # width_height|aspect_ratio|none (default by "
+	"model)\n"
+	"  #   negative_prompt_key: \"\"         # input for -n; \"\": not sent (default by "
+	"model)\n"
+	"  #   prices:                         # USD; replaces the built-in entry of a model\n"
+	"  #     black-forest-labs/flux-schnell: {per_image: 0.003}\n"
+	"  #     acme/sdxl-lite: {per_second: 0.0014}   # x metrics.predict_time\n";
 
-static const char *const top_keys[] = { "defaults", "styles", "output", "cloud", "backends", NULL };
+static const char *const top_keys[] = { "defaults", "styles",   "output", "preview",
+					"cloud",    "backends", NULL };
+static const char *const preview_keys[] = { "command", "focus", "inline", NULL };
 static const char *const defaults_keys[] = { "backend", "style", NULL };
 static const char *const output_keys[] = { "directory",  "naming",  "write_metadata_json",
 					   "cloud_sync", "preview", NULL };
@@ -423,6 +512,8 @@ static int load_root(struct vctx *v)
 	cfg->write_metadata_json = 1;
 	cfg->cloud_sync = MODE_AUTO;
 	cfg->preview = MODE_AUTO;
+	cfg->preview_command = "";
+	cfg->preview_inline = -1;
 	cfg->service_key_env = "SUPABASE_SERVICE_ROLE_KEY";
 	cfg->bucket = "imagen-generated";
 	cfg->supabase_url = "";
@@ -457,6 +548,28 @@ static int load_root(struct vctx *v)
 		if ((n = ynode_get(sec, "preview", NULL)) &&
 		    want_mode(v, n, "output.preview", &cfg->preview) < 0)
 			return -1;
+	}
+	if ((sec = ynode_get(root, "preview", NULL))) {
+		if (want_map(v, sec, "preview") < 0 ||
+		    (sec->kind == YN_MAP && check_keys(v, sec, preview_keys, "preview") < 0))
+			return -1;
+		if ((n = ynode_get(sec, "command", NULL))) {
+			struct err perr = ERR_INIT;
+
+			if (want_string(v, n, "preview.command", &cfg->preview_command) < 0)
+				return -1;
+			if (preview_check_command(cfg->preview_command, &perr) < 0)
+				return fail_node(v, n, "preview.command: %s", perr.msg);
+		}
+		if ((n = ynode_get(sec, "focus", NULL)) &&
+		    want_bool(v, n, "preview.focus", &cfg->preview_focus) < 0)
+			return -1;
+		if ((n = ynode_get(sec, "inline", NULL)) &&
+		    !(n->kind == YN_SCALAR && !strcmp(n->str, "auto")) &&
+		    want_bool(v, n, "preview.inline", &cfg->preview_inline) < 0)
+			return fail_node(v, n,
+					 "preview.inline: expected auto, true or false, got '%s'",
+					 n->kind == YN_SCALAR ? n->str : "(a collection)");
 	}
 	if ((sec = ynode_get(root, "cloud", NULL))) {
 		if (want_map(v, sec, "cloud") < 0 ||
@@ -774,5 +887,34 @@ int settings_resolve(struct settings *out, const struct config *cfg, const struc
 	    resolve_mode(&out->preview, &out->preview_from, ov->preview, getenv_fn,
 			 "IMAGEN_PREVIEW", cfg, cfg->preview, "output.preview", err) < 0)
 		return -1;
+
+	/* auto follows the configuration; on insists on it */
+	out->cloud_on = 0;
+	if (out->cloud_sync != MODE_OFF) {
+		struct err why = ERR_INIT;
+
+		out->cloud_on = config_cloud_usable(cfg, getenv_fn, &why) == 0;
+		if (!out->cloud_on && out->cloud_sync == MODE_ON)
+			return err_code(err, 2, "config: cloud sync is on (from %s) but %s",
+					origin_name(out->cloud_sync_from), why.msg);
+	}
+	return 0;
+}
+
+int config_cloud_usable(const struct config *cfg, const char *(*getenv_fn)(const char *),
+			struct err *err)
+{
+	const char *key;
+
+	if (!*cfg->supabase_url)
+		return err_code(err, 2, "cloud.supabase_url is not set %s%s",
+				cfg->path ? "in " : "(no config file, see imagen config init)",
+				cfg->path ? cfg->path : "");
+	key = getenv_fn(cfg->service_key_env);
+	if (!key || !*key)
+		return err_code(err, 2,
+				"the environment variable %s (named by cloud.service_key_env) is "
+				"not set",
+				cfg->service_key_env);
 	return 0;
 }

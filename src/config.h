@@ -41,6 +41,11 @@ struct config {
 	enum mode cloud_sync;
 	enum mode preview;
 
+	/* preview: how a preview is shown (whether at all is output.preview) */
+	const char *preview_command; /* template with {path}; "" = tmux-img, chafa or timg */
+	int preview_focus;           /* the tmux window takes the focus */
+	int preview_inline;          /* -1 auto (inline outside tmux, a window inside), 0, 1 */
+
 	int has_cloud; /* a cloud: section is present */
 	const char *supabase_url;
 	const char *service_key_env;
@@ -110,18 +115,28 @@ struct settings {
 	enum origin backend_from;
 	const char *output_dir;
 	enum origin output_dir_from;
-	enum mode cloud_sync;
+	enum mode cloud_sync; /* as asked for (auto, on or off) */
 	enum origin cloud_sync_from;
+	int cloud_on;         /* cloud_sync resolved: 1 when the sync step runs after generate */
 	enum mode preview;
 	enum origin preview_from;
 };
 
 /** Resolve every knob.  getenv_fn is getenv in production, a table in tests.
- *  Invalid environment values are errors naming the variable. */
+ *  Invalid environment values are errors naming the variable.  Cloud sync: auto is on
+ *  exactly when config_cloud_usable() holds, off otherwise; on without a usable cloud
+ *  config is an error (code 2) naming what is missing. */
 int settings_resolve(struct settings *out, const struct config *cfg, const struct overrides *ov,
 		     const char *(*getenv_fn)(const char *), struct err *err);
 
 const char *origin_name(enum origin o);
+
+/** Whether cloud sync can run: cloud.supabase_url is set and the environment variable
+ *  named by cloud.service_key_env (read through getenv_fn) is set and not empty.
+ *  Returns 0, or -1 (code 2) with a message naming what is missing.  owner_user_id is
+ *  not checked here: the sync step refuses without it, with its own message. */
+int config_cloud_usable(const struct config *cfg, const char *(*getenv_fn)(const char *),
+			struct err *err);
 
 /** Position of a dotted key path (e.g. "backends.mock.steps") in the file; 0 on success. */
 int config_locate(const struct config *cfg, const char *path, int *line, int *col);

@@ -19,6 +19,19 @@ export ASAN_OPTIONS=detect_leaks=1:exitcode=99:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=98
 export CMOCKA_MESSAGE_OUTPUT=TAP
 
+# One throwaway PostgreSQL (tests/db/pg.sh) for the cloud tests of every build, stopped
+# at exit.  Without it those files skip, except in CI (deps.sh installs PostgreSQL there).
+pgdir=$(mktemp -d /tmp/imagen-pg.XXXXXX)
+trap 'rm -f "$log"; bash tests/db/pg.sh stop "$pgdir" >/dev/null 2>&1; rm -rf "$pgdir"' EXIT
+if pg_env=$(bash tests/db/pg.sh start "$pgdir" 2>"$log"); then
+	eval "$pg_env"
+else
+	echo "# postgresql not started, the database tests skip: $(grep '^pg.sh:' "$log" | tail -n 1)"
+	if [ -n "${CI:-}" ]; then
+		fail=$((fail + 1)); failed_names+=("postgresql did not start")
+	fi
+fi
+
 count_tap() { # label, file with TAP output
 	local label=$1 file=$2 line
 	while IFS= read -r line; do
