@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cancel.h"
+#include "progress.h"
 
 #ifndef IMAGEN_VERSION
 #define IMAGEN_VERSION "0"
@@ -277,7 +278,7 @@ struct xfer {
 	int over_cap;
 	int fd_failed;
 	int canceled;
-	int streaming; /* deciding per response whether the body goes to fd_out */
+	double next_draw_ms; /* when the progress line is due for a redraw */
 };
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
@@ -369,6 +370,9 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata)
 	return n;
 }
 
+static double now_ms(void);
+static CURLcode perform(struct xfer *x);
+
 static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
 		       curl_off_t ulnow)
 {
@@ -377,6 +381,14 @@ static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, cur
 	if (!x->req->no_cancel && cancel_requested()) {
 		x->canceled = 1;
 		return 1;
+	}
+	if (x->req->progress && x->req->progress_status) {
+		double t = now_ms();
+
+		if (t >= x->next_draw_ms) {
+			progress_status(x->req->progress, x->req->progress_status);
+			x->next_draw_ms = t + 250;
+		}
 	}
 	return 0;
 }
@@ -412,6 +424,9 @@ static void log_line(const struct http_request *req, const struct http_response 
 	if (!http_verbose)
 		return;
 	http_redact_url(url, sizeof(url), req->url);
+	/* a progress line may be on screen: start on a clean line (it redraws itself) */
+	if (isatty(STDERR_FILENO))
+		fputs("\r\033[2K", stderr);
 	if (failure)
 		fprintf(stderr, "imagen: %s: %s %s -> %s (%.0f ms)\n", req->label ? req->label : "http",
 			req->method ? req->method : "GET", url, failure, resp->elapsed_ms);
@@ -488,6 +503,8 @@ int http_request(const struct http_request *req, struct http_response *resp, str
 	curl_easy_setopt(x.h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(x.h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(x.h, CURLOPT_ACCEPT_ENCODING, "");
+	/* images are megabytes: fewer, larger reads */
+	curl_easy_setopt(x.h, CURLOPT_BUFFERSIZE, 256L * 1024);
 	if (!strcmp(method, "GET")) {
 		/* output files (Replicate, OpenAI url) may sit behind a redirect */
 		curl_easy_setopt(x.h, CURLOPT_FOLLOWLOCATION, 1L);
@@ -511,7 +528,7 @@ int http_request(const struct http_request *req, struct http_response *resp, str
 	}
 
 	t0 = now_ms();
-	rc = curl_easy_perform(x.h);
+	rc = perform(&x);
 	resp->elapsed_ms = now_ms() - t0;
 	curl_easy_getinfo(x.h, CURLINFO_RESPONSE_CODE, &resp->status);
 	where(host, sizeof(host), req->url);
@@ -552,6 +569,47 @@ out:
 	curl_slist_free_all(hdrs);
 	curl_easy_cleanup(x.h);
 	return ret;
+}
+
+/* curl_easy_perform, but through a multi handle so that we wake up every 100 ms even
+ * while the server is silent: Ctrl-C is noticed at once and the status line keeps its
+ * elapsed time moving during a long generation. */
+static CURLcode perform(struct xfer *x)
+{
+	CURLM *m = curl_multi_init();
+	CURLcode rc = CURLE_OUT_OF_MEMORY;
+	CURLMsg *msg;
+	int running = 1, left;
+
+	if (!m)
+		return rc;
+	if (curl_multi_add_handle(m, x->h) != CURLM_OK) {
+		curl_multi_cleanup(m);
+		return rc;
+	}
+	rc = CURLE_RECV_ERROR;
+	while (running) {
+		if (curl_multi_perform(m, &running) != CURLM_OK)
+			break;
+		if (!running)
+			break;
+		/* the same checks as the progress callback, also while nothing arrives */
+		if (on_progress(x, 0, 0, 0, 0)) {
+			rc = CURLE_ABORTED_BY_CALLBACK;
+			running = -1;
+			break;
+		}
+		if (curl_multi_wait(m, NULL, 0, 100, NULL) != CURLM_OK && !cancel_requested())
+			break;
+	}
+	if (running == 0) {
+		while ((msg = curl_multi_info_read(m, &left)))
+			if (msg->msg == CURLMSG_DONE && msg->easy_handle == x->h)
+				rc = msg->data.result;
+	}
+	curl_multi_remove_handle(m, x->h);
+	curl_multi_cleanup(m);
+	return rc;
 }
 
 static double jitter01(void)

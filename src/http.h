@@ -8,6 +8,8 @@
 #include "buf.h"
 #include "err.h"
 
+struct progress;
+
 /** Exit status asked for by an interrupted transfer (err->code). */
 #define HTTP_EXIT_CANCELED 130
 
@@ -36,6 +38,9 @@ struct http_request {
 	int no_cancel;               /* 1: ignore Ctrl-C (the cancel request sent after it) */
 	const char *userpwd;         /* "user:password" for HTTP basic auth, or NULL */
 	const char *label;           /* who is asking, for -v lines ("replicate"); may be NULL */
+	struct progress *progress;   /* while the transfer runs, redraw this status line with
+				      * the elapsed time (progress.h), about 4 times a second */
+	const char *progress_status; /* e.g. "generating"; NULL = no redraw */
 };
 
 struct http_response {

@@ -1250,6 +1250,8 @@ static int post_retry(const struct openai_backend *o, const struct imagen_reques
 	hr.timeout_ms = o->cfg.timeout_s * 1000L;
 	hr.max_body = ((size_t)1 << 20) + (size_t)n * OPENAI_IMAGE_CAP;
 	hr.label = o->base.name;
+	hr.progress = req->progress; /* the elapsed time keeps moving while OpenAI works */
+	hr.progress_status = "generating";
 	for (attempt = 1;; attempt++) {
 		err_clear(err);
 		rc = http_request(&hr, resp, err);

@@ -59,6 +59,7 @@ struct rp_backend {
 	int max_outputs;
 	long poll_ms;
 	long timeout_s;
+	struct progress *progress; /* the running generation's status line, NULL between */
 };
 
 /* What the config slice says, read by validate() and open() alike (strings borrowed). */
@@ -696,6 +697,11 @@ static int rp_send(const struct rp_backend *r, const char *method, const char *u
 	hr.max_body = RP_MAX_JSON;
 	hr.no_cancel = mode == SEND_CANCEL;
 	hr.label = "replicate";
+	if (mode == SEND_ONCE && r->progress && !strcmp(method, "POST")) {
+		/* a create held open by Prefer: wait still shows the time going by */
+		hr.progress = r->progress;
+		hr.progress_status = "starting";
+	}
 	if (mode == SEND_RETRY)
 		return http_request_retry(&hr, NULL, resp, err);
 	return http_request(&hr, resp, err);
@@ -1406,27 +1412,32 @@ static int replicate_generate(struct backend *b, const struct imagen_request *re
 			      struct imagen_result *res, size_t *nres, struct err *err)
 {
 	struct rp_backend *r = (struct rp_backend *)b;
-	int done = 0, count = req->count > 0 ? req->count : 1, n;
+	int done = 0, count = req->count > 0 ? req->count : 1, n, rc = 0;
 	size_t got;
 	int64_t seed;
 
 	*nres = 0;
 	if (req->opts && rp_check_opts(req->opts, err) < 0)
 		return -1;
+	r->progress = req->progress;
 	/* more than one prediction only when the model takes fewer outputs than asked */
 	while (done < count) {
 		n = count - done < r->max_outputs ? count - done : r->max_outputs;
 		seed = (int64_t)(((uint64_t)req->seed + (uint64_t)done) & (uint64_t)INT64_MAX);
 		if (rp_predict(r, req, n, seed, res + done, &got, err) < 0) {
 			*nres = (size_t)done + got;
-			return -1;
+			rc = -1;
+			break;
 		}
 		done += (int)got;
 		*nres = (size_t)done;
-		if (got == 0)
-			return err_code(err, 1, "the prediction returned no image");
+		if (got == 0) {
+			rc = err_code(err, 1, "the prediction returned no image");
+			break;
+		}
 	}
-	return 0;
+	r->progress = NULL;
+	return rc;
 }
 
 const struct backend_ops replicate_backend_ops = {

@@ -35,6 +35,24 @@ expect_no_output() {
 	expect_eq "$(find "${1:-out}" -type f 2>/dev/null | wc -l | tr -d ' ')" 0 "files in ${1:-out}"
 }
 
+# On a terminal the status line keeps its elapsed time moving while the request is open;
+# not on a pipe, and not with -q.
+test_progress_line_on_a_terminal_only() {
+	oa_setup gpt-image-1
+	fake_faults "$FAKE_URL" '[{"match": "POST /v1/images/generations", "delay_ms": 1200}]'
+	script -qec "'$IMAGEN' generate --no-preview -o out 'slow lighthouse'" /dev/null >"$T_TMP/tty" 2>&1 ||
+		fail "generate under a pty failed: $(cat "$T_TMP/tty")"
+	n=$(grep -ao 'generating  [0-9.]*s' "$T_TMP/tty" | sort -u | wc -l)
+	[ "$n" -ge 3 ] || fail "expected the elapsed time to move (got $n distinct lines): $(cat -v "$T_TMP/tty")"
+	grep -aq 'out/.*slow-lighthouse.*\.png' "$T_TMP/tty" || fail "no path printed under the pty"
+	fake_faults "$FAKE_URL" '[{"match": "POST /v1/images/generations", "delay_ms": 600}]'
+	script -qec "'$IMAGEN' -q generate --no-preview -o out2 'quiet one'" /dev/null >"$T_TMP/tty2" 2>&1
+	! grep -aq generating "$T_TMP/tty2" || fail "-q still drew a progress line"
+	im generate -o out3 "piped"
+	expect_rc 0
+	expect_eq "$ERR" "" "stderr on a pipe"
+}
+
 test_happy_path_request_metadata_and_cost() {
 	oa_setup gpt-image-1 "quality: medium" "size: 1024x1024" "output_format: png"
 	fake_data '{"revised_prompt": "a lighthouse at dusk, revised"}'

@@ -1,9 +1,15 @@
 /* test_http.c - the retry policy as a pure function, URL redaction, error texts. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -214,6 +220,166 @@ static void test_cost_records(void **state)
 	assert_true(cost_usd(NULL) < 0);
 }
 
+/* A one-shot loopback server: answers each connection with the canned bytes in turn
+ * (after reading the request head), so the client side of http.c meets a real socket. */
+struct canned {
+	int fd;
+	const char *answers[4];
+	size_t n;
+	char request[4096]; /* the last request head received */
+};
+
+static void *serve(void *arg)
+{
+	struct canned *c = arg;
+	size_t i;
+
+	for (i = 0; i < c->n; i++) {
+		int s = accept(c->fd, NULL, NULL);
+		ssize_t got, off = 0;
+
+		if (s < 0)
+			break;
+		while (off < (ssize_t)sizeof(c->request) - 1 &&
+		       (got = read(s, c->request + off, sizeof(c->request) - 1 - (size_t)off)) > 0) {
+			off += got;
+			c->request[off] = '\0';
+			if (strstr(c->request, "\r\n\r\n"))
+				break;
+		}
+		{
+			/* drain the request body too, or closing would reset the connection */
+			const char *cl = strcasestr(c->request, "Content-Length:");
+			const char *end = strstr(c->request, "\r\n\r\n");
+			long want = cl ? strtol(cl + 15, NULL, 10) : 0;
+			long have = end ? (long)(off - (end + 4 - c->request)) : 0;
+			char sink[256];
+
+			while (have < want && (got = read(s, sink, sizeof(sink))) > 0)
+				have += got;
+		}
+		if (write(s, c->answers[i], strlen(c->answers[i])) < 0)
+			break;
+		close(s);
+	}
+	return NULL;
+}
+
+static int start(struct canned *c, pthread_t *t, char *url, size_t size)
+{
+	struct sockaddr_in a;
+	socklen_t alen = sizeof(a);
+
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	c->fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(c->fd >= 0);
+	assert_int_equal(bind(c->fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(c->fd, 4), 0);
+	assert_int_equal(getsockname(c->fd, (struct sockaddr *)&a, &alen), 0);
+	snprintf(url, size, "http://127.0.0.1:%d/v1/x?token=s3cret", ntohs(a.sin_port));
+	return pthread_create(t, NULL, serve, c);
+}
+
+static void stop(struct canned *c, pthread_t t)
+{
+	pthread_join(t, NULL);
+	close(c->fd);
+}
+
+static void test_socket_status_headers_and_user_agent(void **state)
+{
+	struct canned c = { .answers = { "HTTP/1.1 429 Too Many\r\nRetry-After: 3\r\n"
+					 "Content-Type: application/json\r\nContent-Length: 30\r\n\r\n"
+					 "{\"detail\":\"slow down, please\"}" },
+			    .n = 1 };
+	struct http_request rq = { .method = "POST", .body = "{}", .body_len = 2 };
+	struct http_response rs;
+	struct err err = ERR_INIT;
+	const char *hdrs[] = { "Authorization: Bearer abc", NULL };
+	char url[128], msg[256];
+	pthread_t t;
+
+	memset(&rs, 0, sizeof(rs));
+	assert_int_equal(start(&c, &t, url, sizeof(url)), 0);
+	rq.url = url;
+	rq.headers = hdrs;
+	if (http_request(&rq, &rs, &err) != 0)
+		fail_msg("%s", err.msg);
+	stop(&c, t);
+	assert_int_equal(rs.status, 429);
+	assert_true(rs.retry_after == 3.0);
+	assert_string_equal(rs.content_type, "application/json");
+	assert_non_null(strstr(c.request, "POST /v1/x?token=s3cret HTTP/1.1"));
+	assert_non_null(strstr(c.request, "User-Agent: imagen/"));
+	assert_non_null(strstr(c.request, "Authorization: Bearer abc"));
+	http_describe_status(msg, sizeof(msg), &rs);
+	assert_string_equal(msg, "HTTP 429: slow down, please");
+	http_response_release(&rs);
+}
+
+static void test_socket_body_cap_and_dropped_body(void **state)
+{
+	struct canned c = { .answers = { "HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n"
+					 "01234567890123456789",
+					 "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part" },
+			    .n = 2 };
+	struct http_request rq = { .max_body = 10 };
+	struct http_response rs;
+	struct err err = ERR_INIT;
+	char url[128];
+	pthread_t t;
+
+	memset(&rs, 0, sizeof(rs));
+	assert_int_equal(start(&c, &t, url, sizeof(url)), 0);
+	rq.url = url;
+	assert_int_equal(http_request(&rq, &rs, &err), -1);
+	assert_non_null(strstr(err.msg, "larger than 10 bytes"));
+	rq.max_body = 0;
+	err_clear(&err);
+	assert_int_equal(http_request(&rq, &rs, &err), -1);
+	assert_non_null(strstr(err.msg, "closed before the whole response arrived"));
+	assert_int_equal(rs.status, 0);
+	stop(&c, t);
+	http_response_release(&rs);
+}
+
+static void test_socket_download_streams_to_fd_and_retries_truncate_it(void **state)
+{
+	/* a 503 first (retried), then a 200 whose body lands in the file, not in memory */
+	struct canned c = { .answers = { "HTTP/1.1 503 Busy\r\nContent-Length: 4\r\n\r\nbusy",
+					 "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello bytes" },
+			    .n = 2 };
+	struct retry_policy p = { 3, 0.01, 0.05, 10 };
+	struct http_request rq = { 0 };
+	struct http_response rs;
+	struct err err = ERR_INIT;
+	char url[128], path[] = "/tmp/imagen-test-http-XXXXXX", back[32];
+	pthread_t t;
+	int fd = mkstemp(path);
+	ssize_t n;
+
+	assert_true(fd > 0);
+	assert_int_equal(write(fd, "stale stale stale", 17), 17);
+	memset(&rs, 0, sizeof(rs));
+	assert_int_equal(start(&c, &t, url, sizeof(url)), 0);
+	rq.url = url;
+	rq.fd_out = fd;
+	assert_int_equal(http_request_retry(&rq, &p, &rs, &err), 0);
+	stop(&c, t);
+	assert_int_equal(rs.status, 200);
+	assert_int_equal(rs.attempts, 2);
+	assert_int_equal(rs.bytes, 11);
+	assert_int_equal(rs.body.len, 0);
+	n = pread(fd, back, sizeof(back), 0);
+	assert_int_equal(n, 11);
+	assert_memory_equal(back, "hello bytes", 11);
+	close(fd);
+	unlink(path);
+	http_response_release(&rs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -230,6 +396,9 @@ int main(void)
 		cmocka_unit_test(test_request_refused_when_canceled),
 		cmocka_unit_test(test_connection_refused_is_a_transport_error),
 		cmocka_unit_test(test_cost_records),
+		cmocka_unit_test(test_socket_status_headers_and_user_agent),
+		cmocka_unit_test(test_socket_body_cap_and_dropped_body),
+		cmocka_unit_test(test_socket_download_streams_to_fd_and_retries_truncate_it),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
