@@ -85,17 +85,6 @@ int cloud_need_owner(const struct cloud_conn *c, struct err *err)
 
 /* ---- reading an item back from disk ---------------------------------------------------- */
 
-static const char *sniff_mime(const unsigned char *d, size_t n)
-{
-	if (n >= 8 && !memcmp(d, "\x89PNG\r\n\x1a\n", 8))
-		return "image/png";
-	if (n >= 3 && d[0] == 0xff && d[1] == 0xd8 && d[2] == 0xff)
-		return "image/jpeg";
-	if (n >= 12 && !memcmp(d, "RIFF", 4) && !memcmp(d + 8, "WEBP", 4))
-		return "image/webp";
-	return NULL;
-}
-
 /* YYYY-MM-DD at s (digits where digits belong, a plausible month and day). */
 static int is_date(const char *s)
 {
@@ -257,7 +246,7 @@ int cloud_item_load(struct cloud_item *out, const char *image_path, struct err *
 		err->code = CLOUD_ERR_RECORD;
 		goto fail;
 	}
-	out->mime = sniff_mime(out->data, out->bytes);
+	out->mime = pngmeta_sniff_mime(out->data, out->bytes);
 	if (!out->mime) {
 		err_code(err, CLOUD_ERR_RECORD, "%s: not a PNG, JPEG or WebP image", out->image);
 		goto fail;

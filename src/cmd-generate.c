@@ -709,9 +709,12 @@ static int run(struct gen_opts *o, struct global_opts *g)
 			: rp.has_seed ? "--from"
 				      : "random");
 		fprintf(stderr,
-			"imagen: output %s (from %s), cloud sync %s (from %s), preview %s (from "
+			"imagen: output %s (from %s), cloud sync %s%s (from %s), preview %s (from "
 			"%s)\n",
 			dir, origin_name(st.output_dir_from), mode_name(st.cloud_sync),
+			st.cloud_sync != MODE_AUTO ? ""
+			: st.cloud_on		   ? " -> on"
+						   : " -> off",
 			origin_name(st.cloud_sync_from), mode_name(st.preview),
 			origin_name(st.preview_from));
 		if (o->from)

@@ -170,7 +170,7 @@ void http_redact_url(char *out, size_t size, const char *url)
 	buf_release(&b);
 }
 
-static void clean_text(char *out, size_t size, const char *in, size_t len)
+void http_clean_text(char *out, size_t size, const char *in, size_t len)
 {
 	size_t i, o = 0;
 
@@ -234,9 +234,9 @@ void http_describe_status(char *out, size_t size, const struct http_response *re
 		const char *m = json_error_text(j);
 
 		if (m)
-			clean_text(text, sizeof(text), m, strlen(m));
+			http_clean_text(text, sizeof(text), m, strlen(m));
 		else if (!j && body[0] != '<')
-			clean_text(text, sizeof(text), body, strcspn(body, "\n"));
+			http_clean_text(text, sizeof(text), body, strcspn(body, "\n"));
 		json_decref(j);
 	}
 	if (text[0])
@@ -406,6 +406,14 @@ static void body_retry_after(struct http_response *resp)
 	if (json_is_number(v) && json_number_value(v) >= 0)
 		resp->retry_after = json_number_value(v);
 	json_decref(j);
+}
+
+double http_now_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
 static double now_ms(void)
@@ -612,7 +620,7 @@ static CURLcode perform(struct xfer *x)
 	return rc;
 }
 
-static double jitter01(void)
+double http_jitter(void)
 {
 	uint32_t v = 0;
 
@@ -640,7 +648,7 @@ int http_request_retry(const struct http_request *req, const struct retry_policy
 			return -1;
 		if (!retry_decide(p, attempt, rc < 0 ? 0 : resp->status,
 				  rc < 0 ? -1 : resp->retry_after, (now_ms() - start) / 1e3,
-				  jitter01(), &delay))
+				  http_jitter(), &delay))
 			break;
 		if (http_verbose)
 			fprintf(stderr, "imagen: %s: %s, retrying in %.1f s (attempt %d of %d)\n",

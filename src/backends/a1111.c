@@ -735,17 +735,6 @@ static size_t png_trim_len(const unsigned char *p, size_t n)
 	return n;
 }
 
-static const char *sniff_mime(const unsigned char *d, size_t n)
-{
-	if (n >= 8 && !memcmp(d, "\x89PNG\r\n\x1a\n", 8))
-		return "image/png";
-	if (n >= 3 && d[0] == 0xff && d[1] == 0xd8 && d[2] == 0xff)
-		return "image/jpeg";
-	if (n >= 12 && !memcmp(d, "RIFF", 4) && !memcmp(d + 8, "WEBP", 4))
-		return "image/webp";
-	return NULL;
-}
-
 /* `info`: a JSON document inside a JSON string (parse twice).  Returns a new reference,
  * or NULL with *why saying what was wrong with it. */
 static json_t *parse_info(const json_t *v, const char **why)
@@ -883,7 +872,7 @@ static int a1111_parse_response(const char *body, size_t len, const struct a1111
 					 "image %zu of the response is not valid base64", i + 1);
 			continue;
 		}
-		mime = sniff_mime(data, dlen);
+		mime = pngmeta_sniff_mime(data, dlen);
 		if (mime && !strcmp(mime, "image/png")) {
 			size_t keep = png_trim_len(data, dlen);
 

@@ -1093,14 +1093,6 @@ struct run {
 	double t0;
 };
 
-static double now_s(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
 static int uuid4(char out[37])
 {
 	unsigned char b[16];
@@ -1546,7 +1538,7 @@ static int on_message(struct run *r, const unsigned char *data, size_t len, stru
 	} else if (!strcmp(type, "execution_success")) {
 		/* ComfyUI writes the history entry after this message and then sends
 		 * executing {node: null}: that one says the entry is there */
-		r->success_at = now_s();
+		r->success_at = http_now_s();
 	} else if (!strcmp(type, "execution_error")) {
 		describe_execution_error(err, d);
 		r->queued = 0; /* it is over on the server */
@@ -1570,9 +1562,9 @@ static int follow_socket(struct run *r, double deadline, struct err *err)
 	int op, rc;
 
 	while (r->ws) {
-		if (now_s() > deadline)
+		if (http_now_s() > deadline)
 			return 0; /* the caller reports the timeout */
-		if (r->success_at && now_s() - r->success_at > CF_SUCCESS_GRACE_S)
+		if (r->success_at && http_now_s() - r->success_at > CF_SUCCESS_GRACE_S)
 			return 0; /* no executing null after the success: the history will tell */
 		rc = ws_recv(r->ws, &op, &data, &len, CF_WS_SLICE_MS, &e);
 		if (rc < 0) {
@@ -1631,7 +1623,7 @@ static int wait_history(struct run *r, double deadline, json_t **images, struct 
 		json_decref(h);
 		if (rc != 0)
 			return rc < 0 ? -1 : 0;
-		if (now_s() > deadline)
+		if (http_now_s() > deadline)
 			return err_code(err, 1,
 					"no result for prompt %s after %ld s (backends.%s.timeout)",
 					r->prompt_id, r->c->timeout_s, r->c->base.name);
@@ -1746,7 +1738,7 @@ static int fill_result(struct run *r, const json_t *images, size_t index, struct
 		       r->c->workflow, "events", r->ws_error[0] ? "polling" : "websocket", "image",
 		       (json_t *)im, "images", (json_int_t)json_array_size(images), "params",
 		       comfyui_params_json(p), "elapsed_ms",
-		       json_integer((json_int_t)((now_s() - r->t0) * 1e3)));
+		       json_integer((json_int_t)((http_now_s() - r->t0) * 1e3)));
 	if (md && r->ws_error[0])
 		json_object_set_new(md, "websocket_error", json_string(r->ws_error));
 	if (md && (v = get_param(r->graph, p, P_SAMPLER)) && json_is_string(v))
@@ -1781,7 +1773,7 @@ static int comfyui_generate(struct backend *b, const struct imagen_request *req,
 	r.c = c;
 	r.req = req;
 	r.number = -1;
-	r.t0 = now_s();
+	r.t0 = http_now_s();
 	if (read_opts(c, req->opts, &o, err) < 0 || build_graph(&r, &o, err) < 0)
 		return -1;
 	if (uuid4(r.client_id) < 0 || uuid4(r.prompt_id) < 0) {
@@ -1798,7 +1790,7 @@ static int comfyui_generate(struct backend *b, const struct imagen_request *req,
 		verbose(&r, "%s; polling /history instead", r.ws_error);
 	if (queue_prompt(&r, err) < 0)
 		goto out;
-	deadline = now_s() + (double)c->timeout_s;
+	deadline = http_now_s() + (double)c->timeout_s;
 	if (follow_socket(&r, deadline, err) < 0)
 		goto out;
 	if (wait_history(&r, deadline, &images, err) < 0)

@@ -1132,25 +1132,13 @@ static json_t *build_body(const struct openai_backend *o, const char *prompt,
 	return b;
 }
 
+/* error.code of an OpenAI error body, into out ("" when none). */
+/* An upstream text as one printable line (NULL reads as empty). */
 static void clean_copy(char *out, size_t size, const char *in)
 {
-	size_t o = 0;
-
-	for (; in && *in && o + 1 < size; in++) {
-		unsigned char c = (unsigned char)*in;
-
-		if (c == '\n' || c == '\r' || c == '\t')
-			c = ' ';
-		if (c < 0x20 || c == 0x7f)
-			continue;
-		out[o++] = (char)c;
-	}
-	while (o && out[o - 1] == ' ')
-		o--;
-	out[o] = '\0';
+	http_clean_text(out, size, in ? in : "", in ? strlen(in) : 0);
 }
 
-/* error.code of an OpenAI error body, into out ("" when none). */
 static void error_code_of(const struct http_response *resp, char *out, size_t size)
 {
 	json_t *j;
@@ -1207,23 +1195,6 @@ static void describe_failure(const struct openai_backend *o, const char *what,
 		 msg[0] ? ": " : "", msg, tail);
 }
 
-static double now_s(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static double jitter01(void)
-{
-	uint32_t v = 0;
-
-	if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
-		v = (uint32_t)time(NULL) * 2654435761u;
-	return (double)v / 4294967296.0;
-}
-
 /*
  * POST under the common retry policy, with one exception from the protocol notes: a 429
  * whose error code is insufficient_quota (money, not rate) is final.  Returns 0 with the
@@ -1236,7 +1207,7 @@ static int post_retry(const struct openai_backend *o, const struct imagen_reques
 				  "Accept: application/json", NULL };
 	struct http_request hr;
 	struct retry_policy pol = http_retry_default();
-	double start = now_s(), delay;
+	double start = http_now_s(), delay;
 	char code[64];
 	int attempt, rc;
 	long status;
@@ -1265,7 +1236,7 @@ static int post_retry(const struct openai_backend *o, const struct imagen_reques
 				break;
 		}
 		if (!retry_decide(&pol, attempt, status, rc < 0 ? -1 : resp->retry_after,
-				  now_s() - start, jitter01(), &delay))
+				  http_now_s() - start, http_jitter(), &delay))
 			break;
 		if (req->verbose) {
 			char why[64];

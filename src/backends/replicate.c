@@ -404,23 +404,6 @@ nomem:
 
 /* ---- small helpers ---------------------------------------------------------------------- */
 
-static double now_s(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static double jitter01(void)
-{
-	uint32_t v = 0;
-
-	if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
-		v = (uint32_t)time(NULL) * 2654435761u;
-	return (double)v / 4294967296.0;
-}
-
 /* The path (and query, redacted) of a URL, for messages: "/v1/predictions/abc". */
 static void url_path(char *out, size_t size, const char *url)
 {
@@ -866,7 +849,7 @@ static json_t *rp_create(const struct rp_backend *r, const char *url, const char
 	struct retry_policy pol = http_retry_default();
 	struct http_response resp;
 	char prefer[32], *prefer_p = NULL;
-	double start = now_s(), delay;
+	double start = http_now_s(), delay;
 	time_t wall = time(NULL);
 	json_t *pred = NULL;
 	long status, timeout;
@@ -919,7 +902,7 @@ static json_t *rp_create(const struct rp_backend *r, const char *url, const char
 			status = resp.status;
 		}
 		if (!retry_decide(&pol, attempt, status, rc < 0 ? -1 : resp.retry_after,
-				  now_s() - start, jitter01(), &delay)) {
+				  http_now_s() - start, http_jitter(), &delay)) {
 			char path[512];
 
 			url_path(path, sizeof(path), url);
@@ -951,7 +934,7 @@ static int rp_wait(const struct rp_backend *r, const struct imagen_request *req,
 		   int *polls, struct err *err)
 {
 	struct http_response resp;
-	double deadline = now_s() + (double)r->timeout_s;
+	double deadline = http_now_s() + (double)r->timeout_s;
 	const char *status = jstr(*pred, "status");
 	char *url = rp_pred_url(r, *pred, "get");
 	json_t *next;
@@ -962,7 +945,7 @@ static int rp_wait(const struct rp_backend *r, const struct imagen_request *req,
 		return err_code(err, 1, "out of memory");
 	while (!terminal_status(status)) {
 		progress_status(req->progress, status);
-		if (now_s() > deadline) {
+		if (http_now_s() > deadline) {
 			rp_cancel(r, *pred, req->verbose);
 			err_code(err, 1,
 				 "prediction %s still %s after %ld s (asked Replicate to "

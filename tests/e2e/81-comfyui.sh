@@ -19,14 +19,6 @@ ${1-    model: sd15.safetensors}
 EOF
 }
 
-# fake_data JSON: set knobs of the fake (see tests/fake/comfyui.py).
-fake_data() {
-	"$PY" - "$FAKE_URL" "$1" <<'PYEOF' || fail "cannot set fake data"
-import sys, urllib.request
-urllib.request.urlopen(urllib.request.Request(sys.argv[1] + "/_fake/data",
-    data=sys.argv[2].encode(), method="POST"), timeout=5).read()
-PYEOF
-}
 
 # fake_get PATH: what the fake answers (the fake logs this request too: call it after the
 # assertions on what imagen sent).

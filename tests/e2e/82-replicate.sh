@@ -24,14 +24,6 @@ rp_setup() {
 	} | write_config "$CFG"
 }
 
-# fake_data JSON: set knobs of the running fake.
-fake_data() {
-	"$PY" - "$FAKE_URL" "$1" <<'PYEOF' || fail "cannot set fake data"
-import sys, urllib.request
-urllib.request.urlopen(urllib.request.Request(sys.argv[1] + "/_fake/data",
-    data=sys.argv[2].encode(), method="POST"), timeout=5).read()
-PYEOF
-}
 
 # reqs METHOD PATH-REGEX: the matching requests as a JSON array.
 reqs() { fake_requests | jq -c --arg m "$1" --arg p "$2" '[.[] | select(.method == $m and (.path | test($p)))]'; }

@@ -20,14 +20,6 @@ oa_setup() {
 	} | write_config "$CFG"
 }
 
-# fake_data JSON: set knobs of the running fake.
-fake_data() {
-	"$PY" - "$FAKE_URL" "$1" <<'PYEOF' || fail "cannot set fake data"
-import sys, urllib.request
-urllib.request.urlopen(urllib.request.Request(sys.argv[1] + "/_fake/data",
-    data=sys.argv[2].encode(), method="POST"), timeout=5).read()
-PYEOF
-}
 
 posts() { fake_requests | jq "[.[] | select(.method == \"POST\" and .path == \"$GEN\")] | length"; }
 body_of() { fake_requests | jq -c "[.[] | select(.path == \"$GEN\")][${1:-0}].body | fromjson"; }

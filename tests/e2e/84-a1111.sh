@@ -23,14 +23,6 @@ ${1:-}
 EOF
 }
 
-# fake_data JSON: set knobs of the fake (see tests/fake/a1111.py).
-fake_data() {
-	"$PY" - "$FAKE_URL" "$1" <<'PYEOF' || fail "cannot set fake data"
-import sys, urllib.request
-urllib.request.urlopen(urllib.request.Request(sys.argv[1] + "/_fake/data",
-    data=sys.argv[2].encode(), method="POST"), timeout=5).read()
-PYEOF
-}
 
 # requests_to METHOD PATH: how many the fake received.
 requests_to() {

@@ -119,6 +119,15 @@ urllib.request.urlopen(urllib.request.Request(sys.argv[1] + "/_fake/faults",
 PYEOF
 }
 
+# fake_data JSON: set knobs of the running fake (POST /_fake/data; see each fake).
+fake_data() {
+	"$PY" - "$FAKE_URL" "$1" <<'PYEOF' || fail "cannot set fake data"
+import sys, urllib.request
+urllib.request.urlopen(urllib.request.Request(sys.argv[1] + "/_fake/data",
+    data=sys.argv[2].encode(), method="POST"), timeout=5).read()
+PYEOF
+}
+
 # fake_requests [LOG]: the requests a fake received, as one JSON array (for jq).
 fake_requests() {
 	jq -s . "${1:-$FAKE_LOG}"
