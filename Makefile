@@ -11,10 +11,12 @@ PREFIX    ?= /usr/local
 BINDIR    ?= $(PREFIX)/bin
 MANDIR    ?= $(PREFIX)/share/man
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
-ZSHCOMPDIR  ?= $(PREFIX)/share/zsh/vendor-completions
+# zsh looks in $(PREFIX)/share/zsh/site-functions for any prefix but Debian's /usr,
+# where that directory is not on $fpath and packages use vendor-completions
+ZSHCOMPDIR  ?= $(if $(filter /usr /usr/,$(PREFIX)),$(PREFIX)/share/zsh/vendor-completions,$(PREFIX)/share/zsh/site-functions)
 FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 PKG_CONFIG ?= pkg-config
-PKGS      := yaml-0.1 jansson spng zlib libcurl chafa glib-2.0
+PKGS      := yaml-0.1 jansson spng zlib libdeflate libcurl chafa glib-2.0
 
 ifeq ($(SAN),1)
 BUILD     ?= build-san

@@ -2,7 +2,7 @@
 # Install the Debian packages imagen needs to build and test, only those missing.
 # Run as root (or with sudo available).  Idempotent and quick when all are present.
 set -eu
-PKGS="gcc make pkg-config libc6-dev libyaml-dev libjansson-dev libspng-dev zlib1g-dev libcurl4-openssl-dev
+PKGS="gcc make pkg-config libc6-dev libyaml-dev libjansson-dev libspng-dev zlib1g-dev libdeflate-dev libcurl4-openssl-dev
 libcmocka-dev pngcheck jq python3 valgrind libchafa-dev libglib2.0-dev tmux zsh fish
 postgresql python3-psycopg2"
 missing=""
