@@ -230,14 +230,16 @@ void cli_print_help(FILE *out)
 	size_t i;
 
 	fputs("usage: imagen [-c FILE] [-v] [-q] COMMAND [ARGS]\n\n"
-	      "Generate images from the terminal through a configured backend\n"
-	      "(built-in: mock).  Every image gets a JSON sidecar and metadata inside the PNG.\n\n"
+	      "Generate images from the terminal through a configured backend (comfyui,\n"
+	      "replicate, openai, a1111, or the built-in mock).  Every image gets a JSON\n"
+	      "sidecar and metadata inside the PNG.\n\n"
 	      "commands:\n",
 	      out);
 	for (i = 0; commands[i]; i++)
 		fprintf(out, "  %-10s  %s\n", commands[i]->name, commands[i]->summary);
 	fputs("\nrun 'imagen help COMMAND' for a command's options.\n\n"
-	      "exit status: 0 success, 1 generation failed, 2 usage or config error.\n"
+	      "exit status: 0 success, 1 generation failed, 2 usage or config error,\n"
+	      "130 interrupted.\n"
 	      "config: --config FILE, $IMAGEN_CONFIG, $XDG_CONFIG_HOME/imagen/imagen.yaml,\n"
 	      "else a built-in default (backend mock, output ~/Pictures/imagen).\n",
 	      out);

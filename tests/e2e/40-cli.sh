@@ -5,10 +5,11 @@
 test_help_lists_every_command() {
 	im --help
 	expect_rc 0
-	for c in generate config backends styles inspect version help; do
+	for c in generate config backends styles inspect show sync url version completion help; do
 		expect_match "$OUT" "^  $c " "--help lists $c"
 	done
-	expect_contains "$OUT" "exit status: 0 success, 1 generation failed, 2 usage or config error"
+	expect_contains "$OUT" "exit status: 0 success, 1 generation failed, 2 usage or config error,"
+	expect_match "$OUT" "^130 interrupted\.$"
 	im help generate
 	expect_rc 0
 	for o in --backend --style --negative --width --height --steps --seed --output --name --set \
