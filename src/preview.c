@@ -401,22 +401,31 @@ static int viewer_find(struct viewer *v, const struct config *cfg, struct err *e
 static int preview_window(const struct config *cfg, const struct viewer *v, const char *path,
 			  struct err *err)
 {
-	char name[PREVIEW_NAME_MAX + 1], *abs = NULL, *cmd = NULL, *cwd = NULL;
+	char name[PREVIEW_NAME_MAX + 1], tname[2 * PREVIEW_NAME_MAX + 1];
+	char *abs = NULL, *cmd = NULL, *cwd = NULL;
 	char *argv[16];
 	struct buf hold = BUF_INIT;
 	int n = 0, rc = -1;
+	size_t i, k = 0;
 
 	abs = realpath(path, NULL);
 	if (!abs)
 		return err_set(err, "%s: %s", path, strerror(errno));
 	preview_window_name(name, path); /* a symlink keeps the name it was given */
+	/* tmux expands formats in -n (#S, #{...}): a '#' in a file name must stay one */
+	for (i = 0; name[i]; i++) {
+		if (name[i] == '#')
+			tname[k++] = '#';
+		tname[k++] = name[i];
+	}
+	tname[k] = '\0';
 	argv[n++] = "tmux";
 	argv[n++] = "new-window";
 	if (!cfg->preview_focus)
 		argv[n++] = "-d";
 	argv[n++] = "-a"; /* right after the window imagen runs in */
 	argv[n++] = "-n";
-	argv[n++] = name;
+	argv[n++] = tname;
 	cwd = getcwd(NULL, 0);
 	if (cwd) {
 		argv[n++] = "-c";

@@ -160,6 +160,90 @@ test_tmux_without_a_viewer_one_line_says_what_to_install() {
 	expect_eq "$(windows)" "0 1 main" windows
 }
 
+# Fake tmux-img, chafa and timg on a $PATH of their own: each records "NAME ARGS..."; tmux-img
+# stays like a viewer, chafa and timg draw and exit as the real ones do.
+fake_viewers() { # names...
+	local n stay
+	VBIN=$T_TMP/vbin
+	rm -rf "$VBIN"
+	mkdir -p "$VBIN"
+	ln -s "$(command -v tmux)" "$VBIN/tmux"
+	for n in "$@"; do
+		stay="exit 0"
+		[ "$n" = tmux-img ] && stay="exec /bin/sleep 600"
+		cat >"$VBIN/$n" <<EOF
+#!/bin/sh
+printf '%s\n' "$n \$*" >>"$T_TMP/viewer.log"
+$stay
+EOF
+		chmod +x "$VBIN/$n"
+	done
+}
+
+# One run inside the pane with only $VBIN on imagen's $PATH; VIEWED gets what was viewed.
+view_with_path() {
+	rm -f "$T_TMP/viewer.log"
+	in_pane 'PATH="$T_TMP/vbin" "$IMAGEN" generate --preview=on "order" >"$T_TMP/out" 2>"$T_TMP/pane.err"'
+	expect_rc 0
+	expect_eq "$ERR" "" stderr
+	wait_for_file "$T_TMP/viewer.log" || fail "no viewer ran (windows: $(windows))"
+	VIEWED=$(cat "$T_TMP/viewer.log")
+}
+
+test_tmux_viewer_order_is_command_then_tmux_img_chafa_timg() {
+	tmux_start
+	fake_viewers tmux-img chafa timg
+	view_with_path
+	expect_eq "$VIEWED" "tmux-img $(cat "$T_TMP/out")" "with all three"
+	tx kill-window -t t:1
+
+	fake_viewers chafa timg
+	view_with_path
+	img=$(cat "$T_TMP/out")
+	expect_eq "$VIEWED" "chafa $img" "without tmux-img"
+	# chafa has drawn and exited: the window stays until Enter, then closes
+	sleep 0.5
+	expect_eq "$(windows)" "0 1 main
+1 0 $(basename "$img" .png)" "window held after chafa exited"
+	expect_contains "$(tx capture-pane -p -t t:1)" "press Enter to close" "held window"
+	tx send-keys -t t:1 Enter
+	for i in $(seq 50); do
+		[ "$(windows)" = "0 1 main" ] && break
+		sleep 0.1
+	done
+	expect_eq "$(windows)" "0 1 main" "windows after Enter"
+
+	fake_viewers timg
+	view_with_path
+	expect_eq "$VIEWED" "timg $(cat "$T_TMP/out")" "only timg"
+	tx kill-window -t t:1
+
+	# preview.command comes before all of them
+	fake_viewers tmux-img chafa timg
+	write_config "$CFG" <<EOF
+preview:
+  command: "$VBIN/timg --from-config {path}"
+EOF
+	view_with_path
+	expect_eq "$VIEWED" "timg --from-config $(cat "$T_TMP/out")" "preview.command first"
+}
+
+test_tmux_config_init_example_command_runs_and_holds_the_window() {
+	tmux_start
+	fake_viewers chafa
+	# the example `config init` writes, uncommented: a bare name found only on the
+	# $PATH imagen runs with (not the tmux server's), a window that waits for Enter
+	"$IMAGEN" config init >/dev/null || fail "config init failed"
+	sed -i 's/^  # command: /  command: /' "$CFG"
+	expect_match "$(grep '^  command: ' "$CFG")" '^  command: "chafa \{path\}; read -r _"$' "example"
+	view_with_path
+	img=$(cat "$T_TMP/out")
+	expect_eq "$VIEWED" "chafa $img" "the example ran chafa on the image"
+	sleep 0.5
+	expect_eq "$(windows)" "0 1 main
+1 0 $(basename "$img" .png)" "window held after chafa exited"
+}
+
 test_preview_failure_keeps_exit_code_and_image() {
 	fake_viewer
 	# $TMUX names a server that is not there: tmux fails, generate still succeeds
@@ -380,6 +464,20 @@ test_show_inside_tmux_opens_a_window_per_image() {
 	expect_eq "$(sort "$T_TMP/viewer.log")" "$(printf '%s\n' "$a" "$b" | sort)" "viewer arguments"
 	expect_eq "$(tx list-windows -t t -F '#{window_name}' | sed 1d | sort)" \
 		"$(basename "$a" .png; basename "$b" .png)" "window names"
+}
+
+test_show_window_name_keeps_hashes_tmux_would_expand() {
+	tmux_start
+	fake_viewer
+	im generate --seed 1 -o s "hash"
+	cp "$OUT" "s/shot #S #{session_name} ##.png"
+	in_pane '"$IMAGEN" show "s/shot #S #{session_name} ##.png" >"$T_TMP/out" 2>"$T_TMP/pane.err"'
+	expect_rc 0
+	expect_eq "$ERR" "" stderr
+	wait_for_file "$T_TMP/viewer.log" || fail "the viewer never ran"
+	expect_eq "$(cat "$T_TMP/viewer.log")" "$HOME/s/shot #S #{session_name} ##.png" "viewer arguments"
+	expect_eq "$(tx list-windows -t t -F '#{window_name}' | sed 1d)" 'shot #S #{session_name} ##' \
+		"window name"
 }
 
 # valgrind cannot run on top of AddressSanitizer: only for the plain build

@@ -180,4 +180,37 @@ test_make_install_puts_completions_where_shells_look() {
 	expect_eq "$(cat "$r/fish/vendor_completions.d/imagen.fish")" "$("$IMAGEN" completion fish)" fish
 }
 
+# Where make install puts the scripts must be where the shells themselves look, for the
+# default prefix as for Debian's /usr: asked of zsh ($fpath) and fish ($fish_complete_path,
+# with the XDG default data directories).
+installed_dir() { # DESTDIR name: the directory make install wrote NAME to, DESTDIR removed
+	local f
+	f=$(find "$1" -name "$2" -type f | head -1)
+	[ -n "$f" ] || fail "make install wrote no $2 under $1"
+	dirname "${f#"$1"}"
+}
+
+test_make_install_dirs_are_on_the_shells_search_paths() {
+	san=""
+	[[ ${BUILD:-build} == *san* ]] && san="SAN=1"
+	for prefix in /usr/local /usr; do
+		d=$T_TMP/root$prefix
+		make -s -C "$REPO_DIR" $san BUILD="${BUILD:-build}" install PREFIX=$prefix DESTDIR="$d" \
+			>"$T_TMP/make.log" 2>&1 || fail "make install failed: $(cat "$T_TMP/make.log")"
+		expect_eq "$(installed_dir "$d" imagen)" "$prefix/share/bash-completion/completions" \
+			"bash completion dir (bash-completion: \$XDG_DATA_DIRS/bash-completion/completions)"
+		if command -v zsh >/dev/null 2>&1; then
+			zdir=$(installed_dir "$d" _imagen)
+			zsh -fc 'print -l $fpath' | grep -qxF -- "$zdir" ||
+				fail "PREFIX=$prefix: zsh completion in $zdir, not on zsh's \$fpath: $(zsh -fc 'print $fpath')"
+		fi
+		if command -v fish >/dev/null 2>&1; then
+			fdir=$(installed_dir "$d" imagen.fish)
+			env -u XDG_CONFIG_HOME HOME="$T_TMP/fishhome" XDG_DATA_DIRS=/usr/local/share:/usr/share \
+				fish -c 'printf "%s\n" $fish_complete_path' | grep -qxF -- "$fdir" ||
+				fail "PREFIX=$prefix: fish completion in $fdir, not on fish's \$fish_complete_path"
+		fi
+	done
+}
+
 run_tests
