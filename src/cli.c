@@ -121,6 +121,40 @@ static void unknown_option(struct cli_parser *p, const char *bad)
 			  p->cmd->name);
 }
 
+/* Is word one of the values listed in an option's "a|b|c" argument name? */
+static int listed_value(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+
+	while (list && n) {
+		const char *bar = strchr(list, '|');
+		size_t len = bar ? (size_t)(bar - list) : strlen(list);
+
+		if (len == n && !strncmp(list, word, n))
+			return 1;
+		list = bar ? bar + 1 : NULL;
+	}
+	return 0;
+}
+
+/* An option whose value is optional takes it from the next word too, when that word is
+ * exactly one of its listed values ("--preview on"); anything else stays an operand, so
+ * "--preview on a hill" quoted as one word is still a prompt. */
+static void optional_value_in_next_word(struct cli_parser *p, int id, const char **arg)
+{
+	const struct opt_spec *o;
+
+	if (*arg || optind >= p->argc)
+		return;
+	for (o = p->cmd->opts; o && o->id; o++) {
+		if (o->id != id)
+			continue;
+		if (o->arg == ARG_OPTIONAL && listed_value(o->arg_name, p->argv[optind]))
+			*arg = p->argv[optind++];
+		return;
+	}
+}
+
 int cli_next(struct cli_parser *p, const char **arg)
 {
 	int c, idx = -1;
@@ -160,6 +194,7 @@ int cli_next(struct cli_parser *p, const char **arg)
 			p->g->quiet = 1;
 			continue;
 		default:
+			optional_value_in_next_word(p, c, arg);
 			return c;
 		}
 	}

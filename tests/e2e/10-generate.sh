@@ -192,6 +192,27 @@ test_preview_and_cloud_flags_resolve() {
 	expect_eq "$ERR" "imagen: IMAGEN_CLOUD_SYNC: invalid value 'sometimes' (expected auto, on or off)"
 }
 
+test_preview_value_as_the_next_word() {
+	# "--preview on" as the issue and users write it: the mode, not a prompt word
+	im generate --json --preview off -o out a fox
+	expect_rc 0
+	expect_eq "$(jqr "$OUT" .preview)" off
+	expect_eq "$(jqr "$OUT" .metadata.prompt)" "a fox" "the mode word is not in the prompt"
+	im generate --json a fox --preview auto -o out
+	expect_eq "$(jqr "$OUT" .preview)" auto "after the prompt words too"
+	expect_eq "$(jqr "$OUT" .metadata.prompt)" "a fox"
+	# a word that is not a mode, or a quoted prompt starting with one, stays the prompt
+	im generate --json --preview "on a hill" -o out
+	expect_eq "$(jqr "$OUT" .preview)" on
+	expect_eq "$(jqr "$OUT" .metadata.prompt)" "on a hill"
+	im generate --json --preview ocean -o out
+	expect_eq "$(jqr "$OUT" .metadata.prompt)" "ocean"
+	# and a lone mode word leaves no prompt
+	im generate --preview on
+	expect_rc 2
+	expect_contains "$ERR" "a prompt is required"
+}
+
 test_output_dir_precedence() {
 	IMAGEN_OUTPUT_DIR="$HOME/from-env" im generate "where"
 	expect_match "$OUT" "^$HOME/from-env/" "env output dir"
