@@ -360,15 +360,18 @@ json_t *cloud_usage_row(const struct cloud_item *it, const char *owner)
 		return NULL;
 	method = json_is_string(json_object_get(cost, "method")) ? json_object_get(cost, "method")
 								 : json_object_get(cost, "reason");
+	/* created_at is the generation time, not the sync time: a backfill by imagen sync
+	 * weeks later still books the cost on the day it was spent */
 	return json_pack(
-		"{s:s, s:s, s:O, s:O, s:o, s:i, s:o, s:o, s:o, s:o, s:o}", "owner_user_id", owner,
-		"storage_path", it->storage_path, "backend", json_object_get(r, "backend"),
+		"{s:s, s:s, s:O, s:O, s:o, s:i, s:o, s:o, s:o, s:o, s:o, s:O}", "owner_user_id",
+		owner, "storage_path", it->storage_path, "backend", json_object_get(r, "backend"),
 		"backend_type", json_object_get(r, "backend_type"), "model",
 		string_or_null(r, "model"), "image_count", 1, "cost_usd",
 		json_is_number(usd) ? json_copy((json_t *)usd) : json_null(), "cost_method",
 		json_is_string(method) ? json_copy((json_t *)method) : json_null(),
 		"predict_time_s", copy_or_null(dig(r, predict, 0)), "input_tokens",
-		copy_or_null(dig(r, in_tok, 1)), "output_tokens", copy_or_null(dig(r, out_tok, 1)));
+		copy_or_null(dig(r, in_tok, 1)), "output_tokens", copy_or_null(dig(r, out_tok, 1)),
+		"created_at", json_object_get(r, "created_at"));
 }
 
 /* ---- HTTP -------------------------------------------------------------------------------- */
@@ -522,8 +525,8 @@ static int upload(const struct cloud_conn *c, const struct cloud_item *it, struc
 		return err_set(err, "out of memory");
 	if (call(c, "POST", url, it->mime, "x-upsert: true", "Cache-Control: max-age=3600",
 		 it->data, it->bytes, &resp, err) < 0) {
+		/* a transport error: the HTTP layer already says "after N attempts: ..." */
 		snprintf(why, sizeof(why), "%.400s", err->msg);
-		note_attempts(why, sizeof(why), resp.attempts);
 		err_set(err, "upload of %s failed: %s", it->storage_path, why);
 		goto out;
 	}
@@ -546,7 +549,8 @@ static int upsert_row(const struct cloud_conn *c, const char *table, const char 
 		      struct err *err)
 {
 	struct http_response resp;
-	char *url = NULL, *body = json_dumps(row, JSON_COMPACT | JSON_REAL_PRECISION(12)), profile[64];
+	char *url = NULL, *body = json_dumps(row, JSON_COMPACT | JSON_REAL_PRECISION(12)),
+	     profile[64];
 	json_t *answer = NULL;
 	const char *s;
 	int rc = -1;
@@ -562,8 +566,8 @@ static int upsert_row(const struct cloud_conn *c, const char *table, const char 
 	if (call(c, "POST", url, "application/json", profile,
 		 "Prefer: return=representation,resolution=merge-duplicates", body, strlen(body),
 		 &resp, err) < 0) {
+		/* a transport error: the HTTP layer already says "after N attempts: ..." */
 		snprintf(why, why_size, "%.400s", err->msg);
-		note_attempts(why, why_size, resp.attempts);
 		goto out;
 	}
 	if (resp.status < 200 || resp.status > 299) {
@@ -673,8 +677,8 @@ int cloud_sign_url(char **out, const struct cloud_conn *c, const char *storage_p
 	snprintf(body, sizeof(body), "{\"expiresIn\": %ld}", expires_s);
 	if (call(c, "POST", url, "application/json", NULL, NULL, body, strlen(body), &resp, err) <
 	    0) {
+		/* a transport error: the HTTP layer already says "after N attempts: ..." */
 		snprintf(why, sizeof(why), "%.400s", err->msg);
-		note_attempts(why, sizeof(why), resp.attempts);
 		err_set(err, "signing %s failed: %s", storage_path, why);
 		goto out;
 	}

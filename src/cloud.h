@@ -79,7 +79,8 @@ json_t *cloud_image_row(const struct cloud_item *it, const char *owner, const ch
 /** The mai.imagen_usage row (new reference), or NULL when the record has no cost record
  *  (an unbilled backend).  cost_method is cost.method, else the reason the cost is
  *  unknown; predict_time_s and the token counts come from the cost detail or the
- *  adapter's metadata when present. */
+ *  adapter's metadata when present; created_at is the record's created_at (when the
+ *  cost was incurred, also for a late backfill). */
 json_t *cloud_usage_row(const struct cloud_item *it, const char *owner);
 
 /** The outcome of one sync. */

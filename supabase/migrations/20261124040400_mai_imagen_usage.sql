@@ -33,7 +33,9 @@ create policy "imagen usage: owner reads own rows" on mai.imagen_usage
 	for select to authenticated
 	using (owner_user_id = (select auth.uid()));
 
-revoke all on mai.imagen_usage from public, anon;
+-- revoke everything first: the table ends up with exactly these privileges (see
+-- imagen_schema_grants)
+revoke all on mai.imagen_usage from public, anon, authenticated, service_role;
 grant usage on schema mai to authenticated, service_role;
 grant select on mai.imagen_usage to authenticated;
 grant select, insert, update, delete on mai.imagen_usage to service_role;

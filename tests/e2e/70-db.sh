@@ -288,6 +288,36 @@ test_migrations_apply_twice_on_a_fresh_database() {
 	expect_eq "$after" "$before" "authenticator settings after applying again"
 }
 
+# Grants a project may already have given (default privileges, a hand-made GRANT ALL)
+# are taken back: applying the migrations again leaves exactly the documented set.
+# TRUNCATE matters most: row-level security does not cover it.
+test_grants_converge_from_an_over_granted_database() {
+	db="t70_$(uuid | tr -d -)"
+	sq "create database $db" >/dev/null || fail "create database"
+	dsn="$IMAGEN_TEST_DSN dbname=$db"
+	out=$(bash "$REPO_DIR/tests/db/pg.sh" apply "$dsn" 2>&1) || fail "first apply: $out"
+	psql -X -q -v ON_ERROR_STOP=1 -d "$dsn" -c "grant usage on schema imagen, mai to anon;
+	    grant all on imagen.images, mai.imagen_usage to public, anon, authenticated, service_role" >/dev/null ||
+		fail "over-grant"
+	out=$(bash "$REPO_DIR/tests/db/pg.sh" apply "$dsn" 2>&1) || fail "second apply: $out"
+	# every grantee but the owner, from the ACLs themselves (grantee 0 is PUBLIC)
+	privs=$(psql -X -qAt -d "$dsn" -c "select coalesce(r.rolname, 'public') || ':' || t || ':'
+	        || string_agg(a.privilege_type, ',' order by a.privilege_type)
+	    from unnest(array['imagen.images', 'mai.imagen_usage']) t
+	    join pg_class c on c.oid = t::regclass
+	    cross join lateral aclexplode(c.relacl) a
+	    left join pg_roles r on r.oid = a.grantee
+	    where a.grantee <> c.relowner
+	    group by r.rolname, t order by 1" 2>&1)
+	usage=$(psql -X -qAt -d "$dsn" -c "select has_schema_privilege('anon', 'imagen', 'USAGE')" 2>&1)
+	sq "drop database $db" >/dev/null
+	expect_eq "$privs" "authenticated:imagen.images:SELECT
+authenticated:mai.imagen_usage:SELECT
+service_role:imagen.images:DELETE,INSERT,SELECT,UPDATE
+service_role:mai.imagen_usage:DELETE,INSERT,SELECT,UPDATE" "table privileges after applying again"
+	expect_eq "$usage" f "anon usage on schema imagen after applying again"
+}
+
 # (changes the cluster-wide role setting for a moment: test files run one at a time)
 test_pgrst_expose_keeps_the_schemas_already_exposed() {
 	m=$REPO_DIR/supabase/migrations

@@ -61,6 +61,32 @@ reqs() {
 
 sha() { sha256sum "$1" | cut -c1-64; }
 
+# block_rows TABLE COLUMN: make the real PostgreSQL refuse this test's rows of TABLE: a
+# BEFORE INSERT trigger nulls the NOT NULL COLUMN of rows whose storage_path holds TAG,
+# so the insert fails with a genuine NOT NULL violation (23502) and the fake answers
+# with what PostgREST would send for it.  unblock_rows TABLE removes the trigger.
+block_rows() {
+	local fn="t75_block_$(tr -c 'a-z0-9\n' _ <<<"$TAG")_${1#*.}"
+	sq "create function public.$fn() returns trigger language plpgsql as \$\$
+	    begin
+		if new.storage_path like '%$TAG%' then new.$2 := null; end if;
+		return new;
+	    end \$\$;
+	    create trigger $fn before insert on $1 for each row execute function public.$fn()" >/dev/null ||
+		fail "cannot block rows of $1"
+}
+unblock_rows() {
+	local fn="t75_block_$(tr -c 'a-z0-9\n' _ <<<"$TAG")_${1#*.}"
+	sq "drop trigger $fn on $1; drop function public.$fn()" >/dev/null || fail "cannot unblock rows of $1"
+}
+
+# bill FILE: turn FILE's sidecar into what a billed adapter records (cost, predict time).
+bill() {
+	local side="${1%.png}.json"
+	jq '.cost = {"usd": 0.003, "currency": "USD", "method": "per-image price", "source": "default"}
+	    | .metadata.metrics = {"predict_time": 0.81}' "$side" >"$side.new" && mv "$side.new" "$side"
+}
+
 # http_status METHOD URL OUTFILE [HEADER...]: fetch URL (python: no curl needed), the
 # body into OUTFILE; prints the HTTP status.
 http_status() {
@@ -137,8 +163,7 @@ test_billed_backfill_writes_the_usage_row() {
 	expect_eq "$(reqs POST /)" 0 "requests under --no-cloud"
 	# what a billed adapter records: the cost, and the adapter's predict time
 	side="${F%.png}.json"
-	jq '.cost = {"usd": 0.003, "currency": "USD", "method": "per-image price", "source": "default"}
-	    | .metadata.metrics = {"predict_time": 0.81}' "$side" >"$side.new" && mv "$side.new" "$side"
+	bill "$F"
 	im sync "$F"
 	expect_rc 0
 	expect_eq "$ERR" "" stderr
@@ -151,6 +176,8 @@ test_billed_backfill_writes_the_usage_row() {
 	expect_eq "$(jqr "$u" .cost_usd)" 0.003 cost_usd
 	expect_eq "$(jqr "$u" .cost_method)" "per-image price" cost_method
 	expect_eq "$(jqr "$u" .predict_time_s)" 0.81 predict_time_s
+	# booked when the image was generated (the record's created_at), not when synced
+	expect_eq "$(sq "select created_at = '$(jqr "$side" .created_at)'::timestamptz from mai.imagen_usage where storage_path = '$SP'")" t "usage created_at"
 	expect_eq "$(fake_requests | jq -r '[.[] | select(.path == "/rest/v1/imagen_usage")][0].headers["content-profile"]')" mai "usage content-profile"
 	# re-syncing is idempotent: still one row each, same ids
 	id=$(sq "select id from imagen.images where storage_path = '$SP'")
@@ -173,14 +200,17 @@ test_backfill_reads_the_png_chunk_without_a_sidecar() {
 
 test_retry_on_5xx() {
 	setup
-	fake_faults "$FAKE_URL" '[{"match": "POST /storage/v1/object/imagen-generated/", "status": 503, "times": 2},
-	                          {"match": "POST /rest/v1/images", "status": 502, "times": 1}]'
+	# 503, then Storage's own 544 (database timeout); 502, then a 429 from PostgREST
+	fake_faults "$FAKE_URL" '[{"match": "POST /storage/v1/object/imagen-generated/", "status": 503, "times": 1},
+	                          {"match": "POST /storage/v1/object/imagen-generated/", "status": 544, "times": 1},
+	                          {"match": "POST /rest/v1/images", "status": 502, "times": 1},
+	                          {"match": "POST /rest/v1/images", "status": 429, "times": 1}]'
 	gen --seed 5 "retried fox"
 	expect_rc 0
 	expect_eq "$ERR" "" stderr
 	expect_eq "$(jqr "$OUT" .cloud.status)" synced status
 	expect_eq "$(reqs POST /storage/v1/object/imagen-generated/)" 3 "upload attempts"
-	expect_eq "$(reqs POST /rest/v1/images)" 2 "row attempts"
+	expect_eq "$(reqs POST /rest/v1/images)" 3 "row attempts"
 	expect_eq "$(sq "select count(*) from imagen.images where storage_path = '$SP'")" 1 rows
 }
 
@@ -288,9 +318,10 @@ test_signed_url_round_trip() {
 
 test_partial_success_then_resync_completes_without_second_upload() {
 	setup
-	fake_faults "$FAKE_URL" '{"match": "POST /rest/v1/images", "status": 400,
-	  "body": "{\"code\":\"23502\",\"details\":null,\"hint\":null,\"message\":\"null value in column \\\"prompt\\\" of relation \\\"images\\\" violates not-null constraint\"}"}'
+	# the real database refuses the row (no canned answer): PostgREST's 400 and error JSON
+	block_rows imagen.images prompt
 	gen --seed 13 "a half-synced fox"
+	unblock_rows imagen.images
 	expect_rc 0
 	expect_one_error_line
 	expect_eq "$ERR" "imagen: cloud sync: uploaded $SP but the row insert failed: HTTP 400: null value in column \"prompt\" of relation \"images\" violates not-null constraint (23502); queued for imagen sync" stderr
@@ -313,6 +344,32 @@ test_partial_success_then_resync_completes_without_second_upload() {
 	expect_contains "$OUT" "nothing pending"
 }
 
+test_partial_success_of_the_usage_row_then_resync() {
+	setup
+	gen --no-cloud --seed 31 "a half-billed fox"
+	expect_rc 0
+	bill "$F"
+	block_rows mai.imagen_usage backend_type
+	im sync --json "$F"
+	unblock_rows mai.imagen_usage
+	expect_rc 1
+	expect_eq "$ERR" "imagen: cloud sync: uploaded $SP and recorded its row but the usage row insert failed: HTTP 400: null value in column \"backend_type\" of relation \"imagen_usage\" violates not-null constraint (23502); queued for imagen sync" stderr
+	expect_eq "$(jqr "$OUT" .status)/$(jqr "$OUT" .uploaded)/$(jqr "$OUT" .queued)" failed/true/true "json result"
+	id=$(jqr "$OUT" .row_id)
+	expect_eq "$(sq "select id from imagen.images where storage_path = '$SP'")" "$id" "images row landed"
+	expect_eq "$(sq "select count(*) from mai.imagen_usage where storage_path = '$SP'")" 0 "usage rows before"
+	im sync --status --json
+	expect_eq "$(jqr "$OUT" '.items[0].uploaded_sha256')" "$(sha "$F")" "recorded upload"
+	im sync
+	expect_rc 0
+	expect_eq "$ERR" "" "stderr of the retry"
+	expect_eq "$(reqs POST /storage/v1/object/)" 1 "uploads in all"
+	expect_eq "$(sq "select count(*), min(id::text) from imagen.images where storage_path = '$SP'")" "1|$id" "images row after the retry"
+	expect_eq "$(sq "select cost_usd, cost_method from mai.imagen_usage where storage_path = '$SP'")" "0.003000|per-image price" "usage row completed"
+	im sync --status --json
+	expect_eq "$(jqr "$OUT" .pending)" 0 "pending after the retry"
+}
+
 test_outbox_and_sync_recover_after_the_server_comes_back() {
 	setup
 	fake_stop_all
@@ -322,7 +379,7 @@ test_outbox_and_sync_recover_after_the_server_comes_back() {
 	expect_rc 0
 	f1=$F sp1=$SP h1=$(sha "$F")
 	expect_one_error_line
-	expect_match "$ERR" "^imagen: cloud sync: upload of $sp1 failed: .*\(after 4 attempts\); queued for imagen sync$" stderr
+	expect_eq "$ERR" "imagen: cloud sync: upload of $sp1 failed: after 4 attempts: cannot connect to 127.0.0.1:$port (connection refused); queued for imagen sync" stderr
 	gen --seed 15 "another patient fox"
 	expect_rc 0
 	f2=$F sp2=$SP
