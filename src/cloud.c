@@ -230,20 +230,35 @@ static int check_record(struct cloud_item *it, struct err *err)
 	return 0;
 }
 
+/* After a failed read of path: is the failure one that retrying cannot mend (the file is
+ * gone, not a regular file, too large)?  Anything else (EACCES, EIO, a symlink loop, no
+ * file descriptors) may pass: the image stays queued rather than being dropped. */
+static int read_failure_is_final(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return errno == ENOENT || errno == ENOTDIR;
+	return !S_ISREG(st.st_mode) || (unsigned long long)st.st_size > CLOUD_MAX_IMAGE_BYTES;
+}
+
 int cloud_item_load(struct cloud_item *out, const char *image_path, struct err *err)
 {
 	const char *slash;
+	int e;
 
 	memset(out, 0, sizeof(*out));
 	out->image = realpath(image_path, NULL);
 	if (!out->image) {
-		err_code(err, CLOUD_ERR_RECORD, "%s: %s", image_path, strerror(errno));
+		e = errno;
+		err_code(err, e == ENOENT || e == ENOTDIR ? CLOUD_ERR_RECORD : 1, "%s: %s",
+			 image_path, strerror(e));
 		goto fail;
 	}
 	slash = strrchr(out->image, '/');
 	out->file_name = slash ? slash + 1 : out->image;
 	if (file_read(&out->data, &out->bytes, out->image, CLOUD_MAX_IMAGE_BYTES, err) < 0) {
-		err->code = CLOUD_ERR_RECORD;
+		err->code = read_failure_is_final(out->image) ? CLOUD_ERR_RECORD : 1;
 		goto fail;
 	}
 	out->mime = pngmeta_sniff_mime(out->data, out->bytes);

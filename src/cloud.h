@@ -63,7 +63,9 @@ struct cloud_item {
  * row's prompt) or without `backend`/`backend_type`, a file name that starts with a
  * YYYY-MM-DD date other than the record's date (the storage path would not mirror the
  * local name), and a file name with a character Storage refuses in a key.
- * err->code is 3 for these "this file cannot be synced as it is" errors.
+ * err->code is 3 for these "this file cannot be synced as it is" errors, and for a file
+ * that is gone, not a regular file or too large; 1 for a read that may succeed later
+ * (permissions, I/O errors, a symlink loop).
  */
 int cloud_item_load(struct cloud_item *out, const char *image_path, struct err *err);
 void cloud_item_release(struct cloud_item *it);

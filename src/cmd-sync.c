@@ -92,15 +92,21 @@ static int sync_one(const struct cloud_conn *c, const char *outbox, const json_t
 	if (cloud_item_load(&it, path, &err) < 0) {
 		snprintf(line, sizeof(line), "%s", err.msg);
 		/* a queued image that is gone or can no longer sync leaves the queue: retrying
-		 * cannot help; the message says so */
-		if (queued && outbox_remove(outbox, path, NULL, &qerr) == 0)
+		 * cannot help; the message says so.  One that could not be read this time
+		 * (permissions, I/O) stays. */
+		if (queued && err.code == CLOUD_ERR_RECORD &&
+		    outbox_remove(outbox, path, NULL, &qerr) == 0)
 			snprintf(line + strlen(line), sizeof(line) - strlen(line),
 				 "; dropped from the outbox");
+		else if (queued && err.code != CLOUD_ERR_RECORD)
+			snprintf(line + strlen(line), sizeof(line) - strlen(line),
+				 "; still queued");
 		if (!g->quiet)
 			cli_error("cloud sync: %s", line);
 		if (json) {
 			o = json_pack("{s:s, s:s, s:s, s:b}", "image", path, "status", "failed",
-				      "error", err.msg, "queued", 0);
+				      "error", err.msg, "queued",
+				      queued && err.code != CLOUD_ERR_RECORD);
 			print_json(o);
 			json_decref(o);
 		}

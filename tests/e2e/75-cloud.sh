@@ -425,6 +425,30 @@ test_queued_image_that_vanished_is_dropped() {
 	expect_eq "$(jqr "$OUT" .pending)" 0 pending
 }
 
+test_queued_image_unreadable_for_now_stays_queued() {
+	setup
+	fake_stop_all
+	cloud_config "http://127.0.0.1:$(free_port)"
+	gen --seed 19 "a fox behind a loop"
+	cp "$F" "$T_TMP/keep.png"
+	# a symlink loop where the image was: unreadable (as EACCES or EIO would be, which
+	# root cannot be made to see), but not gone: retrying later may work
+	rm "$F"
+	ln -s "$F" "$F"
+	im sync --json
+	expect_rc 1
+	expect_contains "$ERR" "; still queued"
+	expect_not_contains "$ERR" "dropped"
+	expect_eq "$(jqr "$OUT" .queued)" true "json queued"
+	im sync --status --json
+	expect_eq "$(jqr "$OUT" .pending)" 1 pending
+	# once the file reads again, the entry is still there to sync
+	rm "$F"
+	cp "$T_TMP/keep.png" "$F"
+	im sync --status
+	expect_contains "$OUT" "$(basename "$F")"
+}
+
 test_no_cloud_touches_neither() {
 	setup
 	gen --no-cloud --seed 17 "a private fox"
