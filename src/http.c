@@ -60,6 +60,10 @@ int retry_decide(const struct retry_policy *p, int attempt, long status, double 
 	if (!http_status_retryable(status) || attempt >= p->max_attempts)
 		return 0;
 	if (retry_after_s >= 0) {
+		/* the server said when to come back: earlier is only another refusal, so a wait
+		 * longer than we are willing to make ends the retries instead of being cut short */
+		if (retry_after_s > p->max_delay_s)
+			return 0;
 		d = retry_after_s;
 	} else {
 		d = p->base_s;

@@ -68,7 +68,7 @@ int http_request(const struct http_request *req, struct http_response *resp, str
 struct retry_policy {
 	int max_attempts;    /* total attempts, >= 1 */
 	double base_s;       /* first backoff delay */
-	double max_delay_s;  /* cap on one delay (Retry-After included) */
+	double max_delay_s;  /* cap on one backoff delay; a longer Retry-After ends the retries */
 	double max_total_s;  /* give up when the next attempt would start later than this */
 };
 
@@ -80,8 +80,9 @@ struct retry_policy http_retry_default(void);
  *  (0 = transport error).  Retry 0 (transport), 429 and 5xx; never other statuses.
  *  retry_after_s < 0 when absent; elapsed_s since the first attempt started; jitter in
  *  [0,1).  Returns 1 and *delay_s when another attempt should be made, else 0.
- *  Delay: retry_after when given (capped), else base * 2^(attempt-1) * (0.5 + jitter/2)
- *  capped; no retry when elapsed + delay > max_total. */
+ *  Delay: retry_after when given (no retry when it exceeds max_delay: retrying sooner than
+ *  the server asked is pointless), else base * 2^(attempt-1) * (0.5 + jitter/2) capped at
+ *  max_delay; no retry when elapsed + delay > max_total. */
 int retry_decide(const struct retry_policy *p, int attempt, long status, double retry_after_s,
 		 double elapsed_s, double jitter, double *delay_s);
 
