@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -73,14 +74,27 @@ static void test_attempts_are_bounded(void **state)
 
 static void test_retry_after_honoured_and_capped(void **state)
 {
-	double d;
+	double d = -7;
 
 	assert_int_equal(retry_decide(&pol, 1, 429, 7, 0, 0.9, &d), 1);
 	assert_true(d == 7.0); /* exactly what the server asked, no jitter */
 	assert_int_equal(retry_decide(&pol, 1, 503, 0, 0, 0.9, &d), 1);
 	assert_true(d == 0.0);
-	assert_int_equal(retry_decide(&pol, 1, 429, 3600, 0, 0.9, &d), 1);
-	assert_true(d == 30.0); /* capped at max_delay */
+	assert_int_equal(retry_decide(&pol, 1, 429, 30, 0, 0.9, &d), 1);
+	assert_true(d == 30.0); /* up to max_delay: waited in full */
+	d = -7;
+	/* longer than we would wait: give up rather than come back before the server said */
+	assert_int_equal(retry_decide(&pol, 1, 429, 3600, 0, 0.9, &d), 0);
+	assert_int_equal(retry_decide(&pol, 1, 503, 30.5, 0, 0.9, &d), 0);
+	assert_true(d == -7); /* untouched */
+	/* the backoff itself is still capped at max_delay */
+	assert_int_equal(retry_decide(&pol, 3, 503, -1, 0, 0.999, &d), 1);
+	{
+		struct retry_policy small = { 10, 8.0, 10.0, 120.0 };
+
+		assert_int_equal(retry_decide(&small, 4, 503, -1, 0, 0.999, &d), 1);
+		assert_true(d == 10.0); /* 8 * 2^3 * ~1 = 64, capped */
+	}
 }
 
 static void test_total_time_bounded(void **state)
@@ -224,7 +238,7 @@ static void test_cost_records(void **state)
  * (after reading the request head), so the client side of http.c meets a real socket. */
 struct canned {
 	int fd;
-	const char *answers[4];
+	const char *answers[5];
 	size_t n;
 	char request[4096]; /* the last request head received */
 };
@@ -319,6 +333,59 @@ static void test_socket_status_headers_and_user_agent(void **state)
 	http_response_release(&rs);
 }
 
+/* Retry-After as an HTTP-date (RFC 9110 §10.2.3) becomes seconds from now (0 once past);
+ * Replicate's 429 body field `retry_after` counts when the header is absent, and the
+ * header wins when both are there.  A 503 body's retry_after is not Replicate's throttle
+ * answer and is left alone. */
+static void test_socket_retry_after_date_and_body(void **state)
+{
+	char future[256], datebuf[64], url[128];
+	time_t t = time(NULL) + 120;
+	struct tm tm;
+	struct canned c = { .n = 5 };
+	struct http_request rq = { 0 };
+	struct http_response rs;
+	struct err err = ERR_INIT;
+	pthread_t th;
+
+	gmtime_r(&t, &tm);
+	strftime(datebuf, sizeof(datebuf), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	snprintf(future, sizeof(future),
+		 "HTTP/1.1 503 Busy\r\nRetry-After: %s\r\nContent-Length: 0\r\n\r\n", datebuf);
+	c.answers[0] = future;
+	c.answers[1] = "HTTP/1.1 503 Busy\r\nRetry-After: Wed, 21 Oct 2015 07:28:00 GMT\r\n"
+		       "Content-Length: 0\r\n\r\n";
+	c.answers[2] = "HTTP/1.1 429 Too Many\r\nContent-Type: application/json\r\n"
+		       "Content-Length: 35\r\n\r\n{\"detail\":\"slow\",\"retry_after\":2.5}";
+	c.answers[3] = "HTTP/1.1 429 Too Many\r\nRetry-After: 4\r\nContent-Length: 17\r\n\r\n"
+		       "{\"retry_after\":9}";
+	c.answers[4] = "HTTP/1.1 503 Busy\r\nContent-Length: 17\r\n\r\n{\"retry_after\":9}";
+	memset(&rs, 0, sizeof(rs));
+	assert_int_equal(start(&c, &th, url, sizeof(url)), 0);
+	rq.url = url;
+
+	assert_int_equal(http_request(&rq, &rs, &err), 0);
+	assert_int_equal(rs.status, 503);
+	/* 120 s ahead, give or take the second boundaries crossed while the test runs */
+	assert_true(rs.retry_after > 100 && rs.retry_after <= 121);
+
+	assert_int_equal(http_request(&rq, &rs, &err), 0);
+	assert_true(rs.retry_after == 0.0);
+
+	assert_int_equal(http_request(&rq, &rs, &err), 0);
+	assert_int_equal(rs.status, 429);
+	assert_true(rs.retry_after == 2.5);
+
+	assert_int_equal(http_request(&rq, &rs, &err), 0);
+	assert_true(rs.retry_after == 4.0);
+
+	assert_int_equal(http_request(&rq, &rs, &err), 0);
+	assert_int_equal(rs.status, 503);
+	assert_true(rs.retry_after < 0);
+	stop(&c, th);
+	http_response_release(&rs);
+}
+
 static void test_socket_body_cap_and_dropped_body(void **state)
 {
 	struct canned c = { .answers = { "HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n"
@@ -397,6 +464,7 @@ int main(void)
 		cmocka_unit_test(test_connection_refused_is_a_transport_error),
 		cmocka_unit_test(test_cost_records),
 		cmocka_unit_test(test_socket_status_headers_and_user_agent),
+		cmocka_unit_test(test_socket_retry_after_date_and_body),
 		cmocka_unit_test(test_socket_body_cap_and_dropped_body),
 		cmocka_unit_test(test_socket_download_streams_to_fd_and_retries_truncate_it),
 	};
