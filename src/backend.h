@@ -19,6 +19,9 @@ struct imagen_request {
 	const char *style;           /* preset name, "none" when none */
 	const json_t *opts; /* --set pairs as a JSON object (int/bool/string values), never NULL */
 	int count;          /* images wanted from this call, 1..ops->max_batch */
+	int room;           /* slots in the result array (>= count): an upstream run that
+			     * makes more images than asked (a ComfyUI graph with several
+			     * outputs or a batch) hands back up to room of them */
 	struct progress *progress; /* where to report progress; NULL-safe (progress.h) */
 	int verbose;        /* -v given: adapters may print "imagen: NAME: ..." detail lines */
 };
@@ -60,9 +63,11 @@ struct backend_ops {
 	/** Open an instance: validate, read credentials from the environment, fail fast
 	 *  before any network call.  *out is allocated by the adapter. */
 	int (*open)(struct backend **out, const char *name, const json_t *cfg, struct err *err);
-	/** Produce req->count images into res[0..count-1] (zeroed by the caller) and set
-	 *  *nres to how many were filled.  Returns 0, or -1 with err filled; on -1 the
-	 *  first *nres results are still valid and are kept (nothing generated is lost).
+	/** Produce req->count images into res[0..count-1] (zeroed by the caller, room
+	 *  slots long) and set *nres to how many were filled; an adapter whose one upstream
+	 *  run yields more images may fill up to req->room so that none is lost.  Returns
+	 *  0, or -1 with err filled; on -1 the first *nres results are still valid and are
+	 *  kept (nothing generated is lost).
 	 *  Ctrl-C: when cancel_requested() the adapter asks its upstream to stop the work
 	 *  it started (http no_cancel request) and fails with err->code 130. */
 	int (*generate)(struct backend *b, const struct imagen_request *req,

@@ -45,6 +45,7 @@ enum {
 #define DIM_MAX 16384
 #define STEPS_MAX 10000
 #define COUNT_MAX 100
+#define RESULTS_ROOM 16 /* images one backend call may hand back beyond --count */
 
 static const struct opt_spec generate_opts[] = {
 	{ OPT_BACKEND, "backend", 'b', ARG_REQUIRED, "NAME",
@@ -520,11 +521,17 @@ static int generate_all(struct write_ctx *c, struct backend *be, struct imagen_r
 	struct err err = ERR_INIT;
 	struct timespec t0;
 	int max_batch = be->ops->max_batch > 0 ? be->ops->max_batch : 1, done = 0, rc = 0;
+	/* room for more than asked: a ComfyUI graph may save several images per run, and
+	 * every image generated is kept (the last run may give more than --count) */
+	int room = count < max_batch ? count : max_batch;
 	int64_t base_seed = req->seed;
+	int calls = 0;
 	char label[160];
 	size_t i, nres;
 
-	res = calloc((size_t)(count < max_batch ? count : max_batch), sizeof(*res));
+	if (room < RESULTS_ROOM)
+		room = RESULTS_ROOM;
+	res = calloc((size_t)room, sizeof(*res));
 	if (!res) {
 		cli_error("out of memory");
 		return 1;
@@ -533,8 +540,13 @@ static int generate_all(struct write_ctx *c, struct backend *be, struct imagen_r
 		int batch = count - done < max_batch ? count - done : max_batch, grc;
 
 		req->count = batch;
-		/* seeds stay in 0..2^63-1 */
-		req->seed = (int64_t)(((uint64_t)base_seed + (uint64_t)done) & (uint64_t)INT64_MAX);
+		req->room = room;
+		/* seeds stay in 0..2^63-1; an unbatched upstream gets seed, seed+1, ... per
+		 * call even when one call gave several images */
+		req->seed = (int64_t)(((uint64_t)base_seed +
+				       (uint64_t)(max_batch == 1 ? calls : done)) &
+				      (uint64_t)INT64_MAX);
+		calls++;
 		if (count > 1)
 			snprintf(label, sizeof(label), "%s %d/%d", c->cb->name, done + 1, count);
 		else
@@ -548,8 +560,8 @@ static int generate_all(struct write_ctx *c, struct backend *be, struct imagen_r
 		grc = be->ops->generate(be, req, res, &nres, &err);
 		progress_clear(&prog);
 		req->progress = NULL;
-		if (nres > (size_t)batch)
-			nres = (size_t)batch;
+		if (nres > (size_t)room)
+			nres = (size_t)room;
 		if (c->g->verbose && nres)
 			fprintf(stderr, "imagen: generated %zu image%s in %.1f ms\n", nres,
 				nres == 1 ? "" : "s", ms_since(&t0));
@@ -576,7 +588,7 @@ static int generate_all(struct write_ctx *c, struct backend *be, struct imagen_r
 			break;
 		}
 	}
-	for (i = 0; i < (size_t)(count < max_batch ? count : max_batch); i++)
+	for (i = 0; i < (size_t)room; i++)
 		imagen_result_release(&res[i]);
 	free(res);
 	return rc;

@@ -1728,7 +1728,9 @@ static int fill_result(struct run *r, const json_t *images, size_t index, struct
 		res->height = json_is_integer(v) ? (int)json_integer_value(v) : 0;
 	}
 	res->seed = r->req->seed;
-	res->seed_honoured = p->n[P_SEED] > 0;
+	/* one seed for the whole run: only the first image is what that seed alone gives
+	 * with this graph (the others need their batch index or output node too) */
+	res->seed_honoured = p->n[P_SEED] > 0 && index == 0;
 	v = get_param(r->graph, p, P_MODEL);
 	res->model =
 		json_is_string(v) && *json_string_value(v) ? strdup(json_string_value(v)) : NULL;
@@ -1739,6 +1741,8 @@ static int fill_result(struct run *r, const json_t *images, size_t index, struct
 		       (json_t *)im, "images", (json_int_t)json_array_size(images), "params",
 		       comfyui_params_json(p), "elapsed_ms",
 		       json_integer((json_int_t)((http_now_s() - r->t0) * 1e3)));
+	if (md && json_array_size(images) > 1)
+		json_object_set_new(md, "image_index", json_integer((json_int_t)index));
 	if (md && r->ws_error[0])
 		json_object_set_new(md, "websocket_error", json_string(r->ws_error));
 	if (md && (v = get_param(r->graph, p, P_SAMPLER)) && json_is_string(v))
@@ -1801,7 +1805,11 @@ static int comfyui_generate(struct backend *b, const struct imagen_request *req,
 		goto out;
 	}
 	progress_status(req->progress, "downloading");
+	/* every image the run saved (a batch, several SaveImage nodes), as far as the
+	 * caller has room: they are ours, generated and paid for in GPU time */
 	want = req->count > 0 ? (size_t)req->count : 1;
+	if (req->room > req->count)
+		want = (size_t)req->room;
 	for (i = 0; i < want && i < json_array_size(images); i++) {
 		if (download(&r, json_array_get(images, i), &res[i], err) < 0 ||
 		    fill_result(&r, images, i, &res[i], err) < 0) {

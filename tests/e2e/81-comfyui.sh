@@ -250,6 +250,47 @@ EOF
 	expect_eq "$(fake_requests | jq '[.[] | select(.method == "WS" and .type == "binary")] | length')" 16 "previews sent"
 }
 
+# The bar is coloured on a terminal; NO_COLOR (any non-empty value) and TERM=dumb keep
+# the same line without colour escapes; -q draws nothing at all.
+test_progress_colour_follows_no_color_and_quiet() {
+	local mode tty_out
+	fake_start comfyui
+	cf_config
+	fake_data '{"steps_delay_ms": 10}'
+	for mode in colour no_color dumb quiet; do
+		case $mode in
+		colour) envs="TERM=xterm" q= ;;
+		no_color) envs="TERM=xterm NO_COLOR=1" q= ;;
+		dumb) envs="TERM=dumb" q= ;;
+		quiet) envs="TERM=xterm" q=-q ;;
+		esac
+		cat >"$T_TMP/run.sh" <<EOF
+unset NO_COLOR
+exec env $envs "$IMAGEN" $q generate --no-preview --seed 4 -W 64 -H 64 --steps 8 -o "$HOME/out-$mode" "colours"
+EOF
+		SHELL=/bin/bash script -qefc "bash $T_TMP/run.sh" /dev/null >"$T_TMP/tty-$mode" 2>&1 ||
+			fail "$mode: generate under a pty failed: $(cat -v "$T_TMP/tty-$mode")"
+		tty_out=$(tr -d '\r' <"$T_TMP/tty-$mode")
+		if grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error:" <<<"$tty_out"; then
+			fail "sanitizer finding: $tty_out"
+		fi
+		expect_eq "$(count_files "out-$mode" '*.png')" 1 "$mode: pngs"
+		case $mode in
+		colour)
+			grep -aq $'\033\\[32m' "$T_TMP/tty-$mode" || fail "no colour on a terminal: $(cat -v "$T_TMP/tty-$mode")"
+			expect_match "$tty_out" '8/8  KSampler' "$mode: progress line"
+			;;
+		no_color | dumb)
+			! grep -aqE $'\033\\[(1|32|0)m' "$T_TMP/tty-$mode" || fail "$mode: colour escapes: $(cat -v "$T_TMP/tty-$mode")"
+			expect_match "$tty_out" '\[#+\] 8/8  KSampler' "$mode: progress line"
+			;;
+		quiet)
+			! grep -aq 'KSampler' "$T_TMP/tty-$mode" || fail "-q drew a progress line: $(cat -v "$T_TMP/tty-$mode")"
+			;;
+		esac
+	done
+}
+
 test_websocket_refused_falls_back_to_polling_history() {
 	fake_start comfyui
 	cf_config
@@ -548,17 +589,42 @@ test_count_two_queues_two_prompts_with_consecutive_seeds() {
 	expect_eq "$(reqs POST '^/prompt$' | jq '[.[].body | fromjson | .prompt_id] | unique | length')" 2 "prompt ids"
 }
 
-test_a_graph_saving_two_images_keeps_the_first_and_lists_both() {
+# Every image a run saves is downloaded and kept, each with its own file and sidecar;
+# only the first is what the seed alone reproduces.
+test_a_graph_saving_two_images_keeps_both() {
 	fake_start comfyui
 	cf_config
 	fake_data '{"images": 2}'
-	im generate --seed 10 -W 64 -H 64 -o out "two outputs"
+	im generate --json --seed 10 -W 64 -H 64 -o out "two outputs"
 	expect_rc 0
-	expect_eq "$(count_files out '*.png')" 1 pngs
-	s="${OUT%.png}.json"
-	expect_eq "$(jqr "$s" .metadata.images)" 2 "images saved by the graph"
-	expect_eq "$(jqr "$s" .metadata.image.filename)" imagen_00001_.png "the one kept"
-	expect_eq "$(nreqs GET '^/view$')" 1 downloads
+	expect_eq "$(count_files out '*.png')" 2 pngs
+	expect_eq "$(nreqs POST '^/prompt$')" 1 "prompts queued"
+	expect_eq "$(nreqs GET '^/view$')" 2 downloads
+	expect_eq "$(jq -sc '[.[] | .index]' <<<"$OUT")" '[0,1]' "record indexes"
+	expect_eq "$(jq -sc '[.[] | .seed]' <<<"$OUT")" '[10,10]' "recorded seeds"
+	a=$(jq -rs '.[0].sidecar' <<<"$OUT")
+	b=$(jq -rs '.[1].sidecar' <<<"$OUT")
+	[ "$a" != "$b" ] || fail "both records name one sidecar"
+	expect_eq "$(jqr "$a" '[.metadata.images, .metadata.image_index, .metadata.image.filename, .seed_honoured] | @json')" \
+		'[2,0,"imagen_00001_.png",true]' "first image"
+	expect_eq "$(jqr "$b" '[.metadata.images, .metadata.image_index, .metadata.image.filename, .seed_honoured] | @json')" \
+		'[2,1,"imagen_00002_.png",false]' "second image"
+	pngcheck -q out/*.png >/dev/null || fail "pngcheck rejects an image"
+}
+
+# --count counts images: runs of a two-image graph until there are enough (the last
+# run's surplus is kept too), with seeds seed, seed+1 per run.
+test_count_with_a_two_image_graph_counts_images_and_keeps_the_surplus() {
+	fake_start comfyui
+	cf_config
+	fake_data '{"images": 2}'
+	im generate --json --count 3 --seed 20 -W 64 -H 64 -o out "pairs"
+	expect_rc 0
+	expect_eq "$(nreqs POST '^/prompt$')" 2 "prompts queued"
+	expect_eq "$(count_files out '*.png')" 4 pngs
+	expect_eq "$(jq -sc '[.[] | .seed]' <<<"$OUT")" '[20,20,21,21]' "recorded seeds"
+	expect_eq "$(prompt_body 0 | jq -c '[.prompt[] | select(.class_type == "KSampler") | .inputs.seed]')" '[20]' "first seed sent"
+	expect_eq "$(prompt_body 1 | jq -c '[.prompt[] | select(.class_type == "KSampler") | .inputs.seed]')" '[21]' "second seed sent"
 }
 
 test_config_validate_checks_the_slice() {
