@@ -417,6 +417,27 @@ test_ctrl_c_while_processing_cancels_the_prediction() {
 	expect_nothing_in out
 }
 
+# The first Ctrl-C waits for the cancel request (up to its own short timeout); a second
+# one while that request hangs exits at once.  The proof is exit 130 with the message
+# that only the immediate-exit path of the signal handler prints (the orderly path ends
+# with a bare "imagen: interrupted").
+test_second_ctrl_c_exits_without_waiting_for_the_cancel() {
+	rp_setup "$SCHNELL" "wait: 0"
+	fake_data '{"processing_ms": 30000}'
+	fake_faults "$FAKE_URL" '{"match": "POST /v1/predictions/", "delay_ms": 4000}'
+	mkdir -p out
+	bg_imagen generate -o out "interrupted twice"
+	wait_for polls
+	kill -INT "$BG"
+	wait_for cancels
+	bg_interrupt
+	expect_eq "$RC" 130 "exit status"
+	expect_eq "$(grep -c . <<<"$ERR")" 1 "stderr lines"
+	expect_contains "$ERR" "imagen: interrupted again, exiting now" stderr
+	expect_eq "$(cancels)" 1 "cancel requests"
+	expect_nothing_in out
+}
+
 test_ctrl_c_during_a_held_create_finds_and_cancels_the_prediction() {
 	rp_setup "$SCHNELL"
 	fake_data '{"processing_ms": 30000}'
@@ -432,6 +453,29 @@ test_ctrl_c_during_a_held_create_finds_and_cancels_the_prediction() {
 	expect_eq "$(nreqs GET '^/v1/predictions$')" 1 "lookup of the prediction"
 	expect_eq "$(cancels)" 1 "cancel requests"
 	expect_nothing_in out
+}
+
+# On a terminal: the prediction's status with the elapsed time, then the download; on a
+# pipe (every other test here) stderr stays empty.
+test_progress_line_shows_status_and_elapsed_time_on_a_terminal() {
+	rp_setup "$SCHNELL" "wait: 0"
+	fake_data '{"processing_ms": 600}'
+	cat >"$T_TMP/run.sh" <<EOF
+unset NO_COLOR
+exec env TERM=dumb "$IMAGEN" generate --no-preview -o "$HOME/out" "watched"
+EOF
+	SHELL=/bin/bash script -qefc "bash $T_TMP/run.sh" /dev/null >"$T_TMP/tty" 2>&1 ||
+		fail "generate under a pty failed: $(cat -v "$T_TMP/tty")"
+	tty_out=$(tr '\r' '\n' <"$T_TMP/tty")
+	if grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error:" <<<"$tty_out"; then
+		fail "sanitizer finding: $tty_out"
+	fi
+	! grep -qF -- "$SECRET_CANARY" <<<"$tty_out" || fail "the token was printed"
+	expect_match "$tty_out" 'rep  (starting|processing)  [0-9]+\.[0-9]s' "status line"
+	expect_match "$tty_out" 'rep  downloading 1/1  [0-9]+\.[0-9]s' "download line"
+	expect_eq "$(count_files out '*.png')" 1 pngs
+	# the line is erased before the path is printed: the path stands on a clean line
+	expect_match "$(cat -v "$T_TMP/tty")" '\^\[\[2K/[^ ]*/out/[^ ]*watched[^ ]*\.png' "erased before the path"
 }
 
 test_timeout_cancels_and_fails() {

@@ -348,6 +348,27 @@ test_connection_dropped_mid_body() {
 	expect_no_output out2
 }
 
+# The per-request total timeout (backends.NAME.timeout): an answer slower than it is a
+# transport failure, retried like one, then a clear error naming the limit.
+test_answer_slower_than_the_timeout_is_retried_then_reported() {
+	oa_setup gpt-image-1 "timeout: 1"
+	export IMAGEN_HTTP_RETRIES=2
+	# once too slow: the second attempt succeeds
+	fake_faults "$FAKE_URL" '{"match": "POST /v1/images", "delay_ms": 2500}'
+	im generate -o out "slow once"
+	expect_rc 0
+	expect_file "$OUT"
+	expect_eq "$(posts)" 2 requests
+	# always too slow: one line naming host and limit, exit 1, no file
+	fake_faults "$FAKE_URL" '{"match": "POST /v1/images", "delay_ms": 2500, "times": 2}'
+	im generate -o out2 "slow always"
+	expect_rc 1
+	expect_one_error_line
+	expect_match "$ERR" "^imagen: backend \"oa\": POST $GEN after 2 attempts: no answer from 127\\.0\\.0\\.1:[0-9]+ within 1 s\$"
+	expect_eq "$(posts)" 4 requests
+	expect_no_output out2
+}
+
 test_ctrl_c_during_a_slow_answer_exits_130_and_leaves_nothing() {
 	oa_setup gpt-image-1
 	fake_faults "$FAKE_URL" '{"match": "POST /v1/images", "delay_ms": 8000}'

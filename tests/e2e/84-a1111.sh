@@ -243,6 +243,40 @@ test_503_is_retried_then_succeeds() {
 	expect_eq "$(requests_to POST /sdapi/v1/txt2img)" 3 "attempts"
 }
 
+# The shared retry loop (http_request_retry) waits what Retry-After asks: the backoff
+# alone would be tens of milliseconds here (IMAGEN_HTTP_RETRY_BASE_MS=20), so a gap of
+# about a second between the attempts can only come from the header.  (A lower bound:
+# a slow machine cannot make this fail.)
+test_retry_after_header_is_honoured() {
+	fake_start a1111
+	a1111_config
+	fake_faults "$FAKE_URL" '[{"match": "POST /sdapi/v1/txt2img", "status": 503, "headers": {"Retry-After": "1"}},
+		{"match": "POST /sdapi/v1/txt2img", "status": 429, "headers": {"Retry-After": "1"}}]'
+	im -v generate --seed 8 -W 64 -H 64 -o out "patience"
+	expect_rc 0
+	expect_file "$OUT"
+	expect_eq "$(requests_to POST /sdapi/v1/txt2img)" 3 "attempts"
+	expect_contains "$ERR" "retrying in 1.0 s (attempt 2 of 4)" "-v retry line"
+	expect_contains "$ERR" "retrying in 1.0 s (attempt 3 of 4)" "-v retry line"
+	t=$(fake_requests | jq '[.[] | select(.path == "/sdapi/v1/txt2img") | .time] | [.[1] - .[0], .[2] - .[1]] | map(. >= 0.9) | all')
+	expect_eq "$t" true "waited Retry-After between the attempts"
+}
+
+# A Retry-After longer than imagen waits for one retry (30 s) ends the run at once:
+# coming back sooner than the server said would only be refused again.
+test_retry_after_longer_than_the_cap_is_not_retried() {
+	fake_start a1111
+	a1111_config
+	fake_faults "$FAKE_URL" '{"match": "POST /sdapi/v1/txt2img", "status": 503, "headers": {"Retry-After": "3600"}, "times": 5,
+		"body": "{\"error\": \"HTTPException\", \"detail\": \"down for maintenance\", \"body\": \"\", \"errors\": \"503\"}"}'
+	im generate --seed 8 -W 64 -H 64 -o out "come back later"
+	expect_rc 1
+	expect_one_error_line
+	expect_eq "$ERR" 'imagen: backend "sd": HTTP 503 from POST /sdapi/v1/txt2img: down for maintenance' stderr
+	expect_eq "$(requests_to POST /sdapi/v1/txt2img)" 1 "attempts"
+	expect_empty_dir out
+}
+
 test_503_gives_up_after_the_last_attempt() {
 	fake_start a1111
 	a1111_config
