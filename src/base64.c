@@ -22,10 +22,9 @@
 	B64R16(c, sh), B64R16((c) + 16, sh), B64R16((c) + 32, sh), B64R16((c) + 48, sh)
 #define B64R256(sh) B64R64(0, sh), B64R64(64, sh), B64R64(128, sh), B64R64(192, sh)
 
-static const uint32_t group_tab[4][256] = { { B64R256(18) },
-					    { B64R256(12) },
-					    { B64R256(6) },
-					    { B64R256(0) } };
+static const uint32_t group_tab[4][256] = {
+	{ B64R256(18) }, { B64R256(12) }, { B64R256(6) }, { B64R256(0) }
+};
 
 static int value_of(unsigned char c, unsigned flags)
 {

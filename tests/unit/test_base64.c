@@ -178,7 +178,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip_every_length_both_modes),
 		cmocka_unit_test(test_every_byte_value_survives),
-		cmocka_unit_test(test_large_value_with_line_breaks_leaves_the_fast_path_and_comes_back),
+		cmocka_unit_test(
+			test_large_value_with_line_breaks_leaves_the_fast_path_and_comes_back),
 		cmocka_unit_test(test_known_vectors),
 		cmocka_unit_test(test_strict_rules),
 		cmocka_unit_test(test_lenient_rules),
