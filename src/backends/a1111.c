@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "backend.h"
+#include "base64.h"
 #include "cancel.h"
 #include "http.h"
 #include "pngmeta.h"
@@ -644,69 +645,17 @@ static void poller_stop(struct poller *pl)
 
 /* ---- the response ------------------------------------------------------------------------ */
 
-static int b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+' || c == '-')
-		return 62;
-	if (c == '/' || c == '_')
-		return 63;
-	return -1;
-}
-
-/* Decode standard (or URL-safe) base64, padding optional, whitespace skipped; a "data:"
- * URL prefix is accepted.  *out is malloc'd.  -1 on any other byte or a dangling bit. */
+/* WebUI images are standard base64 (padding optional, a "data:" URL prefix accepted
+ * since some forks send one); *out is malloc'd.  -1 on anything else. */
 static int b64_decode(const char *s, size_t n, unsigned char **out, size_t *out_len)
 {
 	const char *comma;
-	unsigned char *d;
-	uint32_t acc = 0;
-	size_t i, o = 0, pad = 0;
-	int bits = 0, v;
 
-	*out = NULL;
-	*out_len = 0;
 	if (n > 5 && !strncmp(s, "data:", 5) && (comma = memchr(s, ',', n))) {
 		n -= (size_t)(comma + 1 - s);
 		s = comma + 1;
 	}
-	d = malloc(n / 4 * 3 + 3);
-	if (!d)
-		return -1;
-	for (i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c == ' ' || c == '\n' || c == '\r' || c == '\t')
-			continue;
-		if (c == '=') {
-			pad++;
-			continue;
-		}
-		v = b64_value(c);
-		if (v < 0 || pad)
-			goto bad;
-		acc = acc << 6 | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			d[o++] = (unsigned char)(acc >> bits);
-			acc &= (1u << bits) - 1;
-		}
-	}
-	/* 2 or 4 leftover bits are the tail of a 2- or 3-byte group; 6 cannot happen */
-	if (bits >= 6 || pad > 2 || acc)
-		goto bad;
-	*out = d;
-	*out_len = o;
-	return 0;
-bad:
-	free(d);
-	return -1;
+	return base64_decode(out, out_len, s, n, BASE64_LENIENT, NULL);
 }
 
 static uint32_t be32(const unsigned char *p)

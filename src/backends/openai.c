@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "backend.h"
+#include "base64.h"
 #include "buf.h"
 #include "cancel.h"
 #include "cost.h"
@@ -396,7 +397,8 @@ static int extract_b64(char *text, size_t *len, struct b64_blob **blobs, size_t 
 			b = nb;
 		}
 		memset(&b[n], 0, sizeof(b[n]));
-		if (openai_b64_decode_n(v + 1, (size_t)(ve - v - 1), &b[n].data, &b[n].len, &e))
+		if (base64_decode(&b[n].data, &b[n].len, v + 1, (size_t)(ve - v - 1), BASE64_STRICT,
+				  &e))
 			snprintf(b[n].error, sizeof(b[n].error), "%.127s", e.msg);
 		/* keep text[from .. v] (through the opening quote), then the tag */
 		seg = (size_t)(v + 1 - from);
@@ -492,82 +494,6 @@ int openai_parse_reply(char *body, size_t len, struct openai_reply *out, struct 
 	out->quality = str_field(out->root, "quality");
 	out->output_format = str_field(out->root, "output_format");
 	out->background = str_field(out->root, "background");
-	return 0;
-}
-
-int openai_b64_decode(const char *s, unsigned char **out, size_t *len, struct err *err)
-{
-	return openai_b64_decode_n(s, strlen(s), out, len, err);
-}
-
-int openai_b64_decode_n(const char *s, size_t n, unsigned char **out, size_t *len, struct err *err)
-{
-	static const char alphabet[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	signed char tab[256];
-	size_t i, o = 0, chars = 0, pad = 0;
-	unsigned char *d;
-	uint32_t acc = 0;
-	int k = 0;
-
-	memset(tab, -1, sizeof(tab));
-	for (i = 0; i < 64; i++)
-		tab[(unsigned char)alphabet[i]] = (signed char)i;
-	*out = NULL;
-	*len = 0;
-	d = malloc(n / 4 * 3 + 3);
-	if (!d)
-		return err_set(err, "out of memory decoding %zu bytes of base64", n);
-	/* fast path: whole groups of four alphabet characters (all but the last group of a
-	 * well-formed value); anything else drops to the careful loop below */
-	for (i = 0; i + 4 <= n; i += 4) {
-		int a = tab[(unsigned char)s[i]], b = tab[(unsigned char)s[i + 1]];
-		int c = tab[(unsigned char)s[i + 2]], e = tab[(unsigned char)s[i + 3]];
-
-		if ((a | b | c | e) < 0)
-			break;
-		acc = (uint32_t)a << 18 | (uint32_t)b << 12 | (uint32_t)c << 6 | (uint32_t)e;
-		d[o++] = (unsigned char)(acc >> 16);
-		d[o++] = (unsigned char)(acc >> 8);
-		d[o++] = (unsigned char)acc;
-	}
-	chars = i;
-	acc = 0;
-	for (; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c == '\r' || c == '\n')
-			continue;
-		chars++;
-		if (c == '=') {
-			pad++;
-			continue;
-		}
-		if (pad || tab[c] < 0) {
-			free(d);
-			return err_set(err, "invalid base64 at offset %zu", i);
-		}
-		acc = acc << 6 | (uint32_t)tab[c];
-		if (++k == 4) {
-			d[o++] = (unsigned char)(acc >> 16);
-			d[o++] = (unsigned char)(acc >> 8);
-			d[o++] = (unsigned char)acc;
-			acc = 0;
-			k = 0;
-		}
-	}
-	if (chars % 4 || pad > 2 || (pad && k + pad != 4)) {
-		free(d);
-		return err_set(err, "truncated base64 (%zu characters)", chars);
-	}
-	if (k == 2) {
-		d[o++] = (unsigned char)(acc >> 4);
-	} else if (k == 3) {
-		d[o++] = (unsigned char)(acc >> 10);
-		d[o++] = (unsigned char)(acc >> 2);
-	}
-	*out = d;
-	*len = o;
 	return 0;
 }
 
@@ -1396,7 +1322,8 @@ static int openai_request(struct openai_backend *o, const struct imagen_request 
 			err_code(err, 1, "image %d of the response: %s", index, it->b64_error);
 			goto fail;
 		} else if (it->b64) {
-			if (openai_b64_decode(it->b64, &r->data, &r->len, &e2)) {
+			if (base64_decode(&r->data, &r->len, it->b64, strlen(it->b64),
+					  BASE64_STRICT, &e2)) {
 				err_code(err, 1, "image %d of the response: %s", index, e2.msg);
 				goto fail;
 			}

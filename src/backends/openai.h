@@ -86,10 +86,6 @@ struct openai_reply {
 int openai_parse_reply(char *body, size_t len, struct openai_reply *out, struct err *err);
 void openai_reply_release(struct openai_reply *r);
 
-/** Strict base64 (standard alphabet, '=' padding, CR/LF ignored) into *out (malloc'd). */
-int openai_b64_decode(const char *s, unsigned char **out, size_t *len, struct err *err);
-/** The same over n bytes of s (no terminator needed). */
-int openai_b64_decode_n(const char *s, size_t n, unsigned char **out, size_t *len, struct err *err);
 
 /** Check that data is a whole PNG, JPEG or WebP image; sets mime ("image/png", ...) and
  *  the pixel size when it can be read (else 0).  -1 with a reason otherwise. */

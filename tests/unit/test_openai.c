@@ -117,32 +117,7 @@ static void test_flexible_and_any(void **state)
 	json_decref(v);
 }
 
-/* ---- base64 and images ---------------------------------------------------------------- */
-
-static void test_base64(void **state)
-{
-	struct err err = ERR_INIT;
-	unsigned char *d;
-	size_t n;
-
-	assert_int_equal(openai_b64_decode("aGVsbG8=", &d, &n, &err), 0);
-	assert_int_equal(n, 5);
-	assert_memory_equal(d, "hello", 5);
-	free(d);
-	assert_int_equal(openai_b64_decode("aGVs\r\nbG8h", &d, &n, &err), 0);
-	assert_int_equal(n, 6);
-	free(d);
-	assert_int_equal(openai_b64_decode("", &d, &n, &err), 0);
-	assert_int_equal(n, 0);
-	free(d);
-	assert_int_equal(openai_b64_decode("aGVsbG8", &d, &n, &err), -1);
-	assert_non_null(strstr(err.msg, "truncated base64"));
-	assert_null(d);
-	assert_int_equal(openai_b64_decode("aGV$bG8=", &d, &n, &err), -1);
-	assert_non_null(strstr(err.msg, "invalid base64"));
-	assert_int_equal(openai_b64_decode("aG=sbG8=", &d, &n, &err), -1);
-	assert_int_equal(openai_b64_decode("aGVsbG8===", &d, &n, &err), -1);
-}
+/* ---- images ---------------------------------------------------------------- */
 
 static void test_check_image(void **state)
 {
@@ -500,7 +475,6 @@ int main(void)
 		cmocka_unit_test(test_default_sizes_by_family),
 		cmocka_unit_test(test_pick_size_exact_only),
 		cmocka_unit_test(test_flexible_and_any),
-		cmocka_unit_test(test_base64),
 		cmocka_unit_test(test_check_image),
 		cmocka_unit_test(test_check_jpeg),
 		cmocka_unit_test(test_check_image_survives_mutations),
