@@ -14,6 +14,7 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <glib.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -35,108 +36,24 @@
 /* a frame's size must fit the long that ws_frame_decode returns */
 #define WS_MAX_FRAME_PAYLOAD ((size_t)0x7fffffff - 16)
 
-/* ---- SHA-1 and base64, for the handshake only ------------------------------------------ */
-
-static uint32_t rol32(uint32_t x, int n)
-{
-	return (x << n) | (x >> (32 - n));
-}
-
-static void sha1_block(uint32_t h[5], const unsigned char *p)
-{
-	uint32_t w[80], a, b, c, d, e, f, k, t;
-	int i;
-
-	for (i = 0; i < 16; i++)
-		w[i] = (uint32_t)p[i * 4] << 24 | (uint32_t)p[i * 4 + 1] << 16 |
-		       (uint32_t)p[i * 4 + 2] << 8 | (uint32_t)p[i * 4 + 3];
-	for (i = 16; i < 80; i++)
-		w[i] = rol32(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
-	a = h[0];
-	b = h[1];
-	c = h[2];
-	d = h[3];
-	e = h[4];
-	for (i = 0; i < 80; i++) {
-		if (i < 20) {
-			f = (b & c) | (~b & d);
-			k = 0x5A827999;
-		} else if (i < 40) {
-			f = b ^ c ^ d;
-			k = 0x6ED9EBA1;
-		} else if (i < 60) {
-			f = (b & c) | (b & d) | (c & d);
-			k = 0x8F1BBCDC;
-		} else {
-			f = b ^ c ^ d;
-			k = 0xCA62C1D6;
-		}
-		t = rol32(a, 5) + f + e + k + w[i];
-		e = d;
-		d = c;
-		c = rol32(b, 30);
-		b = a;
-		a = t;
-	}
-	h[0] += a;
-	h[1] += b;
-	h[2] += c;
-	h[3] += d;
-	h[4] += e;
-}
+/* ---- SHA-1 and base64, for the handshake only (GLib does both, as for sha256.c) ----- */
 
 void ws_sha1(const void *data, size_t len, unsigned char out[20])
 {
-	uint32_t h[5] = { 0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476, 0xC3D2E1F0 };
-	const unsigned char *p = data;
-	unsigned char block[64];
-	uint64_t bits = (uint64_t)len * 8;
-	size_t rest, i;
+	GChecksum *c = g_checksum_new(G_CHECKSUM_SHA1);
+	gsize n = 20;
 
-	for (; len >= 64; p += 64, len -= 64)
-		sha1_block(h, p);
-	rest = len;
-	memset(block, 0, sizeof(block));
-	if (rest)
-		memcpy(block, p, rest);
-	block[rest] = 0x80;
-	if (rest >= 56) {
-		sha1_block(h, block);
-		memset(block, 0, sizeof(block));
-	}
-	for (i = 0; i < 8; i++)
-		block[63 - i] = (unsigned char)(bits >> (8 * i));
-	sha1_block(h, block);
-	for (i = 0; i < 5; i++) {
-		out[i * 4] = (unsigned char)(h[i] >> 24);
-		out[i * 4 + 1] = (unsigned char)(h[i] >> 16);
-		out[i * 4 + 2] = (unsigned char)(h[i] >> 8);
-		out[i * 4 + 3] = (unsigned char)h[i];
-	}
+	g_checksum_update(c, data, (gssize)len);
+	g_checksum_get_digest(c, out, &n);
+	g_checksum_free(c);
 }
 
 void ws_base64(const unsigned char *data, size_t len, char *out)
 {
-	static const char tab[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t i;
-	uint32_t v;
+	gchar *e = g_base64_encode(data, len);
 
-	for (i = 0; i + 2 < len; i += 3) {
-		v = (uint32_t)data[i] << 16 | (uint32_t)data[i + 1] << 8 | data[i + 2];
-		*out++ = tab[v >> 18];
-		*out++ = tab[(v >> 12) & 63];
-		*out++ = tab[(v >> 6) & 63];
-		*out++ = tab[v & 63];
-	}
-	if (i < len) {
-		v = (uint32_t)data[i] << 16 | (i + 1 < len ? (uint32_t)data[i + 1] << 8 : 0);
-		*out++ = tab[v >> 18];
-		*out++ = tab[(v >> 12) & 63];
-		*out++ = i + 1 < len ? tab[(v >> 6) & 63] : '=';
-		*out++ = '=';
-	}
-	*out = '\0';
+	strcpy(out, e); /* the caller's buffer holds 4 * ceil(len / 3) + 1 bytes */
+	g_free(e);
 }
 
 void ws_accept_key(char out[29], const char *key)
