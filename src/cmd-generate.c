@@ -273,7 +273,7 @@ static double ms_since(const struct timespec *t0)
 }
 
 /* Where an image goes when the output directory refuses it: nothing generated is lost. */
-static int rescue_write(struct gen_record *rec, const unsigned char *png, size_t len,
+static int rescue_write(struct gen_record *rec, const struct iovec *iov, int iovcnt,
 			const char *sidecar, struct err *err)
 {
 	const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
@@ -289,10 +289,11 @@ static int rescue_write(struct gen_record *rec, const unsigned char *png, size_t
 	}
 	gen_record_release(rec);
 	if (dir && output_mkdirs(dir, err) == 0)
-		rc = output_write(rec, dir, "{date}-{slug}-{seed}.{ext}", png, len, sidecar, err);
+		rc = output_write(rec, dir, "{date}-{slug}-{seed}.{ext}", iov, iovcnt, sidecar,
+				  err);
 	if (!rec->image_path) {
 		gen_record_release(rec);
-		rc = output_write(rec, "/tmp", "imagen-{date}-{slug}-{seed}.{ext}", png, len,
+		rc = output_write(rec, "/tmp", "imagen-{date}-{slug}-{seed}.{ext}", iov, iovcnt,
 				  sidecar, err);
 	}
 	free(dir);
@@ -346,6 +347,11 @@ struct write_ctx {
 
 /* The file extension for an upstream MIME type, after checking the bytes really are
  * that format; NULL (err set) when they are not an image we keep. */
+static uint32_t le32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
 static const char *image_ext(const struct imagen_result *res, struct err *err)
 {
 	const unsigned char *d = res->data;
@@ -362,9 +368,9 @@ static const char *image_ext(const struct imagen_result *res, struct err *err)
 		return "jpg";
 	}
 	if (!strcmp(res->mime, "image/webp")) {
+		/* RIFF's little-endian size counts what follows its 8-byte header */
 		if (n < 12 || memcmp(d, "RIFF", 4) || memcmp(d + 8, "WEBP", 4) ||
-		    ((size_t)d[4] | (size_t)d[5] << 8 | (size_t)d[6] << 16 | (size_t)d[7] << 24) + 8 !=
-			    n)
+		    (size_t)le32(d + 4) + 8 != n)
 			return err_set(err, "not a complete WebP image"), NULL;
 		return "webp";
 	}
@@ -396,8 +402,10 @@ static int write_image(struct write_ctx *c, struct imagen_result *res, int index
 	struct timespec now;
 	const char *ext;
 	char *side_text = NULL, *infotext = NULL, *tmpl = NULL;
-	unsigned char *img = NULL;
-	size_t img_len = 0;
+	struct pngmeta_splice sp = { 0 };
+	struct iovec whole = { res->data, res->len };
+	const struct iovec *iov = &whole;
+	int iovcnt = 1;
 	json_t *side = NULL, *cloud = NULL;
 	int rc = 1;
 
@@ -422,9 +430,8 @@ static int write_image(struct write_ctx *c, struct imagen_result *res, int index
 	snprintf(rec.backend, sizeof(rec.backend), "%s", c->cb->name);
 	snprintf(rec.ext, sizeof(rec.ext), "%s", ext);
 
-	info = (struct gen_info){ c->prompt,   c->final,	 negative, c->style,
-				  c->cb->name, c->cb->type, c->opts,	 res,
-				  &rec };
+	info = (struct gen_info){ c->prompt,   c->final, negative, c->style, c->cb->name,
+				  c->cb->type, c->opts,  res,      &rec };
 	side = meta_sidecar(&info);
 	/* a text file ends in a newline; the PNG chunk carries the very same text */
 	side_text = side ? json_dumps(side, JSON_INDENT(2) | JSON_REAL_PRECISION(12)) : NULL;
@@ -441,26 +448,26 @@ static int write_image(struct write_ctx *c, struct imagen_result *res, int index
 		struct png_text texts[2] = { { "parameters", infotext }, { "imagen", side_text } };
 		struct err perr = ERR_INIT;
 
-		if (pngmeta_insert(&img, &img_len, res->data, res->len, texts, 2, &perr) < 0 &&
-		    !c->g->quiet)
+		/* the pieces point into res->data: the image bytes are written, never copied */
+		if (pngmeta_splice(&sp, res->data, res->len, texts, 2, &perr) == 0) {
+			iov = sp.iov;
+			iovcnt = sp.iovcnt;
+		} else if (!c->g->quiet) {
+			/* never lose pixels over metadata: the image goes out as it came */
 			cli_error("warning: metadata not embedded: %s", perr.msg);
-	}
-	if (!img) {
-		/* never lose pixels over metadata */
-		img = res->data;
-		img_len = res->len;
-		res->data = NULL;
+		}
 	}
 
-	if (output_write(&rec, c->dir, tmpl, img, img_len,
+	if (output_write(&rec, c->dir, tmpl, iov, iovcnt,
 			 c->cfg->write_metadata_json && side_text ? side_text : NULL, &err) < 0) {
 		if (rec.image_path) {
 			cli_error("output: %s (the image is kept at %s)", err.msg, rec.image_path);
 		} else {
 			struct err rerr = ERR_INIT;
 
-			if (rescue_write(&rec, img, img_len,
-					 c->cfg->write_metadata_json ? side_text : NULL, &rerr) == 0 ||
+			if (rescue_write(&rec, iov, iovcnt,
+					 c->cfg->write_metadata_json ? side_text : NULL,
+					 &rerr) == 0 ||
 			    rec.image_path)
 				cli_error("output: %s; the image was saved to %s instead", err.msg,
 					  rec.image_path);
@@ -505,7 +512,7 @@ out:
 	json_decref(cloud);
 	free(side_text);
 	free(infotext);
-	free(img);
+	pngmeta_splice_release(&sp);
 	free(tmpl);
 	return rc;
 }
@@ -573,7 +580,9 @@ static int generate_all(struct write_ctx *c, struct backend *be, struct imagen_r
 		done += (int)nres;
 		if (grc < 0 || cancel_requested()) {
 			if (err.code == HTTP_EXIT_CANCELED || cancel_requested()) {
-				cli_error("interrupted%s", c->written ? " (the images written so far are kept)" : "");
+				cli_error("interrupted%s",
+					  c->written ? " (the images written so far are kept)"
+						     : "");
 				rc = HTTP_EXIT_CANCELED;
 			} else {
 				cli_error("backend \"%s\": %s", c->cb->name,
@@ -725,7 +734,7 @@ static int run(struct gen_opts *o, struct global_opts *g)
 			"%s)\n",
 			dir, origin_name(st.output_dir_from), mode_name(st.cloud_sync),
 			st.cloud_sync != MODE_AUTO ? ""
-			: st.cloud_on		   ? " -> on"
+			: st.cloud_on              ? " -> on"
 						   : " -> off",
 			origin_name(st.cloud_sync_from), mode_name(st.preview),
 			origin_name(st.preview_from));
@@ -739,8 +748,8 @@ static int run(struct gen_opts *o, struct global_opts *g)
 		goto out;
 	}
 
-	ctx = (struct write_ctx){ g,	 o,	  cfg,	&st,  cb, dir,	tmpl, prompt,
-				  final, style, opts, 0, 0, NULL, 0 };
+	ctx = (struct write_ctx){ g,     o,     cfg,  &st, cb, dir,  tmpl, prompt,
+				  final, style, opts, 0,   0,  NULL, 0 };
 	rc = generate_all(&ctx, be, &req, o->count ? (int)o->count : 1);
 	if (ctx.npaths && rc != HTTP_EXIT_CANCELED)
 		preview_after_generate(cfg, &st, (const char *const *)ctx.paths, ctx.npaths,

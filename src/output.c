@@ -4,11 +4,13 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -261,14 +263,16 @@ int output_mkdirs(const char *dir, struct err *err)
 	return 0;
 }
 
-/* Write data to a fresh temporary file in dfd; the name goes to tmp. */
-static int write_tmp(int dfd, const char *where, const void *data, size_t len, char tmp[64],
+/* Write iov[0..iovcnt) to a fresh temporary file in dfd; the name goes to tmp.  The
+ * pieces go out with writev (an image spliced with its metadata is never copied into
+ * one buffer first); short writes resume where they stopped. */
+static int write_tmp(int dfd, const char *where, const struct iovec *iov, int iovcnt, char tmp[64],
 		     struct err *err)
 {
-	const unsigned char *p = data;
+	struct iovec *left = NULL;
 	unsigned char rnd[8];
 	ssize_t w;
-	int fd = -1, tries, saved;
+	int fd = -1, tries, saved, k = 0;
 
 	for (tries = 0; tries < 16 && fd < 0; tries++) {
 		if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
@@ -281,15 +285,33 @@ static int write_tmp(int dfd, const char *where, const void *data, size_t len, c
 	}
 	if (fd < 0)
 		return err_set(err, "cannot create a temporary file in %s", where);
-	while (len) {
-		w = write(fd, p, len);
+	if (iovcnt > 0) {
+		left = malloc((size_t)iovcnt * sizeof(*left));
+		if (!left) {
+			errno = ENOMEM;
+			goto fail;
+		}
+		memcpy(left, iov, (size_t)iovcnt * sizeof(*left));
+	}
+	while (k < iovcnt) {
+		if (!left[k].iov_len) {
+			k++;
+			continue;
+		}
+		w = writev(fd, left + k, iovcnt - k < IOV_MAX ? iovcnt - k : IOV_MAX);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w < 0)
 			goto fail;
-		p += w;
-		len -= (size_t)w;
+		while (k < iovcnt && (size_t)w >= left[k].iov_len)
+			w -= (ssize_t)left[k++].iov_len;
+		if (k < iovcnt) {
+			left[k].iov_base = (char *)left[k].iov_base + w;
+			left[k].iov_len -= (size_t)w;
+		}
 	}
+	free(left);
+	left = NULL;
 	if (fsync(fd) < 0)
 		goto fail;
 	if (close(fd) < 0) {
@@ -299,6 +321,7 @@ static int write_tmp(int dfd, const char *where, const void *data, size_t len, c
 	return 0;
 fail:
 	saved = errno;
+	free(left);
 	if (fd >= 0)
 		close(fd);
 	unlinkat(dfd, tmp, 0);
@@ -352,7 +375,7 @@ int output_write_new(const char *path, const void *data, size_t len, struct err 
 		err_set(err, "%s: %s", dir, strerror(errno));
 		goto out;
 	}
-	if (write_tmp(dfd, dir, data, len, tmp, err) < 0)
+	if (write_tmp(dfd, dir, &(struct iovec){ (void *)data, len }, 1, tmp, err) < 0)
 		goto out_close;
 	if (rename_noreplace(dfd, tmp, base) < 0) {
 		err_set(err, "%s: %s", path, errno == EEXIST ? "already exists" : strerror(errno));
@@ -368,8 +391,8 @@ out:
 	return rc;
 }
 
-int output_write(struct gen_record *rec, const char *dir, const char *tmpl,
-		 const unsigned char *data, size_t len, const char *sidecar, struct err *err)
+int output_write(struct gen_record *rec, const char *dir, const char *tmpl, const struct iovec *iov,
+		 int iovcnt, const char *sidecar, struct err *err)
 {
 	char *rel = NULL, *full_dir = NULL, *stem = NULL, *name = NULL, *side = NULL;
 	const char *base, *ext;
@@ -412,7 +435,7 @@ int output_write(struct gen_record *rec, const char *dir, const char *tmpl,
 		goto out;
 	}
 
-	if (write_tmp(dfd, full_dir, data, len, tmp, err) < 0)
+	if (write_tmp(dfd, full_dir, iov, iovcnt, tmp, err) < 0)
 		goto out;
 	for (n = 0; n < COLLISION_MAX; n++) {
 		free(name);
@@ -448,7 +471,8 @@ int output_write(struct gen_record *rec, const char *dir, const char *tmpl,
 		goto out;
 	}
 	fsync(dfd);
-	rec->bytes = len;
+	for (rec->bytes = 0, n = 0; n < iovcnt; n++)
+		rec->bytes += iov[n].iov_len;
 	rec->dir = strdup(dir);
 	rec->image_path = join(full_dir, name);
 	rec->file_name = strdup(name);
@@ -465,7 +489,8 @@ int output_write(struct gen_record *rec, const char *dir, const char *tmpl,
 	}
 	/* The image is safe from here on: whatever fails next, it stays. */
 	if (sidecar) {
-		if (write_tmp(dfd, full_dir, sidecar, strlen(sidecar), stmp, err) < 0) {
+		if (write_tmp(dfd, full_dir, &(struct iovec){ (void *)sidecar, strlen(sidecar) }, 1,
+			      stmp, err) < 0) {
 			err_prefix(err, "sidecar");
 			goto out;
 		}

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #include "err.h"
@@ -56,15 +57,16 @@ int output_expand_dir(char **out, const char *dir, struct err *err);
 int output_mkdirs(const char *dir, struct err *err);
 
 /**
- * Write the image (and, when sidecar is non-NULL, the sidecar text) under dir using
- * the rendered template.  Each file goes to a temporary name in the same directory,
+ * Write the image (the pieces iov[0..iovcnt) in order: one for a plain buffer, several
+ * from pngmeta_splice()) and, when sidecar is non-NULL, the sidecar text under dir
+ * using the rendered template.  Each file goes to a temporary name in the same directory,
  * is fsync'd and renamed without replacing anything: on a clash "-1", "-2", … are
  * put before the extension (the image and its sidecar share the suffix).  Fills the
  * paths in rec.  If the image lands but the sidecar fails, rec->image_path is set,
  * rec->sidecar_path is NULL, and -1 is returned: the image stays on disk.
  */
-int output_write(struct gen_record *rec, const char *dir, const char *tmpl,
-		 const unsigned char *data, size_t len, const char *sidecar, struct err *err);
+int output_write(struct gen_record *rec, const char *dir, const char *tmpl, const struct iovec *iov,
+		 int iovcnt, const char *sidecar, struct err *err);
 
 /** Write data to path atomically, never replacing an existing file (EEXIST fails). */
 int output_write_new(const char *path, const void *data, size_t len, struct err *err);

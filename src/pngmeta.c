@@ -511,16 +511,35 @@ static int text_replaced(const struct chunk *c, const struct text_out *t, size_t
 	return 0;
 }
 
-int pngmeta_insert(unsigned char **out, size_t *out_len, const unsigned char *png, size_t len,
+static int splice_add(struct pngmeta_splice *s, size_t *cap, const void *base, size_t n)
+{
+	struct iovec *grown;
+
+	if (!n)
+		return 0;
+	if ((size_t)s->iovcnt == *cap) {
+		*cap = *cap ? *cap * 2 : 8;
+		grown = realloc(s->iov, *cap * sizeof(*grown));
+		if (!grown)
+			return -1;
+		s->iov = grown;
+	}
+	s->iov[s->iovcnt].iov_base = (void *)base;
+	s->iov[s->iovcnt].iov_len = n;
+	s->iovcnt++;
+	s->len += n;
+	return 0;
+}
+
+int pngmeta_splice(struct pngmeta_splice *out, const unsigned char *png, size_t len,
 		   const struct png_text *texts, size_t ntexts, struct err *err)
 {
 	struct buf b = BUF_INIT;
 	struct text_out *t = NULL;
-	size_t i, off;
+	size_t i, off, run = 0, cap = 0;
 	struct chunk c;
 
-	*out = NULL;
-	*out_len = 0;
+	memset(out, 0, sizeof(*out));
 	if (pngmeta_check(png, len, NULL, NULL, err))
 		return -1;
 	if (ntexts) {
@@ -531,32 +550,71 @@ int pngmeta_insert(unsigned char **out, size_t *out_len, const unsigned char *pn
 	for (i = 0; i < ntexts; i++)
 		if (text_prepare(&t[i], &texts[i], err))
 			goto out_free_texts;
-
-	/* signature + IHDR; pngmeta_check vouched that IHDR is first and 13 bytes */
-	if (buf_add(&b, png, PNG_SIG_LEN + 25))
-		goto out_nomem;
 	for (i = 0; i < ntexts; i++)
 		if (put_text_chunk(&b, &t[i]))
 			goto out_nomem;
-	for (off = PNG_SIG_LEN + 25; off < len; off += chunk_total(&c)) {
+	/* the new chunks are complete (b no longer moves): now the pieces can point at them.
+	 * Signature + IHDR (pngmeta_check vouched that IHDR is first and 13 bytes), the new
+	 * chunks, then every other chunk in runs that skip the replaced text chunks. */
+	if (splice_add(out, &cap, png, PNG_SIG_LEN + 25) || splice_add(out, &cap, b.data, b.len))
+		goto out_nomem;
+	for (off = run = PNG_SIG_LEN + 25; off < len; off += chunk_total(&c)) {
 		if (chunk_at(png, len, off, &c, err))
 			goto out_release;
-		if (text_replaced(&c, t, ntexts))
+		if (!text_replaced(&c, t, ntexts))
 			continue;
-		if (buf_add(&b, png + off, chunk_total(&c)))
+		if (splice_add(out, &cap, png + run, off - run))
 			goto out_nomem;
+		run = off + chunk_total(&c);
 	}
+	if (splice_add(out, &cap, png + run, len - run))
+		goto out_nomem;
 	free(t);
-	*out = buf_detach(&b, out_len);
+	out->chunks = buf_detach(&b, &i);
 	return 0;
 
 out_nomem:
 	err_set(err, "out of memory");
 out_release:
+	pngmeta_splice_release(out);
 	buf_release(&b);
 out_free_texts:
 	free(t);
 	return -1;
+}
+
+void pngmeta_splice_release(struct pngmeta_splice *s)
+{
+	free(s->iov);
+	free(s->chunks);
+	memset(s, 0, sizeof(*s));
+}
+
+int pngmeta_insert(unsigned char **out, size_t *out_len, const unsigned char *png, size_t len,
+		   const struct png_text *texts, size_t ntexts, struct err *err)
+{
+	struct pngmeta_splice s;
+	unsigned char *d;
+	size_t o = 0;
+	int i;
+
+	*out = NULL;
+	*out_len = 0;
+	if (pngmeta_splice(&s, png, len, texts, ntexts, err))
+		return -1;
+	d = malloc(s.len ? s.len : 1);
+	if (!d) {
+		pngmeta_splice_release(&s);
+		return err_set(err, "out of memory");
+	}
+	for (i = 0; i < s.iovcnt; i++) {
+		memcpy(d + o, s.iov[i].iov_base, s.iov[i].iov_len);
+		o += s.iov[i].iov_len;
+	}
+	*out = d;
+	*out_len = o;
+	pngmeta_splice_release(&s);
+	return 0;
 }
 
 int png_encode_rgb(unsigned char **out, size_t *out_len, const unsigned char *rgb, unsigned w,

@@ -3,6 +3,7 @@
 #define IMAGEN_PNGMETA_H
 
 #include <stddef.h>
+#include <sys/uio.h>
 
 #include "err.h"
 
@@ -37,6 +38,22 @@ int pngmeta_check(const unsigned char *png, size_t len, unsigned *width, unsigne
  */
 int pngmeta_insert(unsigned char **out, size_t *out_len, const unsigned char *png, size_t len,
 		   const struct png_text *texts, size_t ntexts, struct err *err);
+
+/**
+ * The PNG pngmeta_insert() would build, as pieces to hand to writev(): runs of the
+ * original buffer (which must outlive it) with the new text chunks between them, so a
+ * large image is never copied.  iov[0..iovcnt) add up to len bytes.  Release with
+ * pngmeta_splice_release().
+ */
+struct pngmeta_splice {
+	struct iovec *iov;
+	int iovcnt;
+	size_t len;
+	unsigned char *chunks; /* the new text chunks, which one iov points into */
+};
+int pngmeta_splice(struct pngmeta_splice *out, const unsigned char *png, size_t len,
+		   const struct png_text *texts, size_t ntexts, struct err *err);
+void pngmeta_splice_release(struct pngmeta_splice *s);
 
 /**
  * Read every tEXt (Latin-1, converted to UTF-8), zTXt (likewise) and iTXt (UTF-8,

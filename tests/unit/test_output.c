@@ -540,11 +540,12 @@ static void write_one(struct gen_record *rec, const char *dir, const char *tmpl,
 		      const char *sidecar, const char *want_image, const char *want_sidecar)
 {
 	struct err err = ERR_INIT;
+	struct iovec v = { (void *)image_bytes, sizeof(image_bytes) };
 	char *data, *path;
 	size_t len;
 
 	fill_record(rec);
-	if (output_write(rec, dir, tmpl, image_bytes, sizeof(image_bytes), sidecar, &err) != 0)
+	if (output_write(rec, dir, tmpl, &v, 1, sidecar, &err) != 0)
 		fail_msg("output_write failed: %s", err.msg);
 	path = xasprintf("%s/%s", dir, want_image);
 	assert_string_equal(rec->image_path, path);
@@ -652,6 +653,39 @@ static void test_write_without_sidecar(void **state)
 	free(dir);
 }
 
+static void test_write_pieces_in_order(void **state)
+{
+	/* an image handed over as pieces (pngmeta_splice: runs of the original with the
+	 * metadata chunks between them) lands as their concatenation; empty pieces and
+	 * more pieces than one writev takes are fine */
+	static struct iovec v[1100];
+	static char want[1100 * 3];
+	struct gen_record rec;
+	struct err err = ERR_INIT;
+	char *dir = make_tmpdir(), *data;
+	size_t i, o = 0, len;
+
+	(void)state;
+	for (i = 0; i < 1100; i++) {
+		size_t n = i % 4 == 3 ? 0 : 1 + i % 3; /* 1, 2, 3, then an empty piece */
+
+		v[i].iov_base = (char *)"abc" + (3 - n);
+		v[i].iov_len = n;
+		memcpy(want + o, v[i].iov_base, n);
+		o += n;
+	}
+	fill_record(&rec);
+	assert_int_equal(output_write(&rec, dir, "{slug}.png", v, 1100, NULL, &err), 0);
+	assert_int_equal(rec.bytes, o);
+	data = slurp(rec.image_path, &len);
+	assert_int_equal(len, o);
+	assert_memory_equal(data, want, o);
+	free(data);
+	gen_record_release(&rec);
+	remove_tree(dir);
+	free(dir);
+}
+
 static void test_write_into_subdirectory(void **state)
 {
 	struct gen_record rec;
@@ -683,8 +717,9 @@ static void test_write_refuses_bad_name(void **state)
 
 	(void)state;
 	fill_record(&rec);
-	assert_int_equal(output_write(&rec, dir, "{slug}.json", image_bytes, sizeof(image_bytes),
-				      sidecar_text, &err),
+	assert_int_equal(output_write(&rec, dir, "{slug}.json",
+				      &(struct iovec){ (void *)image_bytes, sizeof(image_bytes) },
+				      1, sidecar_text, &err),
 			 -1);
 	assert_string_equal(err.msg, "the image name may not end in .json (the sidecar uses it)");
 	assert_null(rec.image_path);
@@ -834,6 +869,7 @@ int main(void)
 		cmocka_unit_test(test_clock_date_is_local),
 		cmocka_unit_test(test_write_image_and_sidecar),
 		cmocka_unit_test(test_write_collisions_get_suffixes),
+		cmocka_unit_test(test_write_pieces_in_order),
 		cmocka_unit_test(test_write_skips_taken_sidecar_name),
 		cmocka_unit_test(test_write_without_sidecar),
 		cmocka_unit_test(test_write_into_subdirectory),

@@ -149,6 +149,55 @@ static void test_encode_rejects_empty_size(void **state)
 	assert_string_equal(err.msg, "cannot encode a 0x1 image");
 }
 
+static void test_splice_points_into_the_original(void **state)
+{
+	/* the pieces of a spliced PNG: signature + IHDR and the image chunks are the
+	 * caller's own bytes (nothing copied), the text chunks come between, and a text
+	 * chunk being replaced is skipped by splitting the run around it */
+	static const struct png_text texts[] = { { "imagen", "{}" } };
+	struct err err = ERR_INIT;
+	struct pngmeta_splice sp;
+	struct png p, tagged;
+	unsigned char *cat;
+	size_t i, o = 0, ins_len;
+	unsigned char *ins;
+
+	encode_test_png(&p, 8, 8);
+	assert_int_equal(pngmeta_splice(&sp, p.data, p.len, texts, 1, &err), 0);
+	assert_int_equal(sp.iovcnt, 3);
+	assert_ptr_equal(sp.iov[0].iov_base, p.data);
+	assert_int_equal(sp.iov[0].iov_len, 33);
+	assert_ptr_equal(sp.iov[2].iov_base, p.data + 33);
+	assert_int_equal(sp.iov[2].iov_len, p.len - 33);
+	assert_memory_equal((unsigned char *)sp.iov[1].iov_base + 4, "tEXtimagen", 10);
+	assert_int_equal(sp.len, p.len + sp.iov[1].iov_len);
+	/* the concatenation is exactly what pngmeta_insert returns, and a valid PNG */
+	cat = malloc(sp.len);
+	for (i = 0; i < (size_t)sp.iovcnt; i++) {
+		memcpy(cat + o, sp.iov[i].iov_base, sp.iov[i].iov_len);
+		o += sp.iov[i].iov_len;
+	}
+	assert_int_equal(pngmeta_check(cat, sp.len, NULL, NULL, &err), 0);
+	assert_int_equal(pngmeta_insert(&ins, &ins_len, p.data, p.len, texts, 1, &err), 0);
+	assert_int_equal(ins_len, sp.len);
+	assert_memory_equal(ins, cat, sp.len);
+	pngmeta_splice_release(&sp);
+
+	/* splicing the tagged file again: its old imagen chunk (right after IHDR) is cut
+	 * out, so the image data is one run starting behind it */
+	tagged.data = ins;
+	tagged.len = ins_len;
+	assert_int_equal(pngmeta_splice(&sp, tagged.data, tagged.len, texts, 1, &err), 0);
+	assert_int_equal(sp.iovcnt, 3);
+	assert_ptr_equal(sp.iov[2].iov_base, tagged.data + 33 + (ins_len - p.len));
+	assert_int_equal(sp.len, ins_len);
+	pngmeta_splice_release(&sp);
+	assert_null(sp.iov);
+	free(ins);
+	free(cat);
+	free(p.data);
+}
+
 static void test_insert_and_read_back(void **state)
 {
 	static const struct png_text texts[] = {
@@ -606,6 +655,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_encode_then_check),
 		cmocka_unit_test(test_encode_rejects_empty_size),
+		cmocka_unit_test(test_splice_points_into_the_original),
 		cmocka_unit_test(test_insert_and_read_back),
 		cmocka_unit_test(test_insert_replaces_same_keyword_keeps_others),
 		cmocka_unit_test(test_insert_keeps_idat_bytes),
