@@ -654,11 +654,15 @@ int http_request_retry(const struct http_request *req, const struct retry_policy
 				  rc < 0 ? -1 : resp->retry_after, (now_ms() - start) / 1e3,
 				  http_jitter(), &delay))
 			break;
-		if (http_verbose)
+		if (http_verbose) {
+			char what[32];
+
+			snprintf(what, sizeof(what), "HTTP %ld", resp->status);
 			fprintf(stderr, "imagen: %s: %s, retrying in %.1f s (attempt %d of %d)\n",
 				req->label ? req->label : "http",
-				rc < 0 ? (err ? err->msg : "transport error") : "retryable status",
-				delay, attempt + 1, p->max_attempts);
+				rc < 0 ? (err ? err->msg : "transport error") : what, delay,
+				attempt + 1, p->max_attempts);
+		}
 		if (cancel_sleep(delay)) {
 			http_response_release(resp);
 			return err_code(err, HTTP_EXIT_CANCELED, "interrupted");

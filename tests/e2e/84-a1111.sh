@@ -256,8 +256,8 @@ test_retry_after_header_is_honoured() {
 	expect_rc 0
 	expect_file "$OUT"
 	expect_eq "$(requests_to POST /sdapi/v1/txt2img)" 3 "attempts"
-	expect_contains "$ERR" "retrying in 1.0 s (attempt 2 of 4)" "-v retry line"
-	expect_contains "$ERR" "retrying in 1.0 s (attempt 3 of 4)" "-v retry line"
+	expect_contains "$ERR" "HTTP 503, retrying in 1.0 s (attempt 2 of 4)" "-v retry line"
+	expect_contains "$ERR" "HTTP 429, retrying in 1.0 s (attempt 3 of 4)" "-v retry line"
 	t=$(fake_requests | jq '[.[] | select(.path == "/sdapi/v1/txt2img") | .time] | [.[1] - .[0], .[2] - .[1]] | map(. >= 0.9) | all')
 	expect_eq "$t" true "waited Retry-After between the attempts"
 }
