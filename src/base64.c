@@ -43,6 +43,13 @@ static inline void put_group(unsigned char *p, uint32_t g)
 #endif
 }
 
+/* The 24-bit group of the four characters at p; bit 24 set when one is not in the
+ * alphabet. */
+static inline uint32_t group_at(const unsigned char *p)
+{
+	return group_tab[0][p[0]] | group_tab[1][p[1]] | group_tab[2][p[2]] | group_tab[3][p[3]];
+}
+
 static int value_of(unsigned char c, unsigned flags)
 {
 	int v = B64V(c);
@@ -75,10 +82,7 @@ int base64_decode(unsigned char **out, size_t *len, const char *s, size_t n, uns
 	 * anything else (padding, a line break, a URL-safe character, garbage) drops to the
 	 * careful loop below, which starts afresh at that group */
 	for (i = 0; i + 8 <= n; i += 8) {
-		uint32_t g = group_tab[0][u[i]] | group_tab[1][u[i + 1]] | group_tab[2][u[i + 2]] |
-			     group_tab[3][u[i + 3]];
-		uint32_t h = group_tab[0][u[i + 4]] | group_tab[1][u[i + 5]] |
-			     group_tab[2][u[i + 6]] | group_tab[3][u[i + 7]];
+		uint32_t g = group_at(u + i), h = group_at(u + i + 4);
 
 		if ((g | h) >> 24)
 			break;
@@ -87,8 +91,7 @@ int base64_decode(unsigned char **out, size_t *len, const char *s, size_t n, uns
 		o += 6;
 	}
 	for (; i + 4 <= n; i += 4) {
-		uint32_t g = group_tab[0][u[i]] | group_tab[1][u[i + 1]] | group_tab[2][u[i + 2]] |
-			     group_tab[3][u[i + 3]];
+		uint32_t g = group_at(u + i);
 
 		if (g >> 24)
 			break;
