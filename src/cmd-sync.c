@@ -86,7 +86,7 @@ static int sync_one(const struct cloud_conn *c, const char *outbox, const json_t
 	const json_t *entry;
 	json_t *e, *o;
 	char line[1400];
-	int still_queued = 0, rc = 1;
+	int still_queued = 0, keep, rc = 1;
 
 	memset(&res, 0, sizeof(res));
 	if (cloud_item_load(&it, path, &err) < 0) {
@@ -94,19 +94,18 @@ static int sync_one(const struct cloud_conn *c, const char *outbox, const json_t
 		/* a queued image that is gone or can no longer sync leaves the queue: retrying
 		 * cannot help; the message says so.  One that could not be read this time
 		 * (permissions, I/O) stays. */
-		if (queued && err.code == CLOUD_ERR_RECORD &&
-		    outbox_remove(outbox, path, NULL, &qerr) == 0)
-			snprintf(line + strlen(line), sizeof(line) - strlen(line),
-				 "; dropped from the outbox");
-		else if (queued && err.code != CLOUD_ERR_RECORD)
+		keep = queued && err.code != CLOUD_ERR_RECORD;
+		if (keep)
 			snprintf(line + strlen(line), sizeof(line) - strlen(line),
 				 "; still queued");
+		else if (queued && outbox_remove(outbox, path, NULL, &qerr) == 0)
+			snprintf(line + strlen(line), sizeof(line) - strlen(line),
+				 "; dropped from the outbox");
 		if (!g->quiet)
 			cli_error("cloud sync: %s", line);
 		if (json) {
 			o = json_pack("{s:s, s:s, s:s, s:b}", "image", path, "status", "failed",
-				      "error", err.msg, "queued",
-				      queued && err.code != CLOUD_ERR_RECORD);
+				      "error", err.msg, "queued", keep);
 			print_json(o);
 			json_decref(o);
 		}
