@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "bytes.h"
 #include "cancel.h"
 #include "cloud.h"
 #include "cli.h"
@@ -347,11 +348,6 @@ struct write_ctx {
 
 /* The file extension for an upstream MIME type, after checking the bytes really are
  * that format; NULL (err set) when they are not an image we keep. */
-static uint32_t le32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 static const char *image_ext(const struct imagen_result *res, struct err *err)
 {
 	const unsigned char *d = res->data;
@@ -370,7 +366,7 @@ static const char *image_ext(const struct imagen_result *res, struct err *err)
 	if (!strcmp(res->mime, "image/webp")) {
 		/* RIFF's little-endian size counts what follows its 8-byte header */
 		if (n < 12 || memcmp(d, "RIFF", 4) || memcmp(d + 8, "WEBP", 4) ||
-		    (size_t)le32(d + 4) + 8 != n)
+		    (size_t)bytes_le32(d + 4) + 8 != n)
 			return err_set(err, "not a complete WebP image"), NULL;
 		return "webp";
 	}

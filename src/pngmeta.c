@@ -11,6 +11,7 @@
 #include <zlib.h>
 
 #include "buf.h"
+#include "bytes.h"
 
 #define PNG_SIG_LEN 8
 #define CHUNK_MAX_LEN 0x7fffffffUL /* PNG spec: lengths are at most 2^31-1 */
@@ -27,19 +28,6 @@ struct chunk {
 	const unsigned char *data;
 	char type[5]; /* NUL-terminated; only ASCII letters get this far */
 };
-
-static uint32_t get_be32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put_be32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)(v >> 24);
-	p[1] = (unsigned char)(v >> 16);
-	p[2] = (unsigned char)(v >> 8);
-	p[3] = (unsigned char)v;
-}
 
 static int is_alpha(unsigned char c)
 {
@@ -84,7 +72,7 @@ static int chunk_at(const unsigned char *png, size_t len, size_t off, struct chu
 		c->type[i] = (char)png[off + 4 + i];
 	}
 	c->type[4] = '\0';
-	clen = get_be32(png + off);
+	clen = bytes_be32(png + off);
 	if (clen > CHUNK_MAX_LEN)
 		return err_set(err, "bad length %lu in chunk %s at offset %zu", (unsigned long)clen,
 			       c->type, off);
@@ -102,7 +90,7 @@ static int chunk_at(const unsigned char *png, size_t len, size_t off, struct chu
 static int chunk_crc_ok(const struct chunk *c)
 {
 	/* type and data are contiguous: one pass over both */
-	return libdeflate_crc32(0, c->data - 4, (size_t)c->len + 4) == get_be32(c->data + c->len);
+	return libdeflate_crc32(0, c->data - 4, (size_t)c->len + 4) == bytes_be32(c->data + c->len);
 }
 
 static size_t chunk_total(const struct chunk *c)
@@ -132,8 +120,8 @@ int pngmeta_check(const unsigned char *png, size_t len, unsigned *width, unsigne
 				return err_set(err, "PNG does not start with IHDR");
 			if (c.len != 13)
 				return err_set(err, "bad IHDR length %zu", c.len);
-			w = get_be32(c.data);
-			h = get_be32(c.data + 4);
+			w = bytes_be32(c.data);
+			h = bytes_be32(c.data + 4);
 			if (!w || !h || w > CHUNK_MAX_LEN || h > CHUNK_MAX_LEN)
 				return err_set(err, "bad image size %lux%lu in IHDR",
 					       (unsigned long)w, (unsigned long)h);
@@ -482,8 +470,8 @@ static int put_chunk(struct buf *b, const char *type, const void *const parts[],
 		if (buf_add(b, parts[i], lens[i]))
 			return -1;
 	data_len = b->len - start - 8;
-	put_be32(b->data + start, (uint32_t)data_len);
-	put_be32(be, libdeflate_crc32(0, b->data + start + 4, data_len + 4));
+	bytes_put_be32(b->data + start, (uint32_t)data_len);
+	bytes_put_be32(be, libdeflate_crc32(0, b->data + start + 4, data_len + 4));
 	return buf_add(b, be, 4);
 }
 

@@ -16,6 +16,7 @@
 
 #include "backend.h"
 #include "base64.h"
+#include "bytes.h"
 #include "cancel.h"
 #include "http.h"
 #include "pngmeta.h"
@@ -658,11 +659,6 @@ static int b64_decode(const char *s, size_t n, unsigned char **out, size_t *out_
 	return base64_decode(out, out_len, s, n, BASE64_LENIENT, NULL);
 }
 
-static uint32_t be32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 /* Length of the PNG up to the end of its IEND chunk (n when no IEND is found): bytes a
  * writer left after IEND would make pngmeta_check refuse an otherwise good image. */
 static size_t png_trim_len(const unsigned char *p, size_t n)
@@ -674,7 +670,7 @@ static size_t png_trim_len(const unsigned char *p, size_t n)
 	if (n < 8 || memcmp(p, sig, 8))
 		return n;
 	while (n - off >= 12) {
-		len = be32(p + off);
+		len = bytes_be32(p + off);
 		if (len > n - off - 12)
 			return n;
 		if (!memcmp(p + off + 4, "IEND", 4))

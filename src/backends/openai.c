@@ -14,6 +14,7 @@
 
 #include "backend.h"
 #include "base64.h"
+#include "bytes.h"
 #include "buf.h"
 #include "cancel.h"
 #include "cost.h"
@@ -497,17 +498,6 @@ int openai_parse_reply(char *body, size_t len, struct openai_reply *out, struct 
 	return 0;
 }
 
-static unsigned rd16be(const unsigned char *p)
-{
-	return (unsigned)p[0] << 8 | p[1];
-}
-
-static unsigned long rd32le(const unsigned char *p)
-{
-	return (unsigned long)p[0] | (unsigned long)p[1] << 8 | (unsigned long)p[2] << 16 |
-	       (unsigned long)p[3] << 24;
-}
-
 /* Walk the JPEG marker segments to EOI; the size comes from the SOFn segment. */
 static int check_jpeg(const unsigned char *d, size_t n, int *w, int *h, struct err *err)
 {
@@ -528,12 +518,12 @@ static int check_jpeg(const unsigned char *d, size_t n, int *w, int *h, struct e
 			continue;
 		if (i + 2 > n)
 			break;
-		seg = rd16be(d + i);
+		seg = bytes_be16(d + i);
 		if (seg < 2 || i + seg > n)
 			break;
 		if (m >= 0xc0 && m <= 0xcf && m != 0xc4 && m != 0xc8 && m != 0xcc && seg >= 7) {
-			*h = (int)rd16be(d + i + 3);
-			*w = (int)rd16be(d + i + 5);
+			*h = (int)bytes_be16(d + i + 3);
+			*w = (int)bytes_be16(d + i + 5);
 		}
 		i += seg;
 		if (m == 0xda) {
@@ -551,7 +541,7 @@ static int check_jpeg(const unsigned char *d, size_t n, int *w, int *h, struct e
 
 static int check_webp(const unsigned char *d, size_t n, int *w, int *h, struct err *err)
 {
-	unsigned long riff = rd32le(d + 4);
+	unsigned long riff = bytes_le32(d + 4);
 	const unsigned char *c = d + 12, *p = d + 20;
 
 	if (riff + 8 > n)
@@ -562,7 +552,7 @@ static int check_webp(const unsigned char *d, size_t n, int *w, int *h, struct e
 		*w = (int)((p[6] | p[7] << 8) & 0x3fff);
 		*h = (int)((p[8] | p[9] << 8) & 0x3fff);
 	} else if (!memcmp(c, "VP8L", 4) && p[0] == 0x2f) {
-		unsigned long bits = rd32le(p + 1);
+		unsigned long bits = bytes_le32(p + 1);
 
 		*w = (int)(bits & 0x3fff) + 1;
 		*h = (int)((bits >> 14) & 0x3fff) + 1;
