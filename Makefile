@@ -37,9 +37,10 @@ PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 ALL_CFLAGS = -std=c11 $(OPT) $(WARN) $(SANFLAGS) $(PKG_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
 
-LIB_SRC   := $(filter-out src/main.c,$(wildcard src/*.c src/backends/*.c))
+SRC_DIRS  := util core net cloud backends cli
+LIB_SRC   := $(filter-out src/cli/main.c,$(foreach d,$(SRC_DIRS),$(wildcard src/$(d)/*.c)))
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
-MAIN_OBJ  := $(BUILD)/src/main.o
+MAIN_OBJ  := $(BUILD)/src/cli/main.o
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
@@ -102,7 +103,7 @@ run: all
 	$(BUILD)/imagen generate "a lighthouse at dusk"
 
 format:
-	clang-format -i src/*.c src/*.h src/backends/*.c tests/unit/*.c bench/*.c
+	clang-format -i src/*/*.c src/*/*.h tests/unit/*.c bench/*.c
 
 clean:
 	rm -rf build build-san

@@ -14,14 +14,14 @@
 #include <string.h>
 #include <time.h>
 
-#include "backend.h"
-#include "base64.h"
-#include "bytes.h"
-#include "cancel.h"
-#include "http.h"
-#include "pngmeta.h"
-#include "progress.h"
-#include "suggest.h"
+#include "core/backend.h"
+#include "util/base64.h"
+#include "util/bytes.h"
+#include "util/cancel.h"
+#include "net/http.h"
+#include "core/pngmeta.h"
+#include "core/progress.h"
+#include "util/suggest.h"
 
 #define A1111_DEFAULT_URL "http://127.0.0.1:7860"
 #define A1111_DEFAULT_SAMPLER "Euler a"

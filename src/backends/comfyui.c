@@ -14,16 +14,16 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include "backend.h"
+#include "core/backend.h"
 #include "backends/comfyui.h"
-#include "buf.h"
-#include "cancel.h"
-#include "file.h"
-#include "http.h"
-#include "pngmeta.h"
-#include "progress.h"
-#include "suggest.h"
-#include "ws.h"
+#include "util/buf.h"
+#include "util/cancel.h"
+#include "util/file.h"
+#include "net/http.h"
+#include "core/pngmeta.h"
+#include "core/progress.h"
+#include "util/suggest.h"
+#include "net/ws.h"
 
 #define CF_DEFAULT_TIMEOUT_S 600
 #define CF_MAX_TIMEOUT_S 86400

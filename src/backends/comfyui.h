@@ -6,7 +6,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#include "err.h"
+#include "util/err.h"
 
 /** Where each knob goes in a graph: node inputs per parameter. */
 struct comfyui_params;

@@ -6,12 +6,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "backend.h"
-#include "cancel.h"
-#include "http.h"
-#include "pngmeta.h"
-#include "progress.h"
-#include "suggest.h"
+#include "core/backend.h"
+#include "util/cancel.h"
+#include "net/http.h"
+#include "core/pngmeta.h"
+#include "core/progress.h"
+#include "util/suggest.h"
 
 #define MOCK_MIN_SIDE 8
 #define MOCK_MAX_SIDE 8192

@@ -12,16 +12,16 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include "backend.h"
-#include "base64.h"
-#include "bytes.h"
-#include "buf.h"
-#include "cancel.h"
-#include "cost.h"
-#include "http.h"
-#include "pngmeta.h"
-#include "progress.h"
-#include "suggest.h"
+#include "core/backend.h"
+#include "util/base64.h"
+#include "util/bytes.h"
+#include "util/buf.h"
+#include "util/cancel.h"
+#include "core/cost.h"
+#include "net/http.h"
+#include "core/pngmeta.h"
+#include "core/progress.h"
+#include "util/suggest.h"
 
 #define OPENAI_DEFAULT_BASE_URL "https://api.openai.com/v1"
 #define OPENAI_DEFAULT_KEY_ENV "OPENAI_API_KEY"

@@ -7,7 +7,7 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#include "err.h"
+#include "util/err.h"
 
 #define OPENAI_MAX_SIZES 32
 

@@ -22,12 +22,12 @@
 #include <sys/random.h>
 #include <time.h>
 
-#include "backend.h"
-#include "cancel.h"
-#include "cost.h"
-#include "http.h"
-#include "pngmeta.h"
-#include "progress.h"
+#include "core/backend.h"
+#include "util/cancel.h"
+#include "core/cost.h"
+#include "net/http.h"
+#include "core/pngmeta.h"
+#include "core/progress.h"
 
 #define RP_DEFAULT_BASE "https://api.replicate.com/v1"
 #define RP_DEFAULT_TOKEN_ENV "REPLICATE_API_TOKEN"

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base64.h"
+#include "util/base64.h"
 
 /* A plain reference encoder (standard alphabet, padded), written apart from the decoder. */
 static char *encode(const unsigned char *p, size_t n, int pad)

@@ -14,11 +14,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "cloud.h"
-#include "config.h"
-#include "outbox.h"
-#include "pngmeta.h"
-#include "sha256.h"
+#include "cloud/cloud.h"
+#include "core/config.h"
+#include "cloud/outbox.h"
+#include "core/pngmeta.h"
+#include "util/sha256.h"
 
 /* ---- a fake environment ------------------------------------------------------------------ */
 

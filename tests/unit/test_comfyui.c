@@ -11,9 +11,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "backend.h"
+#include "core/backend.h"
 #include "backends/comfyui.h"
-#include "buf.h"
+#include "util/buf.h"
 
 static json_t *json(const char *text)
 {

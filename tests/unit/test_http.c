@@ -14,9 +14,9 @@
 
 #include <cmocka.h>
 
-#include "cancel.h"
-#include "cost.h"
-#include "http.h"
+#include "util/cancel.h"
+#include "core/cost.h"
+#include "net/http.h"
 
 static const struct retry_policy pol = { 4, 0.5, 30.0, 120.0 };
 

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "infotext.h"
+#include "core/infotext.h"
 
 static const char a1111_example[] =
 	"a castle on a hill, (masterpiece:1.2)\n"

@@ -11,8 +11,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "backend.h"
-#include "pngmeta.h"
+#include "core/backend.h"
+#include "core/pngmeta.h"
 
 /* ---- helpers ----------------------------------------------------------------------------- */
 

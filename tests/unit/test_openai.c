@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend.h"
+#include "core/backend.h"
 #include "backends/openai.h"
-#include "cost.h"
-#include "pngmeta.h"
+#include "core/cost.h"
+#include "core/pngmeta.h"
 
 static json_t *json(const char *text)
 {

@@ -15,7 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "output.h"
+#include "core/output.h"
 
 /* ---- helpers ----------------------------------------------------------------------------- */
 

@@ -11,8 +11,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "buf.h"
-#include "pngmeta.h"
+#include "util/buf.h"
+#include "core/pngmeta.h"
 
 #define PNGCHECK "/usr/bin/pngcheck"
 

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "preview.h"
+#include "core/config.h"
+#include "cli/preview.h"
 
 /* ---- the decision ---- */
 

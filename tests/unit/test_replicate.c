@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend.h"
-#include "cancel.h"
-#include "http.h"
+#include "core/backend.h"
+#include "util/cancel.h"
+#include "net/http.h"
 
 #define TOKEN_VAR "IMAGEN_TEST_REPLICATE_TOKEN"
 

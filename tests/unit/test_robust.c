@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend.h"
-#include "config.h"
-#include "infotext.h"
-#include "pngmeta.h"
+#include "core/backend.h"
+#include "core/config.h"
+#include "core/infotext.h"
+#include "core/pngmeta.h"
 
 #define ROUNDS 20000
 

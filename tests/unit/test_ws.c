@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ws.h"
+#include "net/ws.h"
 
 static void hex(const unsigned char *d, size_t n, char *out)
 {

@@ -10,8 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "suggest.h"
-#include "yamlnode.h"
+#include "util/suggest.h"
+#include "core/yamlnode.h"
 
 /* ---- helpers ----------------------------------------------------------------------------- */
 

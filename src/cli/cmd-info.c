@@ -1,0 +1,161 @@
+/* cmd-info.c - imagen backends, imagen styles, imagen version: what is configured. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/cmds.h"
+#include "core/config.h"
+
+enum { OPT_JSON = 1000 };
+
+static const struct opt_spec json_opts[] = {
+	{ OPT_JSON, "json", 0, ARG_NONE, NULL, "print JSON", HINT_NONE },
+	{ 0, NULL, 0, ARG_NONE, NULL, NULL, HINT_NONE },
+};
+
+/* Shared front half: parse --json, reject operands, load the config. */
+static int begin(const struct cmd_entry *cmd, struct global_opts *g, int argc, char **argv,
+		 int *json, struct config **cfg)
+{
+	struct cli_parser p;
+	struct err err = ERR_INIT;
+	const char *arg;
+	int c, first;
+
+	*json = 0;
+	*cfg = NULL;
+	if (cli_begin(&p, cmd, g, argc, argv) < 0)
+		return 2;
+	while ((c = cli_next(&p, &arg)) != 0) {
+		if (c == -1 || c == -2) {
+			cli_end(&p);
+			return c == -1 ? 2 : -1;
+		}
+		if (c == OPT_JSON)
+			*json = 1;
+	}
+	first = cli_optind(&p);
+	cli_end(&p);
+	if (first < argc) {
+		cli_error("%s: unexpected argument '%s'", cmd->name, argv[first]);
+		return 2;
+	}
+	if (config_load(cfg, g->config_path, &err) < 0) {
+		cli_error("%s", err.msg);
+		return 2;
+	}
+	return 0;
+}
+
+static int print_json(json_t *o)
+{
+	char *s = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
+
+	json_decref(o);
+	if (!s)
+		return 1;
+	printf("%s\n", s);
+	free(s);
+	return 0;
+}
+
+static int cmd_backends(struct global_opts *g, int argc, char **argv)
+{
+	const struct backend_ops *const *types = backend_types();
+	struct config *cfg;
+	const char *def, *env = getenv("IMAGEN_BACKEND");
+	json_t *o, *inst, *tarr;
+	size_t i;
+	int json, rc = begin(&commands_backends, g, argc, argv, &json, &cfg);
+
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	def = env && *env ? env : cfg->default_backend;
+	if (json) {
+		inst = json_array();
+		tarr = json_array();
+		for (i = 0; i < cfg->nbackends; i++)
+			json_array_append_new(inst, json_pack("{s:s, s:s, s:b, s:b}", "name",
+							      cfg->backends[i].name, "type",
+							      cfg->backends[i].type, "default",
+							      !strcmp(cfg->backends[i].name, def),
+							      "builtin", !cfg->backends[i].node));
+		for (i = 0; types[i]; i++)
+			json_array_append_new(tarr, json_pack("{s:s, s:s}", "type", types[i]->type,
+							      "summary", types[i]->summary));
+		o = json_pack("{s:o, s:o}", "instances", inst, "types", tarr);
+		rc = print_json(o);
+	} else {
+		printf("%-20s %-12s %s\n", "INSTANCE", "TYPE", "NOTES");
+		for (i = 0; i < cfg->nbackends; i++) {
+			const struct cfg_backend *b = &cfg->backends[i];
+			int is_def = !strcmp(b->name, def);
+
+			printf("%-20s %-12s %s%s%s\n", b->name, b->type, b->node ? "" : "built-in",
+			       is_def && !b->node ? ", " : "", is_def ? "default" : "");
+		}
+		printf("\nadapter types compiled in:\n");
+		for (i = 0; types[i]; i++)
+			printf("  %-12s %s\n", types[i]->type, types[i]->summary);
+	}
+	config_free(cfg);
+	return rc;
+}
+
+const struct cmd_entry commands_backends = {
+	"backends", "[--json]", "list configured backend instances and adapter types",
+	NULL,       json_opts,  cmd_backends,
+};
+
+static int cmd_styles(struct global_opts *g, int argc, char **argv)
+{
+	struct config *cfg;
+	json_t *arr;
+	size_t i;
+	int json, rc = begin(&commands_styles, g, argc, argv, &json, &cfg);
+
+	if (rc)
+		return rc < 0 ? 0 : rc;
+	if (json) {
+		arr = json_array();
+		json_array_append_new(arr,
+				      json_pack("{s:s, s:s, s:b}", "name", "none", "suffix", "",
+						"default", !strcmp(cfg->default_style, "none")));
+		for (i = 0; i < cfg->nstyles; i++)
+			json_array_append_new(
+				arr, json_pack("{s:s, s:s, s:b}", "name", cfg->styles[i].name,
+					       "suffix", cfg->styles[i].suffix, "default",
+					       !strcmp(cfg->default_style, cfg->styles[i].name)));
+		rc = print_json(arr);
+	} else {
+		printf("%-16s %s%s\n", "none", "(no suffix)",
+		       strcmp(cfg->default_style, "none") ? "" : "  [default]");
+		for (i = 0; i < cfg->nstyles; i++)
+			printf("%-16s %s%s\n", cfg->styles[i].name, cfg->styles[i].suffix,
+			       strcmp(cfg->default_style, cfg->styles[i].name) ? ""
+									       : "  [default]");
+	}
+	config_free(cfg);
+	return rc;
+}
+
+const struct cmd_entry commands_styles = {
+	"styles", "[--json]", "list style presets and their suffixes", NULL, json_opts, cmd_styles,
+};
+
+static int cmd_version(struct global_opts *g, int argc, char **argv)
+{
+	(void)g;
+	(void)argv;
+	if (argc > 1 && strcmp(argv[1], "--help") && strcmp(argv[1], "-h")) {
+		cli_error("version: unexpected argument '%s'", argv[1]);
+		return 2;
+	}
+	printf("imagen %s\n", IMAGEN_VERSION);
+	return 0;
+}
+
+const struct cmd_entry commands_version = {
+	"version", "", "print the version", NULL, NULL, cmd_version,
+};

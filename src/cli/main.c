@@ -1,0 +1,100 @@
+/* main.c - global options, then dispatch through the command table. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "util/cancel.h"
+#include "cli/cmds.h"
+#include "net/http.h"
+#include "util/suggest.h"
+
+const struct cmd_entry *const commands[] = {
+	&commands_generate, &commands_config,     &commands_backends, &commands_styles,
+	&commands_inspect,  &commands_show,       &commands_sync,     &commands_url,
+	&commands_version,  &commands_completion, &commands_help,     NULL,
+};
+
+static int cmd_help(struct global_opts *g, int argc, char **argv)
+{
+	const struct cmd_entry *cmd;
+
+	(void)g;
+	if (argc < 2) {
+		cli_print_help(stdout);
+		return 0;
+	}
+	cmd = cli_find_command(argv[1]);
+	if (!cmd) {
+		cli_error("help: unknown command '%s'", argv[1]);
+		return 2;
+	}
+	cli_print_command_help(stdout, cmd);
+	return 0;
+}
+
+const struct cmd_entry commands_help = {
+	"help", "[COMMAND]", "show help for imagen or one command", NULL, NULL, cmd_help,
+};
+
+static void unknown_command(const char *name)
+{
+	const char *names[32], *hint;
+	size_t i;
+
+	for (i = 0; commands[i] && i < 31; i++)
+		names[i] = commands[i]->name;
+	names[i] = NULL;
+	hint = suggest_closest(name, names);
+	if (hint)
+		cli_error("unknown command '%s' (did you mean '%s'?)", name, hint);
+	else
+		cli_error("unknown command '%s' (see imagen --help)", name);
+}
+
+int main(int argc, char **argv)
+{
+	struct global_opts g = { NULL, 0, 0 };
+	const struct cmd_entry *cmd;
+	int i;
+
+	/* options before the command apply to it: imagen -c FILE generate … */
+	for (i = 1; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			cli_print_help(stdout);
+			return 0;
+		} else if (!strcmp(a, "--version")) {
+			printf("imagen %s\n", IMAGEN_VERSION);
+			return 0;
+		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
+			g.verbose++;
+		} else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+			g.quiet = 1;
+		} else if (!strcmp(a, "-c") || !strcmp(a, "--config")) {
+			if (i + 1 >= argc) {
+				cli_error("option '%s' needs a value", a);
+				return 2;
+			}
+			g.config_path = argv[++i];
+		} else if (!strncmp(a, "--config=", 9)) {
+			g.config_path = a + 9;
+		} else {
+			cli_error("unknown option '%s' (see imagen --help)", a);
+			return 2;
+		}
+	}
+	if (i >= argc) {
+		cli_print_help(stderr);
+		return 2;
+	}
+	cmd = cli_find_command(argv[i]);
+	if (!cmd) {
+		unknown_command(argv[i]);
+		return 2;
+	}
+	http_init(g.verbose);
+	cancel_install();
+	return cmd->exec(&g, argc - i, argv + i);
+}

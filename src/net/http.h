@@ -1,0 +1,120 @@
+/* http.h - the one HTTP layer (libcurl): timeouts, size caps, retries, cancellation,
+ * redacted -v logging.  Every adapter and the cloud step go through here. */
+#ifndef IMAGEN_HTTP_H
+#define IMAGEN_HTTP_H
+
+#include <stddef.h>
+
+#include "util/buf.h"
+#include "util/err.h"
+
+struct progress;
+
+/** Exit status asked for by an interrupted transfer (err->code). */
+#define HTTP_EXIT_CANCELED 130
+
+#define HTTP_DEFAULT_TIMEOUT_MS (120 * 1000L)
+#define HTTP_DEFAULT_CONNECT_MS (10 * 1000L)
+#define HTTP_DEFAULT_MAX_BODY ((size_t)64 << 20)
+
+/** Process-wide setup, once from main() before any thread: curl_global_init and the
+ *  -v level (1: one line per request with status and timing).  Cheap: libcurl itself
+ *  is initialised lazily on the first request. */
+void http_init(int verbose);
+
+/** One request.  Everything borrowed; zero-initialise and set what you need. */
+struct http_request {
+	const char *method;          /* "GET" (default when NULL), "POST", "PUT", "DELETE" */
+	const char *url;
+	const char *const *headers;  /* NULL-terminated "Name: value" lines, may be NULL */
+	const void *body;            /* request body, NULL for none */
+	size_t body_len;
+	long timeout_ms;             /* whole attempt; 0 = HTTP_DEFAULT_TIMEOUT_MS */
+	long connect_timeout_ms;     /* 0 = HTTP_DEFAULT_CONNECT_MS */
+	size_t max_body;             /* response cap; 0 = HTTP_DEFAULT_MAX_BODY */
+	int fd_out;                  /* > 0: stream a 2xx body into this fd (truncated first on
+				      * every attempt) instead of memory; error bodies still go
+				      * to resp->body.  0 = keep the body in memory. */
+	int no_cancel;               /* 1: ignore Ctrl-C (the cancel request sent after it) */
+	const char *userpwd;         /* "user:password" for HTTP basic auth, or NULL */
+	const char *label;           /* who is asking, for -v lines ("replicate"); may be NULL */
+	struct progress *progress;   /* while the transfer runs, redraw this status line with
+				      * the elapsed time (progress.h), about 4 times a second */
+	const char *progress_status; /* e.g. "generating"; NULL = no redraw */
+};
+
+struct http_response {
+	long status;              /* HTTP status; 0 when no response came */
+	struct buf body;          /* response body (NUL-terminated), unless streamed to fd_out */
+	size_t bytes;             /* body bytes received (memory or fd) */
+	char content_type[128];   /* "" when absent */
+	char location[1024];      /* Location header, "" when absent */
+	double retry_after;       /* seconds from Retry-After (or JSON body `retry_after`), -1 */
+	double elapsed_ms;        /* of the last attempt */
+	int attempts;             /* how many attempts http_request_retry made */
+};
+
+/** Release the body; the struct may be reused. */
+void http_response_release(struct http_response *resp);
+
+/** One attempt.  Returns 0 when an HTTP response arrived (any status, the caller judges
+ *  it), -1 on transport failure (err->msg says what: "connection refused", "timed out
+ *  after 30 s", "response larger than N bytes", ...) or cancellation (err->code =
+ *  HTTP_EXIT_CANCELED, msg "interrupted").  *resp is released first. */
+int http_request(const struct http_request *req, struct http_response *resp, struct err *err);
+
+/** The retry policy.  Defaults from http_retry_default(); IMAGEN_HTTP_RETRIES (attempts)
+ *  and IMAGEN_HTTP_RETRY_BASE_MS (first delay) override them for tests and slow links. */
+struct retry_policy {
+	int max_attempts;    /* total attempts, >= 1 */
+	double base_s;       /* first backoff delay */
+	double max_delay_s;  /* cap on one backoff delay; a longer Retry-After ends the retries */
+	double max_total_s;  /* give up when the next attempt would start later than this */
+};
+
+/** The default policy: 4 attempts, 0.5 s base, 30 s cap per delay, 120 s in all,
+ *  adjusted by the environment variables above. */
+struct retry_policy http_retry_default(void);
+
+/** Pure decision, unit-tested: attempt `attempt` (1-based) just ended with `status`
+ *  (0 = transport error).  Retry 0 (transport), 429 and 5xx; never other statuses.
+ *  retry_after_s < 0 when absent; elapsed_s since the first attempt started; jitter in
+ *  [0,1).  Returns 1 and *delay_s when another attempt should be made, else 0.
+ *  Delay: retry_after when given (no retry when it exceeds max_delay: retrying sooner than
+ *  the server asked is pointless), else base * 2^(attempt-1) * (0.5 + jitter/2) capped at
+ *  max_delay; no retry when elapsed + delay > max_total. */
+int retry_decide(const struct retry_policy *p, int attempt, long status, double retry_after_s,
+		 double elapsed_s, double jitter, double *delay_s);
+
+/** Whether a status is worth retrying (0, 429, 5xx). */
+int http_status_retryable(long status);
+
+/** http_request under the policy (p NULL = http_retry_default()).  Returns 0 with the
+ *  final response (possibly a 4xx/5xx: the caller reports it), or -1 on transport
+ *  failure after the last attempt / cancellation.  Sleeps between attempts wake up at
+ *  once on Ctrl-C. */
+int http_request_retry(const struct http_request *req, const struct retry_policy *p,
+		       struct http_response *resp, struct err *err);
+
+/** A URL fit for logs and messages: userinfo removed, values of query parameters that
+ *  look secret (token, sig, signature, key, auth, credential, secret, X-Amz-*) replaced
+ *  by "REDACTED".  Writes into out (always NUL-terminated). */
+void http_redact_url(char *out, size_t size, const char *url);
+
+/** A short description of a non-2xx response for error messages:
+ *  "HTTP 503: <message from a JSON body's error/detail/message field, or first line of
+ *  the body, at most 200 bytes, control characters removed>". */
+void http_describe_status(char *out, size_t size, const struct http_response *resp);
+
+/** Seconds on the monotonic clock (for deadlines and elapsed times). */
+double http_now_s(void);
+/** A uniform random number in [0,1) from getrandom, for backoff jitter. */
+double http_jitter(void);
+/** Copy len bytes of in as one printable line: newlines and tabs become spaces, other
+ *  control characters are dropped, trailing spaces trimmed (for upstream messages). */
+void http_clean_text(char *out, size_t size, const char *in, size_t len);
+
+/** Percent-encode s for a URL path segment or query value (malloc'd, NULL on ENOMEM). */
+char *http_escape(const char *s);
+
+#endif

@@ -1,0 +1,27 @@
+/* base64.h - one base64 decoder for every upstream that sends image bytes as text. */
+#ifndef IMAGEN_BASE64_H
+#define IMAGEN_BASE64_H
+
+#include <stddef.h>
+
+#include "util/err.h"
+
+/* Flags for base64_decode. */
+enum {
+	/** RFC 4648 standard alphabet, '=' padding required, only CR and LF skipped. */
+	BASE64_STRICT = 0,
+	/** Padding optional, the URL-safe '-' and '_' too, any blank skipped, and the
+	 *  unused bits of a final partial group must be zero. */
+	BASE64_LENIENT = 1,
+};
+
+/**
+ * Decode s[0..n) into a malloc'd *out of *len bytes (the caller frees it).  Returns 0,
+ * or -1 with err filled ("invalid base64 at offset N", "truncated base64 (N characters)")
+ * and *out NULL.  Whole groups of four alphabet characters take a table-driven fast path,
+ * which is nearly all of a large image.
+ */
+int base64_decode(unsigned char **out, size_t *len, const char *s, size_t n, unsigned flags,
+		  struct err *err);
+
+#endif
