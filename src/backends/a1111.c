@@ -20,7 +20,7 @@
 #include "util/cancel.h"
 #include "net/http.h"
 #include "core/pngmeta.h"
-#include "core/progress.h"
+#include "core/events.h"
 #include "util/suggest.h"
 
 #define A1111_DEFAULT_URL "http://127.0.0.1:7860"
@@ -510,14 +510,13 @@ static int a1111_status_error(const struct a1111_backend *m, const struct http_r
  * the progress line until it is joined. */
 struct poller {
 	const struct a1111_backend *m;
-	struct progress *progress;
+	const struct ev_sink *events;
 	char *url;
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int stop;
 	int started;
-	int verbose;
 };
 
 static void poll_once(struct poller *pl)
@@ -537,8 +536,7 @@ static void poll_once(struct poller *pl)
 	hr.max_body = (size_t)1 << 20;
 	hr.userpwd = pl->m->userpwd;
 	hr.label = pl->m->base.name;
-	if (pl->verbose)
-		progress_clear(pl->progress); /* keep the -v request lines readable */
+	hr.events = pl->events;
 	if (http_request(&hr, &resp, &err) < 0 || resp.status != 200) {
 		http_response_release(&resp);
 		return; /* the progress line is a nicety: the txt2img answer says what matters */
@@ -554,10 +552,10 @@ static void poll_once(struct poller *pl)
 		what[0] = '\0';
 		if (eta > 0 && eta < 1e6)
 			snprintf(what, sizeof(what), "eta %.0fs", eta);
-		progress_steps(pl->progress, step, steps, what[0] ? what : NULL);
+		ev_steps(pl->events, step, steps, what[0] ? what : NULL);
 	} else if (j) {
 		/* our request waits behind another job, or a model is loading */
-		progress_status(pl->progress, "waiting for the server");
+		ev_status(pl->events, "waiting for the server");
 	}
 	json_decref(j);
 }
@@ -595,11 +593,10 @@ static void poller_start(struct poller *pl, const struct a1111_backend *m,
 	pthread_condattr_t ca;
 
 	memset(pl, 0, sizeof(*pl));
-	if (!req->progress || !req->progress->enabled)
+	if (!ev_wants_progress(req->events))
 		return;
 	pl->m = m;
-	pl->progress = req->progress;
-	pl->verbose = req->verbose;
+	pl->events = req->events;
 	if (asprintf(&pl->url, "%s/sdapi/v1/progress?skip_current_image=true", m->base_url) < 0) {
 		pl->url = NULL;
 		return;
@@ -898,6 +895,7 @@ static void a1111_interrupt(const struct a1111_backend *m)
 	hr.max_body = 65536;
 	hr.userpwd = m->userpwd;
 	hr.label = m->base.name;
+	hr.events = m->base.events;
 	http_request(&hr, &resp, &err); /* best effort: we are leaving either way */
 	http_response_release(&resp);
 	free(url);
@@ -939,15 +937,15 @@ static int a1111_generate(struct backend *b, const struct imagen_request *req,
 	hr.max_body = A1111_MAX_BODY;
 	hr.userpwd = m->userpwd;
 	hr.label = m->base.name;
+	hr.events = req->events;
 
-	progress_status(req->progress, "generating");
+	ev_status(req->events, "generating");
 	poller_start(&pl, m, req);
 	hrc = http_request_retry(&hr, NULL, &resp, err);
 	poller_stop(&pl);
 
 	if (hrc < 0) {
 		if (err && err->code == HTTP_EXIT_CANCELED) {
-			progress_clear(req->progress);
 			a1111_interrupt(m);
 			err_code(err, HTTP_EXIT_CANCELED, "interrupted");
 		} else if (err) {

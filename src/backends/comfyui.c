@@ -21,7 +21,7 @@
 #include "util/file.h"
 #include "net/http.h"
 #include "core/pngmeta.h"
-#include "core/progress.h"
+#include "core/events.h"
 #include "util/suggest.h"
 #include "net/ws.h"
 
@@ -1114,14 +1114,9 @@ static void verbose(const struct run *r, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (!r->req->verbose)
-		return;
-	progress_clear(r->req->progress);
-	fprintf(stderr, "imagen: %s: ", r->c->base.name);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	ev_logv(r->req->events, EV_VERBOSE, r->c->base.name, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 /* Write value into every target of param. */
@@ -1293,6 +1288,7 @@ static int request(const struct run *r, const char *method, const char *path, co
 	hr.max_body = max_body;
 	hr.no_cancel = cancel;
 	hr.label = r->c->base.name;
+	hr.events = r->req->events;
 	if (cancel)
 		hr.connect_timeout_ms = timeout_ms;
 	rc = retry ? http_request_retry(&hr, NULL, resp, err) : http_request(&hr, resp, err);
@@ -1406,7 +1402,7 @@ static void open_socket(struct run *r)
 	char *path = NULL, *url;
 
 	memset(&o, 0, sizeof(o));
-	o.verbose = r->req->verbose;
+	o.events = r->req->events;
 	o.label = r->c->base.name;
 	if (asprintf(&path, "/ws?clientId=%s", r->client_id) < 0 || !(url = url_of(r->c, path))) {
 		free(path);
@@ -1512,19 +1508,18 @@ static int on_message(struct run *r, const unsigned char *data, size_t len, stru
 		goto out; /* someone else's prompt */
 	if (!strcmp(type, "status")) {
 		if (!r->started)
-			progress_status(r->req->progress, "queued");
+			ev_status(r->req->events, "queued");
 	} else if (!strcmp(type, "execution_start")) {
 		r->started = 1;
-		progress_status(r->req->progress, "running");
+		ev_status(r->req->events, "running");
 	} else if (!strcmp(type, "executing")) {
 		const json_t *node = json_object_get(d, "node");
 
 		if (json_is_null(node) && (pid || r->started))
 			rc = 1;
 		else if (json_is_string(node))
-			progress_status(
-				r->req->progress,
-				class_of(json_object_get(r->graph, json_string_value(node))));
+			ev_status(r->req->events,
+				  class_of(json_object_get(r->graph, json_string_value(node))));
 	} else if (!strcmp(type, "progress")) {
 		const json_t *node = json_object_get(d, "node");
 		const char *cls =
@@ -1532,9 +1527,8 @@ static int on_message(struct run *r, const unsigned char *data, size_t len, stru
 				? class_of(json_object_get(r->graph, json_string_value(node)))
 				: "";
 
-		progress_steps(
-			r->req->progress, (long)json_number_value(json_object_get(d, "value")),
-			(long)json_number_value(json_object_get(d, "max")), *cls ? cls : NULL);
+		ev_steps(r->req->events, (long)json_number_value(json_object_get(d, "value")),
+			 (long)json_number_value(json_object_get(d, "max")), *cls ? cls : NULL);
 	} else if (!strcmp(type, "execution_success")) {
 		/* ComfyUI writes the history entry after this message and then sends
 		 * executing {node: null}: that one says the entry is there */
@@ -1600,7 +1594,7 @@ static int wait_history(struct run *r, double deadline, json_t **images, struct 
 
 	snprintf(path, sizeof(path), "/history/%s", r->prompt_id);
 	if (!r->ws && !r->done)
-		progress_status(r->req->progress, "waiting");
+		ev_status(r->req->events, "waiting");
 	for (;;) {
 		memset(&resp, 0, sizeof(resp));
 		if (request(r, "GET", path, NULL, CF_HISTORY_TIMEOUT_MS, CF_MAX_HISTORY, 1, 0,
@@ -1784,7 +1778,7 @@ static int comfyui_generate(struct backend *b, const struct imagen_request *req,
 		json_decref(r.graph);
 		return err_code(err, 1, "getrandom: %s", strerror(errno));
 	}
-	progress_status(req->progress, "connecting");
+	ev_status(req->events, "connecting");
 	open_socket(&r);
 	if (!r.ws && cancel_requested()) {
 		err_code(err, HTTP_EXIT_CANCELED, "interrupted");
@@ -1804,7 +1798,7 @@ static int comfyui_generate(struct backend *b, const struct imagen_request *req,
 			 r.prompt_id, c->workflow);
 		goto out;
 	}
-	progress_status(req->progress, "downloading");
+	ev_status(req->events, "downloading");
 	/* every image the run saved (a batch, several SaveImage nodes), as far as the
 	 * caller has room: they are ours, generated and paid for in GPU time */
 	want = req->count > 0 ? (size_t)req->count : 1;
@@ -1824,7 +1818,6 @@ out:
 	 * prompt queued or running for nobody */
 	if (rc < 0 && r.queued)
 		cancel_upstream(&r);
-	progress_clear(req->progress);
 	ws_close(r.ws);
 	json_decref(images);
 	json_decref(r.graph);

@@ -10,7 +10,7 @@
 #include "util/cancel.h"
 #include "net/http.h"
 #include "core/pngmeta.h"
-#include "core/progress.h"
+#include "core/events.h"
 #include "util/suggest.h"
 
 #define MOCK_MIN_SIDE 8
@@ -193,7 +193,6 @@ static int mock_read_opts(const json_t *opts, long long *delay_ms, const char **
 	}
 	return 0;
 }
-
 
 /* ---- the picture ------------------------------------------------------------------------ */
 
@@ -795,7 +794,7 @@ static int mock_generate(struct backend *b, const struct imagen_request *req,
 		return -1;
 
 	*nres = 0;
-	progress_status(req->progress, "drawing");
+	ev_status(req->events, "drawing");
 	if (delay_ms > 0 && cancel_sleep((double)delay_ms / 1e3))
 		return err_code(err, HTTP_EXIT_CANCELED, "interrupted");
 	if (fail && *fail)

@@ -20,7 +20,7 @@
 #include "core/cost.h"
 #include "net/http.h"
 #include "core/pngmeta.h"
-#include "core/progress.h"
+#include "core/events.h"
 #include "util/suggest.h"
 
 #define OPENAI_DEFAULT_BASE_URL "https://api.openai.com/v1"
@@ -1137,8 +1137,8 @@ static int post_retry(const struct openai_backend *o, const struct imagen_reques
 	hr.timeout_ms = o->cfg.timeout_s * 1000L;
 	hr.max_body = ((size_t)1 << 20) + (size_t)n * OPENAI_IMAGE_CAP;
 	hr.label = o->base.name;
-	hr.progress = req->progress; /* the elapsed time keeps moving while OpenAI works */
-	hr.progress_status = "generating";
+	hr.events = req->events;
+	hr.progress_status = "generating"; /* the elapsed time keeps moving while OpenAI works */
 	for (attempt = 1;; attempt++) {
 		err_clear(err);
 		rc = http_request(&hr, resp, err);
@@ -1154,16 +1154,16 @@ static int post_retry(const struct openai_backend *o, const struct imagen_reques
 		if (!retry_decide(&pol, attempt, status, rc < 0 ? -1 : resp->retry_after,
 				  http_now_s() - start, http_jitter(), &delay))
 			break;
-		if (req->verbose) {
+		if (ev_wants(req->events, EV_VERBOSE)) {
 			char why[64];
 
 			if (rc < 0)
 				snprintf(why, sizeof(why), "transport error");
 			else
 				snprintf(why, sizeof(why), "HTTP %ld", status);
-			progress_clear(req->progress);
-			fprintf(stderr, "imagen: %s: %s, retrying in %.1f s (attempt %d of %d)\n",
-				o->base.name, why, delay, attempt + 1, pol.max_attempts);
+			ev_log(req->events, EV_VERBOSE, o->base.name,
+			       "%s, retrying in %.1f s (attempt %d of %d)", why, delay, attempt + 1,
+			       pol.max_attempts);
 		}
 		if (cancel_sleep(delay)) {
 			http_response_release(resp);
@@ -1197,6 +1197,7 @@ static int download(const struct openai_backend *o, const char *url, int index,
 	hr.timeout_ms = o->cfg.timeout_s * 1000L;
 	hr.max_body = OPENAI_IMAGE_CAP;
 	hr.label = o->base.name;
+	hr.events = o->base.events;
 	http_redact_url(safe, sizeof(safe), url);
 	if (strncmp(url, "http://", 7) && strncmp(url, "https://", 8))
 		return err_code(err, 1, "image %d: url is not http(s): %s", index, safe);
@@ -1270,7 +1271,7 @@ static int openai_request(struct openai_backend *o, const struct imagen_request 
 		return err_code(err, 1, "out of memory");
 	}
 	snprintf(status, sizeof(status), n > 1 ? "generating %d images" : "generating", n);
-	progress_status(req->progress, status);
+	ev_status(req->events, status);
 	rc = post_retry(o, req, text, n, &resp, err);
 	free(text);
 	if (rc < 0) {

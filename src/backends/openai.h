@@ -86,7 +86,6 @@ struct openai_reply {
 int openai_parse_reply(char *body, size_t len, struct openai_reply *out, struct err *err);
 void openai_reply_release(struct openai_reply *r);
 
-
 /** Check that data is a whole PNG, JPEG or WebP image; sets mime ("image/png", ...) and
  *  the pixel size when it can be read (else 0).  -1 with a reason otherwise. */
 int openai_check_image(const unsigned char *data, size_t len, char *mime, size_t mime_size,

@@ -27,7 +27,7 @@
 #include "core/cost.h"
 #include "net/http.h"
 #include "core/pngmeta.h"
-#include "core/progress.h"
+#include "core/events.h"
 
 #define RP_DEFAULT_BASE "https://api.replicate.com/v1"
 #define RP_DEFAULT_TOKEN_ENV "REPLICATE_API_TOKEN"
@@ -59,7 +59,6 @@ struct rp_backend {
 	int max_outputs;
 	long poll_ms;
 	long timeout_s;
-	struct progress *progress; /* the running generation's status line, NULL between */
 };
 
 /* What the config slice says, read by validate() and open() alike (strings borrowed). */
@@ -680,9 +679,9 @@ static int rp_send(const struct rp_backend *r, const char *method, const char *u
 	hr.max_body = RP_MAX_JSON;
 	hr.no_cancel = mode == SEND_CANCEL;
 	hr.label = "replicate";
-	if (mode == SEND_ONCE && r->progress && !strcmp(method, "POST")) {
+	hr.events = r->base.events;
+	if (mode == SEND_ONCE && !strcmp(method, "POST")) {
 		/* a create held open by Prefer: wait still shows the time going by */
-		hr.progress = r->progress;
 		hr.progress_status = "starting";
 	}
 	if (mode == SEND_RETRY)
@@ -769,9 +768,9 @@ static void rp_cancel(const struct rp_backend *r, const json_t *pred, int verbos
 	memset(&resp, 0, sizeof(resp));
 	rp_send(r, "POST", url, NULL, NULL, RP_CANCEL_TIMEOUT_MS, SEND_CANCEL, &resp, &e);
 	if (verbose)
-		fprintf(stderr, "imagen: %s: asked Replicate to cancel prediction %s (%s)\n",
-			r->base.name, jstr(pred, "id"),
-			resp.status ? (resp.status < 300 ? "accepted" : "refused") : e.msg);
+		ev_log(r->base.events, EV_VERBOSE, r->base.name,
+		       "asked Replicate to cancel prediction %s (%s)", jstr(pred, "id"),
+		       resp.status ? (resp.status < 300 ? "accepted" : "refused") : e.msg);
 	http_response_release(&resp);
 	free(url);
 }
@@ -882,9 +881,9 @@ static json_t *rp_create(const struct rp_backend *r, const char *url, const char
 			}
 			if (pred) {
 				if (verbose)
-					fprintf(stderr,
-						"imagen: %s: %s; carrying on with prediction %s\n",
-						r->base.name, err->msg, jstr(pred, "id"));
+					ev_log(r->base.events, EV_VERBOSE, r->base.name,
+					       "%s; carrying on with prediction %s", err->msg,
+					       jstr(pred, "id"));
 				err_clear(err);
 				break;
 			}
@@ -917,9 +916,10 @@ static json_t *rp_create(const struct rp_backend *r, const char *url, const char
 			break;
 		}
 		if (verbose)
-			fprintf(stderr, "imagen: %s: %s, retrying in %.1f s (attempt %d of %d)\n",
-				r->base.name, rc < 0 ? err->msg : "retryable status", delay,
-				attempt + 1, pol.max_attempts);
+			ev_log(r->base.events, EV_VERBOSE, r->base.name,
+			       "%s, retrying in %.1f s (attempt %d of %d)",
+			       rc < 0 ? err->msg : "retryable status", delay, attempt + 1,
+			       pol.max_attempts);
 		if (cancel_sleep(delay)) {
 			err_code(err, HTTP_EXIT_CANCELED, "interrupted");
 			break;
@@ -944,9 +944,9 @@ static int rp_wait(const struct rp_backend *r, const struct imagen_request *req,
 	if (!url)
 		return err_code(err, 1, "out of memory");
 	while (!terminal_status(status)) {
-		progress_status(req->progress, status);
+		ev_status(req->events, status);
 		if (http_now_s() > deadline) {
-			rp_cancel(r, *pred, req->verbose);
+			rp_cancel(r, *pred, ev_wants(req->events, EV_VERBOSE));
 			err_code(err, 1,
 				 "prediction %s still %s after %ld s (asked Replicate to "
 				 "cancel it)",
@@ -954,14 +954,14 @@ static int rp_wait(const struct rp_backend *r, const struct imagen_request *req,
 			goto out;
 		}
 		if (cancel_sleep((double)r->poll_ms / 1e3)) {
-			rp_cancel(r, *pred, req->verbose);
+			rp_cancel(r, *pred, ev_wants(req->events, EV_VERBOSE));
 			err_code(err, HTTP_EXIT_CANCELED, "interrupted");
 			goto out;
 		}
 		if (rp_send(r, "GET", url, NULL, NULL, RP_API_TIMEOUT_MS, SEND_RETRY, &resp, err) <
 		    0) {
 			/* whatever happened, nobody will collect this prediction's output */
-			rp_cancel(r, *pred, req->verbose);
+			rp_cancel(r, *pred, ev_wants(req->events, EV_VERBOSE));
 			if (err->code != HTTP_EXIT_CANCELED) {
 				char path[512];
 
@@ -974,12 +974,12 @@ static int rp_wait(const struct rp_backend *r, const struct imagen_request *req,
 		next = rp_parse(&resp, "GET", url, err);
 		if (!next || rp_check_prediction(next, "GET", url, err) < 0) {
 			json_decref(next);
-			rp_cancel(r, *pred, req->verbose);
+			rp_cancel(r, *pred, ev_wants(req->events, EV_VERBOSE));
 			goto out;
 		}
-		if (req->verbose && strcmp(status, jstr(next, "status")))
-			fprintf(stderr, "imagen: %s: prediction %s %s\n", r->base.name,
-				jstr(next, "id"), jstr(next, "status"));
+		if (strcmp(status, jstr(next, "status")))
+			ev_log(req->events, EV_VERBOSE, r->base.name, "prediction %s %s",
+			       jstr(next, "id"), jstr(next, "status"));
 		json_decref(*pred);
 		*pred = next;
 		status = jstr(next, "status");
@@ -1291,21 +1291,20 @@ static int rp_predict(const struct rp_backend *r, const struct imagen_request *r
 		goto out;
 	}
 
-	progress_status(req->progress, "starting");
-	pred = rp_create(r, url, body, input, req->verbose, err);
+	ev_status(req->events, "starting");
+	pred = rp_create(r, url, body, input, ev_wants(req->events, EV_VERBOSE), err);
 	if (!pred)
 		goto out;
 	status = jstr(pred, "status");
-	if (req->verbose)
-		fprintf(stderr, "imagen: %s: prediction %s %s\n", r->base.name, jstr(pred, "id"),
-			status);
+	ev_log(req->events, EV_VERBOSE, r->base.name, "prediction %s %s", jstr(pred, "id"), status);
 	if (rp_wait(r, req, &pred, &polls, err) < 0)
 		goto out;
 	status = jstr(pred, "status");
 	sv = json_object_get(json_object_get(pred, "metrics"), "predict_time");
-	if (req->verbose && json_is_number(sv))
-		fprintf(stderr, "imagen: %s: prediction %s %s, predict_time %.3f s\n", r->base.name,
-			jstr(pred, "id"), status, json_number_value(sv));
+	if (json_is_number(sv))
+		ev_log(req->events, EV_VERBOSE, r->base.name,
+		       "prediction %s %s, predict_time %.3f s", jstr(pred, "id"), status,
+		       json_number_value(sv));
 	if (strcmp(status, "succeeded")) {
 		char why[400];
 
@@ -1350,11 +1349,11 @@ static int rp_predict(const struct rp_backend *r, const struct imagen_request *r
 	for (i = 0; i < n; i++) {
 		struct imagen_result *o = &res[i];
 
-		if (req->progress) {
+		if (ev_wants_progress(req->events)) {
 			char what[64];
 
 			snprintf(what, sizeof(what), "downloading %d/%d", i + 1, n);
-			progress_status(req->progress, what);
+			ev_status(req->events, what);
 		}
 		u = json_string_value(json_array_get(urls, i));
 		if (rp_fetch(r, u, i, n, o, err) < 0)
@@ -1402,7 +1401,6 @@ static int replicate_generate(struct backend *b, const struct imagen_request *re
 	*nres = 0;
 	if (req->opts && rp_check_opts(req->opts, err) < 0)
 		return -1;
-	r->progress = req->progress;
 	/* more than one prediction only when the model takes fewer outputs than asked */
 	while (done < count) {
 		n = count - done < r->max_outputs ? count - done : r->max_outputs;
@@ -1419,7 +1417,6 @@ static int replicate_generate(struct backend *b, const struct imagen_request *re
 			break;
 		}
 	}
-	r->progress = NULL;
 	return rc;
 }
 

@@ -21,7 +21,7 @@
 #include "core/output.h"
 #include "core/pngmeta.h"
 #include "cli/preview.h"
-#include "core/progress.h"
+#include "cli/term.h"
 
 enum {
 	OPT_BACKEND = 'b',
@@ -340,7 +340,9 @@ struct write_ctx {
 	const char *dir, *tmpl;
 	const char *prompt, *final, *style;
 	const json_t *opts;
-	int written;  /* images on disk so far */
+	struct term *term;          /* the progress line and message lines */
+	const struct ev_sink *sink; /* events of this run (term's) */
+	int written;                /* images on disk so far */
 	int failed;   /* some image could not be written where asked (kept elsewhere or lost) */
 	char **paths; /* images written where asked, for the preview (malloc'd) */
 	size_t npaths;
@@ -483,7 +485,7 @@ static int write_image(struct write_ctx *c, struct imagen_result *res, int index
 			rec.sidecar_path ? rec.sidecar_path : "");
 	/* the image and sidecar are safe on disk: the cloud step reads them back from there
 	 * and never changes the outcome (a failure is queued for `imagen sync`) */
-	cloud = cloud_after_generate(c->cfg, c->st, rec.image_path, c->g->verbose, c->g->quiet);
+	cloud = cloud_after_generate(c->cfg, c->st, rec.image_path, c->sink);
 	if (c->o->json)
 		print_record(&info, c->st, side, index, cloud, NULL);
 	else
@@ -520,7 +522,8 @@ static int generate_all(struct write_ctx *c, struct backend *be, struct imagen_r
 			int count)
 {
 	struct imagen_result *res;
-	struct progress prog;
+	struct ev_sink sink = *c->sink;
+	struct ev ev = { .kind = EV_JOB_START };
 	struct err err = ERR_INIT;
 	struct timespec t0;
 	int max_batch = be->ops->max_batch > 0 ? be->ops->max_batch : 1, done = 0, rc = 0;
@@ -554,15 +557,18 @@ static int generate_all(struct write_ctx *c, struct backend *be, struct imagen_r
 			snprintf(label, sizeof(label), "%s %d/%d", c->cb->name, done + 1, count);
 		else
 			snprintf(label, sizeof(label), "%s", c->cb->name);
-		progress_init(&prog, label, c->g->quiet);
-		req->progress = &prog;
-		req->verbose = c->g->verbose;
+		ev.kind = EV_JOB_START;
+		ev.text = label;
+		ev_emit(&sink, &ev);
+		req->events = &sink;
 		nres = 0;
 		err_clear(&err);
 		clock_gettime(CLOCK_MONOTONIC, &t0);
-		grc = be->ops->generate(be, req, res, &nres, &err);
-		progress_clear(&prog);
-		req->progress = NULL;
+		grc = backend_generate(be, req, res, &nres, &err);
+		ev.kind = EV_JOB_END;
+		ev.text = NULL;
+		ev_emit(&sink, &ev);
+		req->events = NULL;
 		if (nres > (size_t)room)
 			nres = (size_t)room;
 		if (c->g->verbose && nres)
@@ -609,6 +615,8 @@ static int run(struct gen_opts *o, struct global_opts *g)
 	struct backend *be = NULL;
 	struct imagen_request req;
 	struct write_ctx ctx;
+	struct term term;
+	struct ev_sink sink;
 	struct err err = ERR_INIT;
 	const char *style, *suffix, *prompt, *tmpl;
 	char *final = NULL, *dir = NULL, names[512];
@@ -744,9 +752,12 @@ static int run(struct gen_opts *o, struct global_opts *g)
 		goto out;
 	}
 
-	ctx = (struct write_ctx){ g,     o,     cfg,  &st, cb, dir,  tmpl, prompt,
-				  final, style, opts, 0,   0,  NULL, 0 };
+	term_init(&term, g->quiet, g->verbose);
+	sink = term_sink(&term);
+	ctx = (struct write_ctx){ g,     o,    cfg,   &st,   cb, dir, tmpl, prompt, final,
+				  style, opts, &term, &sink, 0,  0,   NULL, 0 };
 	rc = generate_all(&ctx, be, &req, o->count ? (int)o->count : 1);
+	term_release(&term);
 	if (ctx.npaths && rc != HTTP_EXIT_CANCELED)
 		preview_after_generate(cfg, &st, (const char *const *)ctx.paths, ctx.npaths,
 				       o->json, g->quiet);

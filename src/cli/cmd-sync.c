@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include "cli/cli.h"
+#include "cli/term.h"
 #include "cloud/cloud.h"
 #include "cli/cmds.h"
 #include "core/config.h"
@@ -157,12 +158,16 @@ static int cmd_sync(struct global_opts *g, int argc, char **argv)
 	struct cli_parser p;
 	struct config *cfg = NULL;
 	struct cloud_conn c;
+	struct term term;
+	struct ev_sink sink;
 	struct err err = ERR_INIT;
 	const char *arg;
 	char *outbox = NULL;
 	json_t *pending = NULL, *it;
 	int status = 0, json = 0, rc = 0, opt, first, have_conn = 0;
 	size_t i;
+
+	term_init(&term, g->quiet, g->verbose);
 
 	if (cli_begin(&p, &commands_sync, g, argc, argv) < 0)
 		return 2;
@@ -205,6 +210,8 @@ static int cmd_sync(struct global_opts *g, int argc, char **argv)
 		goto out;
 	}
 	have_conn = 1;
+	sink = term_sink(&term);
+	c.events = &sink; /* -v: one line per request */
 	if (cloud_need_owner(&c, &err) < 0) {
 		cli_error("cloud sync: %s", err.msg);
 		goto out;
@@ -228,6 +235,7 @@ static int cmd_sync(struct global_opts *g, int argc, char **argv)
 		}
 	}
 out:
+	term_release(&term);
 	if (have_conn)
 		cloud_close(&c);
 	json_decref(pending);

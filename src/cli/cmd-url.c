@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/term.h"
 #include "cloud/cloud.h"
 #include "cli/cmds.h"
 #include "core/config.h"
@@ -31,12 +32,16 @@ static int cmd_url(struct global_opts *g, int argc, char **argv)
 	struct config *cfg = NULL;
 	struct cloud_conn c;
 	struct cloud_item it;
+	struct term term;
+	struct ev_sink sink;
 	struct err err = ERR_INIT;
 	const char *arg;
 	char *url = NULL, *s;
 	long long expires = EXPIRES_DEFAULT;
 	int json = 0, rc = 0, opt, first, have_conn = 0;
 	json_t *o;
+
+	term_init(&term, g->quiet, g->verbose);
 
 	memset(&it, 0, sizeof(it));
 	if (cli_begin(&p, &commands_url, g, argc, argv) < 0)
@@ -70,6 +75,8 @@ static int cmd_url(struct global_opts *g, int argc, char **argv)
 		goto out;
 	}
 	have_conn = 1;
+	sink = term_sink(&term);
+	c.events = &sink; /* -v: one line per request */
 	rc = 1;
 	/* the storage path comes from the image and its record, exactly as sync made it */
 	if (cloud_item_load(&it, argv[first], &err) < 0 ||
@@ -90,6 +97,7 @@ static int cmd_url(struct global_opts *g, int argc, char **argv)
 	}
 	rc = 0;
 out:
+	term_release(&term);
 	if (have_conn)
 		cloud_close(&c);
 	cloud_item_release(&it);

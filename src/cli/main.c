@@ -94,7 +94,6 @@ int main(int argc, char **argv)
 		unknown_command(argv[i]);
 		return 2;
 	}
-	http_init(g.verbose);
 	cancel_install();
 	return cmd->exec(&g, argc - i, argv + i);
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/events.h"
 #include "util/file.h"
 #include "net/http.h"
 #include "cloud/outbox.h"
@@ -493,6 +494,7 @@ static int call(const struct cloud_conn *c, const char *method, const char *url,
 	req.body_len = len;
 	req.max_body = 4u << 20;
 	req.label = "cloud";
+	req.events = c->events;
 	return http_request_retry(&req, NULL, resp, err);
 }
 
@@ -748,7 +750,7 @@ static const char *env(const char *name)
 }
 
 json_t *cloud_after_generate(const struct config *cfg, const struct settings *st,
-			     const char *image_path, int verbose, int quiet)
+			     const char *image_path, const struct ev_sink *events)
 {
 	struct cloud_conn c;
 	struct cloud_item it;
@@ -764,16 +766,14 @@ json_t *cloud_after_generate(const struct config *cfg, const struct settings *st
 	memset(&res, 0, sizeof(res));
 	if (cloud_open(&c, cfg, env, &err) == 0) {
 		have_conn = 1;
+		c.events = events;
 		if (cloud_need_owner(&c, &err) == 0 &&
 		    cloud_item_load(&it, image_path, &err) == 0) {
 			have_item = 1;
 			if (cloud_sync_item(&c, &it, NULL, &res, &err) == 0) {
-				if (verbose)
-					fprintf(stderr,
-						"imagen: cloud sync: %s -> %s/%s (row %s%s%s)\n",
-						image_path, c.bucket, it.storage_path, res.row_id,
-						res.usage_id[0] ? ", usage row " : "",
-						res.usage_id);
+				ev_log(events, EV_VERBOSE, "cloud sync", "%s -> %s/%s (row %s%s%s)",
+				       image_path, c.bucket, it.storage_path, res.row_id,
+				       res.usage_id[0] ? ", usage row " : "", res.usage_id);
 				result = cloud_result_json(&c, &it, &res, NULL, 0);
 				goto out;
 			}
@@ -801,8 +801,7 @@ json_t *cloud_after_generate(const struct config *cfg, const struct settings *st
 		}
 		json_decref(entry);
 	}
-	if (!quiet)
-		fprintf(stderr, "imagen: cloud sync: %s\n", line);
+	ev_log(events, EV_WARN, "cloud sync", "%s", line);
 	result = cloud_result_json(have_conn ? &c : NULL, have_item ? &it : NULL, &res, err.msg,
 				   queued);
 out:

@@ -14,6 +14,8 @@
 #include "core/config.h"
 #include "util/err.h"
 
+struct ev_sink;
+
 #define CLOUD_MAX_IMAGE_BYTES (256u * 1024 * 1024)
 
 /** Where and as whom to sync. */
@@ -23,6 +25,7 @@ struct cloud_conn {
 	const char *owner;  /* owner_user_id, "" when not set (borrowed) */
 	char *h_apikey;     /* "apikey: KEY" (malloc'd; a secret: never printed) */
 	char *h_auth;       /* "Authorization: Bearer KEY", NULL for sb_... keys (malloc'd) */
+	const struct ev_sink *events; /* -v request lines; set by the caller, NULL = none */
 };
 
 /** Prepare a connection from the config and the key in the environment variable named by
@@ -128,13 +131,13 @@ int cloud_sign_url(char **out, const struct cloud_conn *c, const char *storage_p
 
 /**
  * Sync one just-written image when st->cloud_on (a no-op returning NULL otherwise):
- * reads the image and its record back from disk.  Prints its own one line
- * "imagen: cloud sync: ..." on stderr on failure (unless quiet; with -v a line on
- * success), queues the image in the outbox on failure, never fails the command.
+ * reads the image and its record back from disk.  Reports one line (source "cloud
+ * sync") to events on failure at EV_WARN (at EV_VERBOSE on success), queues the image
+ * in the outbox on failure, never fails the command.
  * Returns the cloud result object for the --json record (new reference; see
  * cloud_result_json) or NULL when sync is off.
  */
 json_t *cloud_after_generate(const struct config *cfg, const struct settings *st,
-			     const char *image_path, int verbose, int quiet);
+			     const char *image_path, const struct ev_sink *events);
 
 #endif

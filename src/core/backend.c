@@ -115,3 +115,14 @@ int cfg_get_string(const json_t *cfg, const char *name, const char *key, const c
 	*out = json_string_value(v);
 	return 0;
 }
+
+int backend_generate(struct backend *b, const struct imagen_request *req, struct imagen_result *res,
+		     size_t *nres, struct err *err)
+{
+	int rc;
+
+	b->events = req->events;
+	rc = b->ops->generate(b, req, res, nres, err);
+	b->events = NULL;
+	return rc;
+}

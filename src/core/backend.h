@@ -8,7 +8,7 @@
 
 #include "util/err.h"
 
-struct progress;
+struct ev_sink;
 
 /** What every adapter receives.  Everything is borrowed from the caller. */
 struct imagen_request {
@@ -22,8 +22,8 @@ struct imagen_request {
 	int room;           /* slots in the result array (>= count): an upstream run that
 			     * makes more images than asked (a ComfyUI graph with several
 			     * outputs or a batch) hands back up to room of them */
-	struct progress *progress; /* where to report progress; NULL-safe (progress.h) */
-	int verbose;        /* -v given: adapters may print "imagen: NAME: ..." detail lines */
+	const struct ev_sink *events; /* where to report status, steps and -v detail lines
+				       * (core/events.h); NULL-safe.  Adapters never print. */
 };
 
 /** What an adapter hands back.  The caller releases it with imagen_result_release(). */
@@ -47,6 +47,10 @@ void imagen_result_release(struct imagen_result *res);
 struct backend {
 	const struct backend_ops *ops;
 	char *name; /* instance name from imagen.yaml, owned by the framework's backend_open() */
+	/* the running generation's sink (req->events), set by backend_generate() for the
+	 * length of the call, so the adapter's helpers (cancel and download requests) can
+	 * report too; NULL between calls.  A handle runs one generation at a time. */
+	const struct ev_sink *events;
 };
 
 struct backend_ops {
@@ -74,6 +78,11 @@ struct backend_ops {
 			struct imagen_result *res, size_t *nres, struct err *err);
 	void (*close)(struct backend *b);
 };
+
+/** Call b->ops->generate with b->events set to req->events for the length of the call.
+ *  The framework's one way to run an adapter. */
+int backend_generate(struct backend *b, const struct imagen_request *req, struct imagen_result *res,
+		     size_t *nres, struct err *err);
 
 /** Look up an adapter type in the static registry; NULL when unknown. */
 const struct backend_ops *backend_find(const char *type);

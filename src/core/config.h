@@ -117,7 +117,7 @@ struct settings {
 	enum origin output_dir_from;
 	enum mode cloud_sync; /* as asked for (auto, on or off) */
 	enum origin cloud_sync_from;
-	int cloud_on;         /* cloud_sync resolved: 1 when the sync step runs after generate */
+	int cloud_on; /* cloud_sync resolved: 1 when the sync step runs after generate */
 	enum mode preview;
 	enum origin preview_from;
 };

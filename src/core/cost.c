@@ -3,9 +3,9 @@
 
 json_t *cost_known(double usd, const char *method, const char *source, json_t *detail)
 {
-	json_t *o = json_pack("{s:f, s:s, s:s, s:s}", "usd", usd, "currency", "USD", "method",
-			      method ? method : "unspecified", "source",
-			      source ? source : "default");
+	json_t *o =
+		json_pack("{s:f, s:s, s:s, s:s}", "usd", usd, "currency", "USD", "method",
+			  method ? method : "unspecified", "source", source ? source : "default");
 
 	if (o && detail)
 		json_object_set(o, "detail", detail);

@@ -14,6 +14,11 @@ int ev_wants(const struct ev_sink *sink, int level)
 	return sink && sink->emit && (level <= EV_WARN || sink->verbose >= level);
 }
 
+int ev_wants_progress(const struct ev_sink *sink)
+{
+	return sink && sink->emit && sink->progress;
+}
+
 void ev_status(const struct ev_sink *sink, const char *status)
 {
 	struct ev ev = { .kind = EV_STATUS, .text = status };
@@ -28,8 +33,7 @@ void ev_steps(const struct ev_sink *sink, long value, long max, const char *what
 	ev_emit(sink, &ev);
 }
 
-void ev_logv(const struct ev_sink *sink, int level, const char *source, const char *fmt,
-	     va_list ap)
+void ev_logv(const struct ev_sink *sink, int level, const char *source, const char *fmt, va_list ap)
 {
 	struct ev ev = { .kind = EV_LOG, .level = level, .source = source };
 	char line[2048];

@@ -33,11 +33,11 @@ enum ev_level {
 
 struct ev {
 	enum ev_kind kind;
-	int level;           /* EV_LOG: enum ev_level */
-	const char *source;  /* who speaks: an instance name, "http", "cloud sync"; may be NULL */
-	const char *text;    /* see enum ev_kind; may be NULL */
-	long value, max;     /* EV_STEPS */
-	const char *path;    /* EV_IMAGE */
+	int level;            /* EV_LOG: enum ev_level */
+	const char *source;   /* who speaks: an instance name, "http", "cloud sync"; may be NULL */
+	const char *text;     /* see enum ev_kind; may be NULL */
+	long value, max;      /* EV_STEPS */
+	const char *path;     /* EV_IMAGE */
 	const json_t *record; /* EV_IMAGE: the image's record (borrowed) */
 };
 
@@ -50,12 +50,16 @@ struct ev_sink {
 	void *ctx;       /* the front end's state */
 	int job;         /* which generation of the run these events belong to */
 	int verbose;     /* the -v level the front end shows (EV_LOG above it is not built) */
+	int progress;    /* the front end draws status and steps (a terminal): an adapter may
+			  * poll its upstream for them; 0 = nobody looks, don't bother */
 };
 
 /** Hand one event to the sink; sink or sink->emit may be NULL (nothing happens). */
 void ev_emit(const struct ev_sink *sink, const struct ev *ev);
 /** Whether a log line at level would be shown (so callers skip building it). */
 int ev_wants(const struct ev_sink *sink, int level);
+/** Whether status and step events are drawn (worth polling an upstream for). */
+int ev_wants_progress(const struct ev_sink *sink);
 
 void ev_status(const struct ev_sink *sink, const char *status);
 void ev_steps(const struct ev_sink *sink, long value, long max, const char *what);

@@ -15,24 +15,18 @@
 #include <unistd.h>
 
 #include "util/cancel.h"
-#include "core/progress.h"
+#include "core/events.h"
 
 #ifndef IMAGEN_VERSION
 #define IMAGEN_VERSION "0"
 #endif
 
-static int http_verbose;
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 static CURLcode curl_init_rc;
 
 static void curl_init_once(void)
 {
 	curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-void http_init(int verbose)
-{
-	http_verbose = verbose;
 }
 
 void http_response_release(struct http_response *resp)
@@ -112,7 +106,7 @@ struct retry_policy http_retry_default(void)
 
 static int secret_param(const char *name, size_t len)
 {
-	static const char *const words[] = { "token", "sig",	"key",	  "auth",
+	static const char *const words[] = { "token",      "sig",    "key",      "auth",
 					     "credential", "secret", "password", NULL };
 	char low[64];
 	size_t i;
@@ -364,7 +358,8 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userdata)
 		return n;
 	}
 	if (n > 13 && !strncasecmp(ptr, "content-type:", 13)) {
-		header_value(x->resp->content_type, sizeof(x->resp->content_type), ptr + 13, n - 13);
+		header_value(x->resp->content_type, sizeof(x->resp->content_type), ptr + 13,
+			     n - 13);
 	} else if (n > 9 && !strncasecmp(ptr, "location:", 9)) {
 		header_value(x->resp->location, sizeof(x->resp->location), ptr + 9, n - 9);
 	} else if (n > 12 && !strncasecmp(ptr, "retry-after:", 12)) {
@@ -386,11 +381,11 @@ static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, cur
 		x->canceled = 1;
 		return 1;
 	}
-	if (x->req->progress && x->req->progress_status) {
+	if (x->req->progress_status && ev_wants_progress(x->req->events)) {
 		double t = now_ms();
 
 		if (t >= x->next_draw_ms) {
-			progress_status(x->req->progress, x->req->progress_status);
+			ev_status(x->req->events, x->req->progress_status);
 			x->next_draw_ms = t + 250;
 		}
 	}
@@ -433,19 +428,17 @@ static void log_line(const struct http_request *req, const struct http_response 
 {
 	char url[2048];
 
-	if (!http_verbose)
+	if (!ev_wants(req->events, EV_VERBOSE))
 		return;
 	http_redact_url(url, sizeof(url), req->url);
-	/* a progress line may be on screen: start on a clean line (it redraws itself) */
-	if (isatty(STDERR_FILENO))
-		fputs("\r\033[2K", stderr);
 	if (failure)
-		fprintf(stderr, "imagen: %s: %s %s -> %s (%.0f ms)\n", req->label ? req->label : "http",
-			req->method ? req->method : "GET", url, failure, resp->elapsed_ms);
+		ev_log(req->events, EV_VERBOSE, req->label ? req->label : "http",
+		       "%s %s -> %s (%.0f ms)", req->method ? req->method : "GET", url, failure,
+		       resp->elapsed_ms);
 	else
-		fprintf(stderr, "imagen: %s: %s %s -> %ld (%.0f ms, %zu bytes)\n",
-			req->label ? req->label : "http", req->method ? req->method : "GET", url,
-			resp->status, resp->elapsed_ms, resp->bytes);
+		ev_log(req->events, EV_VERBOSE, req->label ? req->label : "http",
+		       "%s %s -> %ld (%.0f ms, %zu bytes)", req->method ? req->method : "GET", url,
+		       resp->status, resp->elapsed_ms, resp->bytes);
 }
 
 static void where(char *out, size_t size, const char *url)
@@ -487,7 +480,8 @@ int http_request(const struct http_request *req, struct http_response *resp, str
 	x.h = curl_easy_init();
 	if (!x.h)
 		return err_code(err, 1, "cannot initialise libcurl");
-	if (req->fd_out > 0 && (ftruncate(req->fd_out, 0) < 0 || lseek(req->fd_out, 0, SEEK_SET) < 0)) {
+	if (req->fd_out > 0 &&
+	    (ftruncate(req->fd_out, 0) < 0 || lseek(req->fd_out, 0, SEEK_SET) < 0)) {
 		err_code(err, 1, "cannot reset the download file: %s", strerror(errno));
 		goto out;
 	}
@@ -570,10 +564,11 @@ int http_request(const struct http_request *req, struct http_response *resp, str
 	else if (rc == CURLE_COULDNT_RESOLVE_HOST)
 		snprintf(msg, sizeof(msg), "cannot resolve host %s", host);
 	else if (rc == CURLE_PARTIAL_FILE || rc == CURLE_RECV_ERROR || rc == CURLE_GOT_NOTHING)
-		snprintf(msg, sizeof(msg), "connection to %s closed before the whole response arrived",
-			 host);
+		snprintf(msg, sizeof(msg),
+			 "connection to %s closed before the whole response arrived", host);
 	else
-		snprintf(msg, sizeof(msg), "%s: %s", host, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+		snprintf(msg, sizeof(msg), "%s: %s", host,
+			 errbuf[0] ? errbuf : curl_easy_strerror(rc));
 	resp->status = 0;
 	log_line(req, resp, msg);
 	err_code(err, 1, "%s", msg);
@@ -654,14 +649,14 @@ int http_request_retry(const struct http_request *req, const struct retry_policy
 				  rc < 0 ? -1 : resp->retry_after, (now_ms() - start) / 1e3,
 				  http_jitter(), &delay))
 			break;
-		if (http_verbose) {
+		if (ev_wants(req->events, EV_VERBOSE)) {
 			char what[32];
 
 			snprintf(what, sizeof(what), "HTTP %ld", resp->status);
-			fprintf(stderr, "imagen: %s: %s, retrying in %.1f s (attempt %d of %d)\n",
-				req->label ? req->label : "http",
-				rc < 0 ? (err ? err->msg : "transport error") : what, delay,
-				attempt + 1, p->max_attempts);
+			ev_log(req->events, EV_VERBOSE, req->label ? req->label : "http",
+			       "%s, retrying in %.1f s (attempt %d of %d)",
+			       rc < 0 ? (err ? err->msg : "transport error") : what, delay,
+			       attempt + 1, p->max_attempts);
 		}
 		if (cancel_sleep(delay)) {
 			http_response_release(resp);

@@ -8,7 +8,7 @@
 #include "util/buf.h"
 #include "util/err.h"
 
-struct progress;
+struct ev_sink;
 
 /** Exit status asked for by an interrupted transfer (err->code). */
 #define HTTP_EXIT_CANCELED 130
@@ -17,41 +17,42 @@ struct progress;
 #define HTTP_DEFAULT_CONNECT_MS (10 * 1000L)
 #define HTTP_DEFAULT_MAX_BODY ((size_t)64 << 20)
 
-/** Process-wide setup, once from main() before any thread: curl_global_init and the
- *  -v level (1: one line per request with status and timing).  Cheap: libcurl itself
- *  is initialised lazily on the first request. */
-void http_init(int verbose);
+/** Process-wide setup, once from main() before any thread: curl_global_init.  Cheap:
+ *  libcurl itself is initialised lazily on the first request. */
+void http_init(void);
 
 /** One request.  Everything borrowed; zero-initialise and set what you need. */
 struct http_request {
-	const char *method;          /* "GET" (default when NULL), "POST", "PUT", "DELETE" */
+	const char *method; /* "GET" (default when NULL), "POST", "PUT", "DELETE" */
 	const char *url;
-	const char *const *headers;  /* NULL-terminated "Name: value" lines, may be NULL */
-	const void *body;            /* request body, NULL for none */
+	const char *const *headers; /* NULL-terminated "Name: value" lines, may be NULL */
+	const void *body;           /* request body, NULL for none */
 	size_t body_len;
-	long timeout_ms;             /* whole attempt; 0 = HTTP_DEFAULT_TIMEOUT_MS */
-	long connect_timeout_ms;     /* 0 = HTTP_DEFAULT_CONNECT_MS */
-	size_t max_body;             /* response cap; 0 = HTTP_DEFAULT_MAX_BODY */
-	int fd_out;                  /* > 0: stream a 2xx body into this fd (truncated first on
-				      * every attempt) instead of memory; error bodies still go
-				      * to resp->body.  0 = keep the body in memory. */
-	int no_cancel;               /* 1: ignore Ctrl-C (the cancel request sent after it) */
-	const char *userpwd;         /* "user:password" for HTTP basic auth, or NULL */
-	const char *label;           /* who is asking, for -v lines ("replicate"); may be NULL */
-	struct progress *progress;   /* while the transfer runs, redraw this status line with
-				      * the elapsed time (progress.h), about 4 times a second */
-	const char *progress_status; /* e.g. "generating"; NULL = no redraw */
+	long timeout_ms;              /* whole attempt; 0 = HTTP_DEFAULT_TIMEOUT_MS */
+	long connect_timeout_ms;      /* 0 = HTTP_DEFAULT_CONNECT_MS */
+	size_t max_body;              /* response cap; 0 = HTTP_DEFAULT_MAX_BODY */
+	int fd_out;                   /* > 0: stream a 2xx body into this fd (truncated first on
+				       * every attempt) instead of memory; error bodies still go
+				       * to resp->body.  0 = keep the body in memory. */
+	int no_cancel;                /* 1: ignore Ctrl-C (the cancel request sent after it) */
+	const char *userpwd;          /* "user:password" for HTTP basic auth, or NULL */
+	const char *label;            /* who is asking, for -v lines ("replicate"); may be NULL */
+	const struct ev_sink *events; /* -v lines (request, status, timing; retries) go here
+				       * at EV_VERBOSE; NULL = none (core/events.h) */
+	const char *progress_status;  /* e.g. "generating": re-sent to events as a status about
+				       * 4 times a second while the transfer runs, so the
+				       * display's elapsed time keeps moving; NULL = none */
 };
 
 struct http_response {
-	long status;              /* HTTP status; 0 when no response came */
-	struct buf body;          /* response body (NUL-terminated), unless streamed to fd_out */
-	size_t bytes;             /* body bytes received (memory or fd) */
-	char content_type[128];   /* "" when absent */
-	char location[1024];      /* Location header, "" when absent */
-	double retry_after;       /* seconds from Retry-After (or JSON body `retry_after`), -1 */
-	double elapsed_ms;        /* of the last attempt */
-	int attempts;             /* how many attempts http_request_retry made */
+	long status;            /* HTTP status; 0 when no response came */
+	struct buf body;        /* response body (NUL-terminated), unless streamed to fd_out */
+	size_t bytes;           /* body bytes received (memory or fd) */
+	char content_type[128]; /* "" when absent */
+	char location[1024];    /* Location header, "" when absent */
+	double retry_after;     /* seconds from Retry-After (or JSON body `retry_after`), -1 */
+	double elapsed_ms;      /* of the last attempt */
+	int attempts;           /* how many attempts http_request_retry made */
 };
 
 /** Release the body; the struct may be reused. */
@@ -66,10 +67,10 @@ int http_request(const struct http_request *req, struct http_response *resp, str
 /** The retry policy.  Defaults from http_retry_default(); IMAGEN_HTTP_RETRIES (attempts)
  *  and IMAGEN_HTTP_RETRY_BASE_MS (first delay) override them for tests and slow links. */
 struct retry_policy {
-	int max_attempts;    /* total attempts, >= 1 */
-	double base_s;       /* first backoff delay */
-	double max_delay_s;  /* cap on one backoff delay; a longer Retry-After ends the retries */
-	double max_total_s;  /* give up when the next attempt would start later than this */
+	int max_attempts;   /* total attempts, >= 1 */
+	double base_s;      /* first backoff delay */
+	double max_delay_s; /* cap on one backoff delay; a longer Retry-After ends the retries */
+	double max_total_s; /* give up when the next attempt would start later than this */
 };
 
 /** The default policy: 4 attempts, 0.5 s base, 30 s cap per delay, 120 s in all,

@@ -24,6 +24,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "core/events.h"
 #include "util/cancel.h"
 #include "net/http.h"
 #include "util/utf8.h"
@@ -695,14 +696,14 @@ int ws_connect(struct ws **out, const char *url, const struct ws_options *opt, s
 	ws->in_off = head_len;
 	rc = 0;
 out:
-	if (o.verbose && err && !(rc < 0 && err->code == HTTP_EXIT_CANCELED)) {
+	if (ev_wants(o.events, EV_VERBOSE) && err && !(rc < 0 && err->code == HTTP_EXIT_CANCELED)) {
 		http_redact_url(shown, sizeof(shown), url);
 		if (status)
-			fprintf(stderr, "imagen: %s: GET %s -> %ld (%.0f ms)\n",
-				o.label ? o.label : "ws", shown, status, now_ms() - t0);
+			ev_log(o.events, EV_VERBOSE, o.label ? o.label : "ws",
+			       "GET %s -> %ld (%.0f ms)", shown, status, now_ms() - t0);
 		else
-			fprintf(stderr, "imagen: %s: GET %s -> failed: %s (%.0f ms)\n",
-				o.label ? o.label : "ws", shown, err->msg, now_ms() - t0);
+			ev_log(o.events, EV_VERBOSE, o.label ? o.label : "ws",
+			       "GET %s -> failed: %s (%.0f ms)", shown, err->msg, now_ms() - t0);
 	}
 	if (req.data) /* it may hold an Authorization header */
 		explicit_bzero(req.data, req.len);

@@ -8,6 +8,8 @@
 #include "util/buf.h"
 #include "util/err.h"
 
+struct ev_sink;
+
 #define WS_MAX_MESSAGE_DEFAULT ((size_t)32 << 20)
 
 enum ws_opcode {
@@ -91,11 +93,11 @@ void ws_base64(const unsigned char *data, size_t len, char *out);
 struct ws;
 
 struct ws_options {
-	long connect_timeout_ms;   /* TCP (+TLS) connect; 0 = 10 s */
-	long handshake_timeout_ms; /* the upgrade answer; 0 = 10 s */
-	size_t max_message;        /* 0 = WS_MAX_MESSAGE_DEFAULT */
-	int verbose;               /* 1: one -v line for the upgrade (like http.c) */
-	const char *label;         /* who is asking, for that line */
+	long connect_timeout_ms;      /* TCP (+TLS) connect; 0 = 10 s */
+	long handshake_timeout_ms;    /* the upgrade answer; 0 = 10 s */
+	size_t max_message;           /* 0 = WS_MAX_MESSAGE_DEFAULT */
+	const struct ev_sink *events; /* one -v line for the upgrade (like http.c); NULL-safe */
+	const char *label;            /* who is asking, for that line */
 };
 
 /**

@@ -151,9 +151,11 @@ static void test_unknown_backend_type(void **state)
 		       "config: t.yaml:3:11: backends.m: unknown backend type 'mokc' (did you mean "
 		       "'mock'?) (known: mock, comfyui, replicate, openai, a1111)");
 	assert_refused("backends:\n  m:\n    type: gpu\n",
-		       "config: t.yaml:3:11: backends.m: unknown backend type 'gpu' (known: mock, comfyui, replicate, openai, a1111)");
+		       "config: t.yaml:3:11: backends.m: unknown backend type 'gpu' (known: mock, "
+		       "comfyui, replicate, openai, a1111)");
 	assert_refused("backends:\n  m:\n    width: 4\n",
-		       "config: t.yaml:2:3: backends.m: missing 'type' (known types: mock, comfyui, replicate, openai, a1111)");
+		       "config: t.yaml:2:3: backends.m: missing 'type' (known types: mock, "
+		       "comfyui, replicate, openai, a1111)");
 }
 
 static void test_unknown_default_backend_and_style(void **state)

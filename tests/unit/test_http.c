@@ -138,8 +138,10 @@ static void redacts(const char *in, const char *want)
 
 static void test_redact_url(void **state)
 {
-	redacts("https://api.replicate.com/v1/predictions", "https://api.replicate.com/v1/predictions");
-	redacts("http://user:hunter2@gpu:7860/sdapi/v1/txt2img", "http://gpu:7860/sdapi/v1/txt2img");
+	redacts("https://api.replicate.com/v1/predictions",
+		"https://api.replicate.com/v1/predictions");
+	redacts("http://user:hunter2@gpu:7860/sdapi/v1/txt2img",
+		"http://gpu:7860/sdapi/v1/txt2img");
 	redacts("https://x.supabase.co/storage/v1/object/sign/b/2026/a.png?token=eyJhbGc.x.y",
 		"https://x.supabase.co/storage/v1/object/sign/b/2026/a.png?token=REDACTED");
 	redacts("https://s3/x.png?X-Amz-Signature=abc&X-Amz-Date=1&size=2",
@@ -165,11 +167,14 @@ static void describes(long status, const char *body, const char *want)
 
 static void test_describe_status(void **state)
 {
-	describes(400, "{\"error\":{\"message\":\"Invalid size\",\"type\":\"invalid_request_error\"}}",
+	describes(400,
+		  "{\"error\":{\"message\":\"Invalid size\",\"type\":\"invalid_request_error\"}}",
 		  "HTTP 400: Invalid size");
 	describes(422, "{\"detail\":\"Invalid version or not permitted\"}",
 		  "HTTP 422: Invalid version or not permitted");
-	describes(422, "{\"detail\":[{\"loc\":[\"body\",\"steps\"],\"msg\":\"value is not a valid integer\"}]}",
+	describes(422,
+		  "{\"detail\":[{\"loc\":[\"body\",\"steps\"],\"msg\":\"value is not a valid "
+		  "integer\"}]}",
 		  "HTTP 422: value is not a valid integer");
 	describes(400, "{\"code\":\"23502\",\"message\":\"null value in column\"}",
 		  "HTTP 400: null value in column");
@@ -220,16 +225,19 @@ static void test_connection_refused_is_a_transport_error(void **state)
 
 static void test_cost_records(void **state)
 {
-	json_t *c = cost_known(0.006, "per-image price", "default", json_pack("{s:i}", "images", 2));
+	json_t *c =
+		cost_known(0.006, "per-image price", "default", json_pack("{s:i}", "images", 2));
 
 	assert_true(cost_usd(c) > 0.00599 && cost_usd(c) < 0.00601);
 	assert_string_equal(json_string_value(json_object_get(c, "method")), "per-image price");
-	assert_int_equal(json_integer_value(json_object_get(json_object_get(c, "detail"), "images")), 2);
+	assert_int_equal(
+		json_integer_value(json_object_get(json_object_get(c, "detail"), "images")), 2);
 	json_decref(c);
 	c = cost_unknown("no price for model x");
 	assert_true(json_is_null(json_object_get(c, "usd")));
 	assert_true(cost_usd(c) < 0);
-	assert_string_equal(json_string_value(json_object_get(c, "reason")), "no price for model x");
+	assert_string_equal(json_string_value(json_object_get(c, "reason")),
+			    "no price for model x");
 	json_decref(c);
 	assert_true(cost_usd(NULL) < 0);
 }
@@ -255,7 +263,8 @@ static void *serve(void *arg)
 		if (s < 0)
 			break;
 		while (off < (ssize_t)sizeof(c->request) - 1 &&
-		       (got = read(s, c->request + off, sizeof(c->request) - 1 - (size_t)off)) > 0) {
+		       (got = read(s, c->request + off, sizeof(c->request) - 1 - (size_t)off)) >
+			       0) {
 			off += got;
 			c->request[off] = '\0';
 			if (strstr(c->request, "\r\n\r\n"))
@@ -304,10 +313,12 @@ static void stop(struct canned *c, pthread_t t)
 
 static void test_socket_status_headers_and_user_agent(void **state)
 {
-	struct canned c = { .answers = { "HTTP/1.1 429 Too Many\r\nRetry-After: 3\r\n"
-					 "Content-Type: application/json\r\nContent-Length: 30\r\n\r\n"
-					 "{\"detail\":\"slow down, please\"}" },
-			    .n = 1 };
+	struct canned c = {
+		.answers = { "HTTP/1.1 429 Too Many\r\nRetry-After: 3\r\n"
+			     "Content-Type: application/json\r\nContent-Length: 30\r\n\r\n"
+			     "{\"detail\":\"slow down, please\"}" },
+		.n = 1
+	};
 	struct http_request rq = { .method = "POST", .body = "{}", .body_len = 2 };
 	struct http_response rs;
 	struct err err = ERR_INIT;
@@ -388,10 +399,12 @@ static void test_socket_retry_after_date_and_body(void **state)
 
 static void test_socket_body_cap_and_dropped_body(void **state)
 {
-	struct canned c = { .answers = { "HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n"
-					 "01234567890123456789",
-					 "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part" },
-			    .n = 2 };
+	struct canned c = {
+		.answers = { "HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n"
+			     "01234567890123456789",
+			     "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part" },
+		.n = 2
+	};
 	struct http_request rq = { .max_body = 10 };
 	struct http_response rs;
 	struct err err = ERR_INIT;
@@ -415,9 +428,11 @@ static void test_socket_body_cap_and_dropped_body(void **state)
 static void test_socket_download_streams_to_fd_and_retries_truncate_it(void **state)
 {
 	/* a 503 first (retried), then a 200 whose body lands in the file, not in memory */
-	struct canned c = { .answers = { "HTTP/1.1 503 Busy\r\nContent-Length: 4\r\n\r\nbusy",
-					 "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello bytes" },
-			    .n = 2 };
+	struct canned c = {
+		.answers = { "HTTP/1.1 503 Busy\r\nContent-Length: 4\r\n\r\nbusy",
+			     "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello bytes" },
+		.n = 2
+	};
 	struct retry_policy p = { 3, 0.01, 0.05, 10 };
 	struct http_request rq = { 0 };
 	struct http_response rs;

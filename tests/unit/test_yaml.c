@@ -359,7 +359,8 @@ static void test_refuses_large_and_binary(void **state)
 	/* control characters get their real position, not libyaml's 1:1 */
 	assert_refused("a: 1\nb: \x01\n", "t.yaml:2:4: not a text file (control character 0x01)");
 	assert_refused("a: \x7f\n", "t.yaml:1:4: not a text file (control character 0x7f)");
-	assert_refused("a: 1\nbb: \xc2\x85\n", "t.yaml:2:5: not a text file (control character U+0085)");
+	assert_refused("a: 1\nbb: \xc2\x85\n",
+		       "t.yaml:2:5: not a text file (control character U+0085)");
 }
 
 static void test_refuses_tab_indentation(void **state)

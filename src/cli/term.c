@@ -1,0 +1,147 @@
+/* term.c - events drawn on a terminal: one redrawn progress line, message lines. */
+#include "cli/term.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define BAR_WIDTH 24
+
+static double elapsed_s(const struct term *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - t->t0.tv_sec) + (double)(now.tv_nsec - t->t0.tv_nsec) / 1e9;
+}
+
+void term_init(struct term *t, int quiet, int verbose)
+{
+	const char *term = getenv("TERM"), *nc = getenv("NO_COLOR");
+
+	memset(t, 0, sizeof(*t));
+	pthread_mutex_init(&t->mu, NULL);
+	t->quiet = quiet;
+	t->verbose = verbose;
+	t->enabled = !quiet && isatty(STDERR_FILENO);
+	t->color = t->enabled && !(nc && *nc) && !(term && !strcmp(term, "dumb"));
+	clock_gettime(CLOCK_MONOTONIC, &t->t0);
+	snprintf(t->label, sizeof(t->label), "imagen");
+}
+
+void term_release(struct term *t)
+{
+	term_clear(t);
+	pthread_mutex_destroy(&t->mu);
+}
+
+/* Called with mu held. */
+static void draw(struct term *t, const char *text)
+{
+	/* \r + erase-line keeps the display on one line; nothing but the line itself */
+	fprintf(stderr, "\r\033[2K%s", text);
+	fflush(stderr);
+	t->drawn = 1;
+}
+
+static void clear_locked(struct term *t)
+{
+	if (!t->drawn)
+		return;
+	fputs("\r\033[2K", stderr);
+	fflush(stderr);
+	t->drawn = 0;
+}
+
+static void draw_steps(struct term *t, long value, long max, const char *what)
+{
+	char bar[BAR_WIDTH + 1], line[256];
+	long fill;
+	int i;
+
+	if (max <= 0)
+		return;
+	if (value < 0)
+		value = 0;
+	if (value > max)
+		value = max;
+	fill = value * BAR_WIDTH / max;
+	for (i = 0; i < BAR_WIDTH; i++)
+		bar[i] = i < fill ? '#' : '-';
+	bar[BAR_WIDTH] = '\0';
+	if (t->color)
+		snprintf(line, sizeof(line),
+			 "\033[1m%s\033[0m  [\033[32m%.*s\033[0m%s] %ld/%ld%s%s  %.1fs", t->label,
+			 (int)fill, bar, bar + fill, value, max, what ? "  " : "", what ? what : "",
+			 elapsed_s(t));
+	else
+		snprintf(line, sizeof(line), "%s  [%s] %ld/%ld%s%s  %.1fs", t->label, bar, value,
+			 max, what ? "  " : "", what ? what : "", elapsed_s(t));
+	draw(t, line);
+}
+
+static void draw_status(struct term *t, const char *status)
+{
+	char line[256];
+
+	if (t->color)
+		snprintf(line, sizeof(line), "\033[1m%s\033[0m  %s  %.1fs", t->label,
+			 status ? status : "", elapsed_s(t));
+	else
+		snprintf(line, sizeof(line), "%s  %s  %.1fs", t->label, status ? status : "",
+			 elapsed_s(t));
+	draw(t, line);
+}
+
+static void term_emit(const struct ev_sink *sink, const struct ev *ev)
+{
+	struct term *t = sink->ctx;
+
+	pthread_mutex_lock(&t->mu);
+	switch (ev->kind) {
+	case EV_JOB_START:
+		clock_gettime(CLOCK_MONOTONIC, &t->t0);
+		snprintf(t->label, sizeof(t->label), "%s", ev->text ? ev->text : "imagen");
+		break;
+	case EV_STATUS:
+		if (t->enabled)
+			draw_status(t, ev->text);
+		break;
+	case EV_STEPS:
+		if (t->enabled)
+			draw_steps(t, ev->value, ev->max, ev->text);
+		break;
+	case EV_LOG:
+		/* warnings unless -q; detail lines at the -v level asked for */
+		if (ev->level <= EV_WARN ? t->quiet : ev->level > t->verbose)
+			break;
+		clear_locked(t); /* the line redraws itself with the next status */
+		if (ev->source)
+			fprintf(stderr, "imagen: %s: %s\n", ev->source, ev->text ? ev->text : "");
+		else
+			fprintf(stderr, "imagen: %s\n", ev->text ? ev->text : "");
+		fflush(stderr);
+		break;
+	case EV_IMAGE:
+		break; /* the command prints paths and records on stdout itself */
+	case EV_JOB_END:
+		clear_locked(t);
+		break;
+	}
+	pthread_mutex_unlock(&t->mu);
+}
+
+struct ev_sink term_sink(struct term *t)
+{
+	struct ev_sink s = { term_emit, t, 0, t->verbose, t->enabled };
+
+	return s;
+}
+
+void term_clear(struct term *t)
+{
+	pthread_mutex_lock(&t->mu);
+	clear_locked(t);
+	pthread_mutex_unlock(&t->mu);
+}
