@@ -94,7 +94,7 @@ static int sync_one(const struct cloud_conn *c, const char *outbox, const json_t
 		/* a queued image that is gone or can no longer sync leaves the queue: retrying
 		 * cannot help; the message says so.  One that could not be read this time
 		 * (permissions, I/O) stays. */
-		keep = queued && err.code != CLOUD_ERR_RECORD;
+		keep = queued && err.kind != ERR_KIND_INPUT;
 		if (keep)
 			snprintf(line + strlen(line), sizeof(line) - strlen(line),
 				 "; still queued");

@@ -139,7 +139,7 @@ static int load_record(struct cloud_item *it, struct err *err)
 			goto out;
 		it->record = json_loadb((const char *)text, len, 0, &jerr);
 		if (!it->record) {
-			err_code(err, CLOUD_ERR_RECORD, "%s:%d: not valid JSON: %s", side,
+			err_kind(err, ERR_KIND_INPUT, 1, "%s:%d: not valid JSON: %s", side,
 				 jerr.line, jerr.text);
 			goto out;
 		}
@@ -149,12 +149,13 @@ static int load_record(struct cloud_item *it, struct err *err)
 		if (pngmeta_check(it->data, it->bytes, NULL, NULL, err) < 0 ||
 		    pngmeta_read_text(&texts, &ntexts, it->data, it->bytes, err) < 0) {
 			err_prefix(err, "%s", it->image);
-			err->code = CLOUD_ERR_RECORD;
+			err->code = 1;
+			err->kind = ERR_KIND_INPUT;
 			goto out;
 		}
 		chunk = pngmeta_find(texts, ntexts, "imagen");
 		if (!chunk) {
-			err_code(err, CLOUD_ERR_RECORD,
+			err_kind(err, ERR_KIND_INPUT, 1,
 				 "%s: no imagen record (neither a sidecar %s nor an imagen chunk "
 				 "in the PNG)",
 				 it->image, side);
@@ -162,7 +163,7 @@ static int load_record(struct cloud_item *it, struct err *err)
 		}
 		it->record = json_loads(chunk, 0, &jerr);
 		if (!it->record) {
-			err_code(err, CLOUD_ERR_RECORD, "%s: imagen chunk is not valid JSON: %s",
+			err_kind(err, ERR_KIND_INPUT, 1, "%s: imagen chunk is not valid JSON: %s",
 				 it->image, jerr.text);
 			goto out;
 		}
@@ -172,12 +173,12 @@ static int load_record(struct cloud_item *it, struct err *err)
 			goto out;
 		}
 	} else {
-		err_code(err, CLOUD_ERR_RECORD, "%s: no imagen record (no sidecar %s)", it->image,
+		err_kind(err, ERR_KIND_INPUT, 1, "%s: no imagen record (no sidecar %s)", it->image,
 			 side);
 		goto out;
 	}
 	if (!json_is_object(it->record)) {
-		err_code(err, CLOUD_ERR_RECORD, "%s: the record is not a JSON object",
+		err_kind(err, ERR_KIND_INPUT, 1, "%s: the record is not a JSON object",
 			 it->record_from);
 		goto out;
 	}
@@ -196,30 +197,30 @@ static int check_record(struct cloud_item *it, struct err *err)
 	const char *f;
 
 	if (!created || strlen(created) < 11 || !is_date(created) || created[10] != 'T')
-		return err_code(err, CLOUD_ERR_RECORD,
+		return err_kind(err, ERR_KIND_INPUT, 1,
 				"%s: field 'created_at' is missing or not an ISO 8601 time: it "
 				"dates the storage path {date}/{file name}",
 				from);
 	memcpy(it->date, created, 10);
 	it->date[10] = '\0';
 	if (!str_field(it->record, "prompt"))
-		return err_code(err, CLOUD_ERR_RECORD,
+		return err_kind(err, ERR_KIND_INPUT, 1,
 				"%s: field 'prompt' is missing or empty: the slug and the row's "
 				"prompt come from it",
 				from);
 	if (!str_field(it->record, "backend") || !str_field(it->record, "backend_type"))
-		return err_code(err, CLOUD_ERR_RECORD,
+		return err_kind(err, ERR_KIND_INPUT, 1,
 				"%s: field '%s' is missing: the images row needs it", from,
 				str_field(it->record, "backend") ? "backend_type" : "backend");
 	if (strlen(it->file_name) >= 10 && is_date(it->file_name) &&
 	    strncmp(it->file_name, it->date, 10))
-		return err_code(err, CLOUD_ERR_RECORD,
+		return err_kind(err, ERR_KIND_INPUT, 1,
 				"%s: the file name is dated %.10s but its record says %s: the "
 				"storage path would not mirror the local name",
 				it->image, it->file_name, it->date);
 	for (f = it->file_name; *f; f++)
 		if (!key_char_ok((unsigned char)*f))
-			return err_code(err, CLOUD_ERR_RECORD,
+			return err_kind(err, ERR_KIND_INPUT, 1,
 					"%s: the file name has a character Storage refuses in a "
 					"key (0x%02x); rename it with letters, digits and _-.()",
 					it->image, (unsigned char)*f);
@@ -251,19 +252,20 @@ int cloud_item_load(struct cloud_item *out, const char *image_path, struct err *
 	out->image = realpath(image_path, NULL);
 	if (!out->image) {
 		e = errno;
-		err_code(err, e == ENOENT || e == ENOTDIR ? CLOUD_ERR_RECORD : 1, "%s: %s",
-			 image_path, strerror(e));
+		err_kind(err, e == ENOENT || e == ENOTDIR ? ERR_KIND_INPUT : ERR_KIND_NONE, 1,
+			 "%s: %s", image_path, strerror(e));
 		goto fail;
 	}
 	slash = strrchr(out->image, '/');
 	out->file_name = slash ? slash + 1 : out->image;
 	if (file_read(&out->data, &out->bytes, out->image, CLOUD_MAX_IMAGE_BYTES, err) < 0) {
-		err->code = read_failure_is_final(out->image) ? CLOUD_ERR_RECORD : 1;
+		err->code = 1;
+		err->kind = read_failure_is_final(out->image) ? ERR_KIND_INPUT : ERR_KIND_NONE;
 		goto fail;
 	}
 	out->mime = pngmeta_sniff_mime(out->data, out->bytes);
 	if (!out->mime) {
-		err_code(err, CLOUD_ERR_RECORD, "%s: not a PNG, JPEG or WebP image", out->image);
+		err_kind(err, ERR_KIND_INPUT, 1, "%s: not a PNG, JPEG or WebP image", out->image);
 		goto fail;
 	}
 	if (load_record(out, err) < 0 || check_record(out, err) < 0)
@@ -703,7 +705,7 @@ int cloud_sign_url(char **out, const struct cloud_conn *c, const char *storage_p
 		if (!code)
 			code = json_string_value(json_object_get(b, "error"));
 		if (code && (!strcmp(code, "NoSuchKey") || !strcmp(code, "not_found"))) {
-			err_code(err, CLOUD_ERR_NO_OBJECT,
+			err_kind(err, ERR_KIND_NOT_FOUND, 1,
 				 "%s is not in bucket %s (upload it with imagen sync FILE)",
 				 storage_path, c->bucket);
 			json_decref(b);
@@ -782,7 +784,7 @@ json_t *cloud_after_generate(const struct config *cfg, const struct settings *st
 	/* failed: remember it, unless retrying cannot help: the file itself cannot sync as it
 	 * is, or the configuration is incomplete (fix it, then imagen sync FILE...) */
 	snprintf(line, sizeof(line), "%s", err.msg);
-	if (err.code != CLOUD_ERR_RECORD && err.code != 2) {
+	if (err.kind != ERR_KIND_INPUT && err.code != 2) {
 		char *abs = it.image ? NULL : realpath(image_path, NULL);
 
 		entry = cloud_outbox_entry(it.image ? it.image

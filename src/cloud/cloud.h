@@ -63,14 +63,12 @@ struct cloud_item {
  * row's prompt) or without `backend`/`backend_type`, a file name that starts with a
  * YYYY-MM-DD date other than the record's date (the storage path would not mirror the
  * local name), and a file name with a character Storage refuses in a key.
- * err->code is 3 for these "this file cannot be synced as it is" errors, and for a file
- * that is gone, not a regular file or too large; 1 for a read that may succeed later
- * (permissions, I/O errors, a symlink loop).
+ * err->kind is ERR_KIND_INPUT for these "this file cannot be synced as it is" errors,
+ * and for a file that is gone, not a regular file or too large; ERR_KIND_NONE for a read
+ * that may succeed later (permissions, I/O errors, a symlink loop).  err->code is 1.
  */
 int cloud_item_load(struct cloud_item *out, const char *image_path, struct err *err);
 void cloud_item_release(struct cloud_item *it);
-
-#define CLOUD_ERR_RECORD 3
 
 /** The imagen.images row for an item (new reference): owner_user_id, storage_path,
  *  bucket, prompt, final_prompt, negative_prompt, style, backend, backend_type, model,
@@ -119,12 +117,11 @@ json_t *cloud_outbox_entry(const char *image, const struct cloud_item *it,
 /**
  * A signed URL for the object at storage_path, valid expires_s seconds: the full URL
  * (supabase_url + /storage/v1 + the signedURL answered).  *out is malloc'd; it is a
- * credential: print it only where asked.  A missing object fails with err->code 4.
+ * credential: print it only where asked.  A missing object fails with err->kind
+ * ERR_KIND_NOT_FOUND.
  */
 int cloud_sign_url(char **out, const struct cloud_conn *c, const char *storage_path, long expires_s,
 		   struct err *err);
-
-#define CLOUD_ERR_NO_OBJECT 4
 
 /**
  * Sync one just-written image when st->cloud_on (a no-op returning NULL otherwise):
