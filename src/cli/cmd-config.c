@@ -9,6 +9,7 @@
 #include "cli/cmds.h"
 #include "core/config.h"
 #include "core/output.h"
+#include "util/env.h"
 
 enum { OPT_STDOUT = 1000 };
 
@@ -135,7 +136,7 @@ static int cmd_show(struct global_opts *g)
 	size_t i;
 
 	if (config_load(&cfg, g->config_path, &err) < 0 ||
-	    settings_resolve(&st, cfg, &ov, (const char *(*)(const char *))getenv, &err) < 0) {
+	    settings_resolve(&st, cfg, &ov, env_process(), &err) < 0) {
 		cli_error("%s", err.msg);
 		config_free(cfg);
 		return 2;
@@ -192,7 +193,7 @@ static int cmd_init(struct global_opts *g, int to_stdout)
 		return 0;
 	}
 	/* the same path every other command would read */
-	if (config_find(&path, &exists, g->config_path, &err) < 0) {
+	if (config_find(&path, &exists, g->config_path, env_process(), &err) < 0) {
 		cli_error("%s", err.msg);
 		return 2;
 	}
@@ -225,7 +226,7 @@ static int cmd_path(struct global_opts *g)
 	char *path = NULL;
 	int exists;
 
-	if (config_find(&path, &exists, g->config_path, &err) < 0) {
+	if (config_find(&path, &exists, g->config_path, env_process(), &err) < 0) {
 		cli_error("%s", err.msg);
 		return 2;
 	}

@@ -9,6 +9,7 @@
 #include "cli/cmds.h"
 #include "core/config.h"
 #include "cloud/outbox.h"
+#include "util/env.h"
 
 enum { OPT_STATUS = 1000, OPT_JSON };
 
@@ -18,11 +19,6 @@ static const struct opt_spec sync_opts[] = {
 	{ OPT_JSON, "json", 0, ARG_NONE, NULL, "print JSON for machines", HINT_NONE },
 	{ 0, NULL, 0, ARG_NONE, NULL, NULL, HINT_NONE },
 };
-
-static const char *env(const char *name)
-{
-	return getenv(name);
-}
 
 static void print_json(json_t *o)
 {
@@ -184,7 +180,7 @@ static int cmd_sync(struct global_opts *g, int argc, char **argv)
 		cli_error("sync: --status takes no FILE");
 		return 2;
 	}
-	if (outbox_path(&outbox, env, &err) < 0) {
+	if (outbox_path(&outbox, env_process(), &err) < 0) {
 		cli_error("%s", err.msg);
 		return 2;
 	}
@@ -200,15 +196,11 @@ static int cmd_sync(struct global_opts *g, int argc, char **argv)
 	}
 	/* asked for explicitly: runs whatever output.cloud_sync says, but needs the cloud
 	 * section, the key and the owner */
-	if (cloud_open(&c, cfg, env, &err) < 0) {
+	if (cloud_connect(&c, cfg, env_process(), CLOUD_NEED_OWNER, &err) < 0) {
 		cli_error("cloud sync: %s", err.msg);
 		goto out;
 	}
 	have_conn = 1;
-	if (cloud_need_owner(&c, &err) < 0) {
-		cli_error("cloud sync: %s", err.msg);
-		goto out;
-	}
 	if (outbox_load(&pending, outbox, &err) < 0) {
 		cli_error("%s", err.msg);
 		goto out;

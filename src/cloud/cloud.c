@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "util/env.h"
 #include "util/file.h"
 #include "net/http.h"
 #include "cloud/outbox.h"
@@ -24,20 +25,29 @@ int cloud_key_is_jwt(const char *key)
 	return strncmp(key, "sb_", 3) != 0;
 }
 
-int cloud_open(struct cloud_conn *out, const struct config *cfg,
-	       const char *(*getenv_fn)(const char *), struct err *err)
+static int need_owner(const struct cloud_conn *c, struct err *err)
+{
+	if (!c->owner || !*c->owner)
+		return err_kind(err, ERR_KIND_CONFIG, 2,
+				"owner_user_id is not set (see imagen config init)");
+	return 0;
+}
+
+int cloud_connect(struct cloud_conn *out, const struct config *cfg, const struct env *env,
+		  unsigned flags, struct err *err)
 {
 	const char *key;
 	size_t len;
 
 	memset(out, 0, sizeof(*out));
-	if (config_cloud_usable(cfg, getenv_fn, err) < 0)
-		return -1;
-	key = getenv_fn(cfg->service_key_env);
+	if (config_cloud_usable(cfg, env, err) < 0)
+		goto fail;
+	key = env_get(env, cfg->service_key_env);
 	/* a header value cannot hold a line break: refuse rather than inject */
-	if (strpbrk(key, "\r\n"))
-		return err_code(err, 2, "the key in %s contains a line break",
-				cfg->service_key_env);
+	if (strpbrk(key, "\r\n")) {
+		err_code(err, 2, "the key in %s contains a line break", cfg->service_key_env);
+		goto fail;
+	}
 	len = strlen(cfg->supabase_url);
 	while (len && cfg->supabase_url[len - 1] == '/')
 		len--;
@@ -46,15 +56,22 @@ int cloud_open(struct cloud_conn *out, const struct config *cfg,
 	out->owner = cfg->owner_user_id ? cfg->owner_user_id : "";
 	if (!out->base || asprintf(&out->h_apikey, "apikey: %s", key) < 0) {
 		out->h_apikey = NULL;
-		cloud_close(out);
-		return err_code(err, 2, "out of memory");
+		err_code(err, 2, "out of memory");
+		goto fail;
 	}
 	if (cloud_key_is_jwt(key) && asprintf(&out->h_auth, "Authorization: Bearer %s", key) < 0) {
 		out->h_auth = NULL;
-		cloud_close(out);
-		return err_code(err, 2, "out of memory");
+		err_code(err, 2, "out of memory");
+		goto fail;
 	}
+	if ((flags & CLOUD_NEED_OWNER) && need_owner(out, err) < 0)
+		goto fail;
 	return 0;
+fail:
+	cloud_close(out);
+	if (err)
+		err->kind = ERR_KIND_CONFIG;
+	return -1;
 }
 
 static void free_secret(char *s)
@@ -74,13 +91,6 @@ void cloud_close(struct cloud_conn *c)
 	free_secret(c->h_apikey);
 	free_secret(c->h_auth);
 	memset(c, 0, sizeof(*c));
-}
-
-int cloud_need_owner(const struct cloud_conn *c, struct err *err)
-{
-	if (!c->owner || !*c->owner)
-		return err_code(err, 2, "owner_user_id is not set (see imagen config init)");
-	return 0;
 }
 
 /* ---- reading an item back from disk ---------------------------------------------------- */
@@ -617,7 +627,7 @@ int cloud_sync_item(const struct cloud_conn *c, const struct cloud_item *it,
 	int rc = -1;
 
 	memset(res, 0, sizeof(*res));
-	if (cloud_need_owner(c, err) < 0)
+	if (need_owner(c, err) < 0)
 		return -1;
 	if (uploaded_sha256 && !strcmp(uploaded_sha256, it->sha256)) {
 		res->upload_skipped = 1; /* these very bytes landed on an earlier attempt */
@@ -744,13 +754,8 @@ out:
 
 /* ---- after generate ---------------------------------------------------------------------- */
 
-static const char *env(const char *name)
-{
-	return getenv(name);
-}
-
 json_t *cloud_after_generate(const struct config *cfg, const struct settings *st,
-			     const char *image_path, int verbose, int quiet)
+			     const struct env *env, const char *image_path, int verbose, int quiet)
 {
 	struct cloud_conn c;
 	struct cloud_item it;
@@ -764,10 +769,9 @@ json_t *cloud_after_generate(const struct config *cfg, const struct settings *st
 		return NULL;
 	memset(&it, 0, sizeof(it));
 	memset(&res, 0, sizeof(res));
-	if (cloud_open(&c, cfg, env, &err) == 0) {
+	if (cloud_connect(&c, cfg, env, CLOUD_NEED_OWNER, &err) == 0) {
 		have_conn = 1;
-		if (cloud_need_owner(&c, &err) == 0 &&
-		    cloud_item_load(&it, image_path, &err) == 0) {
+		if (cloud_item_load(&it, image_path, &err) == 0) {
 			have_item = 1;
 			if (cloud_sync_item(&c, &it, NULL, &res, &err) == 0) {
 				if (verbose)
@@ -784,7 +788,7 @@ json_t *cloud_after_generate(const struct config *cfg, const struct settings *st
 	/* failed: remember it, unless retrying cannot help: the file itself cannot sync as it
 	 * is, or the configuration is incomplete (fix it, then imagen sync FILE...) */
 	snprintf(line, sizeof(line), "%s", err.msg);
-	if (err.kind != ERR_KIND_INPUT && err.code != 2) {
+	if (err.kind != ERR_KIND_INPUT && err.kind != ERR_KIND_CONFIG) {
 		char *abs = it.image ? NULL : realpath(image_path, NULL);
 
 		entry = cloud_outbox_entry(it.image ? it.image

@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "core/config.h"
+#include "util/env.h"
 #include "util/err.h"
 
 #define CLOUD_MAX_IMAGE_BYTES (256u * 1024 * 1024)
@@ -25,16 +26,17 @@ struct cloud_conn {
 	char *h_auth;       /* "Authorization: Bearer KEY", NULL for sb_... keys (malloc'd) */
 };
 
-/** Prepare a connection from the config and the key in the environment variable named by
- *  cloud.service_key_env (read through getenv_fn).  Fails (code 2) naming what is missing
- *  (see config_cloud_usable).  owner_user_id is not required here (cloud_need_owner). */
-int cloud_open(struct cloud_conn *out, const struct config *cfg,
-	       const char *(*getenv_fn)(const char *), struct err *err);
-void cloud_close(struct cloud_conn *c);
+/* cloud_connect flags */
+#define CLOUD_NEED_OWNER 1u /* refuse without cloud.owner_user_id (what syncing needs) */
 
-/** 0 when owner_user_id is set, else -1 (code 2): "owner_user_id is not set (see imagen
- *  config init)". */
-int cloud_need_owner(const struct cloud_conn *c, struct err *err);
+/** The one cloud set-up every command shares: a connection from the config and the key
+ *  in the environment variable named by cloud.service_key_env (read through env).
+ *  Fails (code 2, kind ERR_KIND_CONFIG, *out left closed) naming what is missing: see
+ *  config_cloud_usable; a key with a line break; with CLOUD_NEED_OWNER, an empty
+ *  owner_user_id ("owner_user_id is not set (see imagen config init)").  No network. */
+int cloud_connect(struct cloud_conn *out, const struct config *cfg, const struct env *env,
+		  unsigned flags, struct err *err);
+void cloud_close(struct cloud_conn *c);
 
 /** A key of the new format (sb_secret_..., sb_publishable_...) is not a JWT: it goes in
  *  the apikey header only.  Legacy JWT keys go in apikey and Authorization: Bearer. */
@@ -98,7 +100,7 @@ struct cloud_result {
  * images row on storage_path, then the usage row when billed.  Retries per the HTTP
  * layer's policy.  On failure returns -1 with a one-line reason that says how far it
  * got ("uploaded D/F.png but the row insert failed: HTTP 400: ..."); res tells what
- * landed.  Requires an owner (cloud_need_owner).
+ * landed.  Requires an owner (CLOUD_NEED_OWNER).
  */
 int cloud_sync_item(const struct cloud_conn *c, const struct cloud_item *it,
 		    const char *uploaded_sha256, struct cloud_result *res, struct err *err);
@@ -125,13 +127,14 @@ int cloud_sign_url(char **out, const struct cloud_conn *c, const char *storage_p
 
 /**
  * Sync one just-written image when st->cloud_on (a no-op returning NULL otherwise):
- * reads the image and its record back from disk.  Prints its own one line
+ * reads the image and its record back from disk (the key and the outbox path through
+ * env).  Prints its own one line
  * "imagen: cloud sync: ..." on stderr on failure (unless quiet; with -v a line on
  * success), queues the image in the outbox on failure, never fails the command.
  * Returns the cloud result object for the --json record (new reference; see
  * cloud_result_json) or NULL when sync is off.
  */
 json_t *cloud_after_generate(const struct config *cfg, const struct settings *st,
-			     const char *image_path, int verbose, int quiet);
+			     const struct env *env, const char *image_path, int verbose, int quiet);
 
 #endif

@@ -217,9 +217,9 @@ const char *origin_name(enum origin o)
 
 /* ---- discovery ---- */
 
-int config_default_path(char **path_out, struct err *err)
+int config_default_path(char **path_out, const struct env *env, struct err *err)
 {
-	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+	const char *xdg = env_get(env, "XDG_CONFIG_HOME"), *home = env_get(env, "HOME");
 	int n;
 
 	if (xdg && *xdg == '/')
@@ -235,22 +235,23 @@ int config_default_path(char **path_out, struct err *err)
 	return 0;
 }
 
-int config_find(char **path_out, int *exists, const char *flag_path, struct err *err)
+int config_find(char **path_out, int *exists, const char *flag_path, const struct env *env,
+		struct err *err)
 {
-	const char *env = getenv("IMAGEN_CONFIG");
+	const char *named = env_get(env, "IMAGEN_CONFIG");
 	struct stat st;
 
 	*path_out = NULL;
 	*exists = 0;
-	if (flag_path || (env && *env)) {
-		*path_out = strdup(flag_path ? flag_path : env);
+	if (flag_path || (named && *named)) {
+		*path_out = strdup(flag_path ? flag_path : named);
 		if (!*path_out)
 			return err_code(err, 2, "out of memory");
 		/* a config named explicitly must be there: a typo must not fall back silently */
 		*exists = 1;
 		return 0;
 	}
-	if (config_default_path(path_out, err) < 0)
+	if (config_default_path(path_out, env, err) < 0)
 		return -1;
 	*exists = stat(*path_out, &st) == 0;
 	return 0;
@@ -698,7 +699,7 @@ int config_load(struct config **out, const char *flag_path, struct err *err)
 	int exists, rc;
 
 	*out = NULL;
-	if (config_find(&path, &exists, flag_path, err) < 0)
+	if (config_find(&path, &exists, flag_path, env_process(), err) < 0)
 		return -1;
 	rc = exists ? config_load_file(out, path, err) : config_load_default(out, err);
 	free(path);
@@ -803,10 +804,10 @@ int config_locate(const struct config *cfg, const char *path, int *line, int *co
 
 /* ---- precedence ---- */
 
-static int env_mode(const char *(*getenv_fn)(const char *), const char *var, enum mode *out,
-		    int *set, struct err *err)
+static int env_mode(const struct env *env, const char *var, enum mode *out, int *set,
+		    struct err *err)
 {
-	const char *val = getenv_fn(var);
+	const char *val = env_get(env, var);
 	int m;
 
 	*set = 0;
@@ -830,10 +831,9 @@ static int in_file(const struct config *cfg, const char *path)
 
 /* One auto|on|off knob: flag, else variable, else the file's value, else the default.
  * A bad variable is an error only where it would decide something. */
-static int resolve_mode(enum mode *out, enum origin *from, int flag,
-			const char *(*getenv_fn)(const char *), const char *var,
-			const struct config *cfg, enum mode cfg_value, const char *cfg_path,
-			struct err *err)
+static int resolve_mode(enum mode *out, enum origin *from, int flag, const struct env *env,
+			const char *var, const struct config *cfg, enum mode cfg_value,
+			const char *cfg_path, struct err *err)
 {
 	enum mode m = MODE_AUTO;
 	int set = 0;
@@ -843,7 +843,7 @@ static int resolve_mode(enum mode *out, enum origin *from, int flag,
 		*from = FROM_FLAG;
 		return 0;
 	}
-	if (env_mode(getenv_fn, var, &m, &set, err) < 0)
+	if (env_mode(env, var, &m, &set, err) < 0)
 		return -1;
 	if (set) {
 		*out = m;
@@ -856,14 +856,14 @@ static int resolve_mode(enum mode *out, enum origin *from, int flag,
 }
 
 int settings_resolve(struct settings *out, const struct config *cfg, const struct overrides *ov,
-		     const char *(*getenv_fn)(const char *), struct err *err)
+		     const struct env *env, struct err *err)
 {
 	const char *val;
 
 	if (ov->backend) {
 		out->backend = ov->backend;
 		out->backend_from = ov->backend_origin == FROM_FILE_ARG ? FROM_FILE_ARG : FROM_FLAG;
-	} else if ((val = getenv_fn("IMAGEN_BACKEND")) && *val) {
+	} else if ((val = env_get(env, "IMAGEN_BACKEND")) && *val) {
 		out->backend = val;
 		out->backend_from = FROM_ENV;
 	} else {
@@ -874,7 +874,7 @@ int settings_resolve(struct settings *out, const struct config *cfg, const struc
 	if (ov->output_dir) {
 		out->output_dir = ov->output_dir;
 		out->output_dir_from = FROM_FLAG;
-	} else if ((val = getenv_fn("IMAGEN_OUTPUT_DIR")) && *val) {
+	} else if ((val = env_get(env, "IMAGEN_OUTPUT_DIR")) && *val) {
 		out->output_dir = val;
 		out->output_dir_from = FROM_ENV;
 	} else {
@@ -883,10 +883,10 @@ int settings_resolve(struct settings *out, const struct config *cfg, const struc
 			in_file(cfg, "output.directory") ? FROM_CONFIG : FROM_DEFAULT;
 	}
 
-	if (resolve_mode(&out->cloud_sync, &out->cloud_sync_from, ov->cloud_sync, getenv_fn,
+	if (resolve_mode(&out->cloud_sync, &out->cloud_sync_from, ov->cloud_sync, env,
 			 "IMAGEN_CLOUD_SYNC", cfg, cfg->cloud_sync, "output.cloud_sync", err) < 0 ||
-	    resolve_mode(&out->preview, &out->preview_from, ov->preview, getenv_fn,
-			 "IMAGEN_PREVIEW", cfg, cfg->preview, "output.preview", err) < 0)
+	    resolve_mode(&out->preview, &out->preview_from, ov->preview, env, "IMAGEN_PREVIEW", cfg,
+			 cfg->preview, "output.preview", err) < 0)
 		return -1;
 
 	/* auto follows the configuration; on insists on it */
@@ -894,7 +894,7 @@ int settings_resolve(struct settings *out, const struct config *cfg, const struc
 	if (out->cloud_sync != MODE_OFF) {
 		struct err why = ERR_INIT;
 
-		out->cloud_on = config_cloud_usable(cfg, getenv_fn, &why) == 0;
+		out->cloud_on = config_cloud_usable(cfg, env, &why) == 0;
 		if (!out->cloud_on && out->cloud_sync == MODE_ON)
 			return err_code(err, 2, "config: cloud sync is on (from %s) but %s",
 					origin_name(out->cloud_sync_from), why.msg);
@@ -902,8 +902,7 @@ int settings_resolve(struct settings *out, const struct config *cfg, const struc
 	return 0;
 }
 
-int config_cloud_usable(const struct config *cfg, const char *(*getenv_fn)(const char *),
-			struct err *err)
+int config_cloud_usable(const struct config *cfg, const struct env *env, struct err *err)
 {
 	const char *key;
 
@@ -911,7 +910,7 @@ int config_cloud_usable(const struct config *cfg, const char *(*getenv_fn)(const
 		return err_code(err, 2, "cloud.supabase_url is not set %s%s",
 				cfg->path ? "in " : "(no config file, see imagen config init)",
 				cfg->path ? cfg->path : "");
-	key = getenv_fn(cfg->service_key_env);
+	key = env_get(env, cfg->service_key_env);
 	if (!key || !*key)
 		return err_code(err, 2,
 				"the environment variable %s (named by cloud.service_key_env) is "

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "core/backend.h"
+#include "util/env.h"
 #include "util/err.h"
 #include "core/yamlnode.h"
 
@@ -56,13 +57,14 @@ struct config {
 	size_t nbackends;
 };
 
-/** Where the config comes from: --config, $IMAGEN_CONFIG, else the XDG default path.
- *  *path_out is malloc'd; *exists tells whether the file is there (the XDG path may
- *  be absent, in which case the embedded default applies). */
-int config_find(char **path_out, int *exists, const char *flag_path, struct err *err);
+/** Where the config comes from: --config, $IMAGEN_CONFIG, else the XDG default path, the
+ *  variables read through env.  *path_out is malloc'd; *exists tells whether the file is
+ *  there (the XDG path may be absent, in which case the embedded default applies). */
+int config_find(char **path_out, int *exists, const char *flag_path, const struct env *env,
+		struct err *err);
 
 /** The default config path ($XDG_CONFIG_HOME/imagen/imagen.yaml or ~/.config/...). */
-int config_default_path(char **path_out, struct err *err);
+int config_default_path(char **path_out, const struct env *env, struct err *err);
 
 /** Load config text (validated) naming it `display` in messages. */
 int config_parse(struct config **out, const char *text, size_t len, const char *display,
@@ -74,7 +76,7 @@ int config_load_file(struct config **out, const char *path, struct err *err);
 /** The embedded default (no file). */
 int config_load_default(struct config **out, struct err *err);
 
-/** Find + load in one step (what commands do). */
+/** Find (in the process environment) + load in one step: what commands do. */
 int config_load(struct config **out, const char *flag_path, struct err *err);
 
 void config_free(struct config *cfg);
@@ -117,26 +119,25 @@ struct settings {
 	enum origin output_dir_from;
 	enum mode cloud_sync; /* as asked for (auto, on or off) */
 	enum origin cloud_sync_from;
-	int cloud_on;         /* cloud_sync resolved: 1 when the sync step runs after generate */
+	int cloud_on; /* cloud_sync resolved: 1 when the sync step runs after generate */
 	enum mode preview;
 	enum origin preview_from;
 };
 
-/** Resolve every knob.  getenv_fn is getenv in production, a table in tests.
+/** Resolve every knob, the variables read through env.
  *  Invalid environment values are errors naming the variable.  Cloud sync: auto is on
  *  exactly when config_cloud_usable() holds, off otherwise; on without a usable cloud
  *  config is an error (code 2) naming what is missing. */
 int settings_resolve(struct settings *out, const struct config *cfg, const struct overrides *ov,
-		     const char *(*getenv_fn)(const char *), struct err *err);
+		     const struct env *env, struct err *err);
 
 const char *origin_name(enum origin o);
 
 /** Whether cloud sync can run: cloud.supabase_url is set and the environment variable
- *  named by cloud.service_key_env (read through getenv_fn) is set and not empty.
+ *  named by cloud.service_key_env (read through env) is set and not empty.
  *  Returns 0, or -1 (code 2) with a message naming what is missing.  owner_user_id is
  *  not checked here: the sync step refuses without it, with its own message. */
-int config_cloud_usable(const struct config *cfg, const char *(*getenv_fn)(const char *),
-			struct err *err);
+int config_cloud_usable(const struct config *cfg, const struct env *env, struct err *err);
 
 /** Position of a dotted key path (e.g. "backends.mock.steps") in the file; 0 on success. */
 int config_locate(const struct config *cfg, const char *path, int *line, int *col);

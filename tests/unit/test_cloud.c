@@ -1,129 +1,15 @@
 /* test_cloud.c - cloud sync: the mode chain, reading an item back from disk, the rows
  * sent to PostgREST, SHA-256, the outbox queue. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "testlib.h"
 
-#include <dirent.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include "cloud/cloud.h"
-#include "core/config.h"
 #include "cloud/outbox.h"
 #include "core/pngmeta.h"
 #include "util/sha256.h"
 
-/* ---- a fake environment ------------------------------------------------------------------ */
-
-#define ENV_MAX 8
-
-static struct {
-	const char *name, *value;
-} fake_env[ENV_MAX];
-
-static void env_reset(void)
-{
-	memset(fake_env, 0, sizeof(fake_env));
-}
-
-static void env_set(const char *name, const char *value)
-{
-	int i;
-
-	for (i = 0; i < ENV_MAX; i++) {
-		if (!fake_env[i].name || !strcmp(fake_env[i].name, name)) {
-			fake_env[i].name = name;
-			fake_env[i].value = value;
-			return;
-		}
-	}
-	fail_msg("fake environment is full");
-}
-
-static const char *fake_getenv(const char *name)
-{
-	int i;
-
-	for (i = 0; i < ENV_MAX && fake_env[i].name; i++)
-		if (!strcmp(fake_env[i].name, name))
-			return fake_env[i].value;
-	return NULL;
-}
-
 /* ---- helpers ----------------------------------------------------------------------------- */
-
-static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *xasprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s = NULL;
-	int n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	assert_true(n >= 0);
-	return s;
-}
-
-static char *make_tmpdir(void)
-{
-	char tmpl[] = "/tmp/imagen-test-cloud-XXXXXX";
-	char *d = mkdtemp(tmpl);
-
-	assert_non_null(d);
-	return strdup(d);
-}
-
-static void remove_tree(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	struct stat st;
-	char *p;
-
-	if (!d)
-		return;
-	while ((e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		p = xasprintf("%s/%s", dir, e->d_name);
-		if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-			remove_tree(p);
-		else
-			unlink(p);
-		free(p);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
-static void write_file(const char *path, const void *data, size_t len)
-{
-	FILE *f = fopen(path, "wb");
-
-	assert_non_null(f);
-	assert_int_equal(fwrite(data, 1, len, f), len);
-	assert_int_equal(fclose(f), 0);
-}
-
-static struct config *parse_text(const char *text)
-{
-	struct config *cfg = NULL;
-	struct err err = ERR_INIT;
-
-	if (config_parse(&cfg, text, strlen(text), "t.yaml", &err) != 0)
-		fail_msg("config refused: %s", err.msg);
-	return cfg;
-}
 
 static const struct overrides no_overrides = { NULL, FROM_FLAG, NULL, -1, -1 };
 
@@ -196,7 +82,7 @@ static void test_mode_chain(void **state)
 		ov.cloud_sync = c->flag;
 		err_clear(&err);
 		memset(&st, 0xa5, sizeof(st));
-		rc = settings_resolve(&st, cfg, &ov, fake_getenv, &err);
+		rc = settings_resolve(&st, cfg, &ov, fake_env(), &err);
 		if (c->want_on < 0) {
 			if (rc != -1)
 				fail_msg("case %zu: expected a config error", i);
@@ -227,7 +113,7 @@ static void test_on_errors_name_what_is_missing(void **state)
 	env_set("IMAGEN_CLOUD_SYNC", "on");
 	env_set("SUPABASE_SERVICE_ROLE_KEY", "k");
 	cfg = parse_text("output: {cloud_sync: off}\n");
-	assert_int_equal(settings_resolve(&st, cfg, &no_overrides, fake_getenv, &err), -1);
+	assert_int_equal(settings_resolve(&st, cfg, &no_overrides, fake_env(), &err), -1);
 	assert_string_equal(err.msg,
 			    "config: cloud sync is on (from environment) but cloud.supabase_url "
 			    "is not set (no config file, see imagen config init)");
@@ -239,13 +125,13 @@ static void test_on_errors_name_what_is_missing(void **state)
 	cfg = parse_text("output: {cloud_sync: on}\n" CLOUD_SECTION
 			 "  service_key_env: MY_SUPA_KEY\n");
 	err_clear(&err);
-	assert_int_equal(settings_resolve(&st, cfg, &no_overrides, fake_getenv, &err), -1);
+	assert_int_equal(settings_resolve(&st, cfg, &no_overrides, fake_env(), &err), -1);
 	assert_string_equal(err.msg, "config: cloud sync is on (from built-in default) but the "
 				     "environment variable MY_SUPA_KEY (named by "
 				     "cloud.service_key_env) is not set");
 	env_set("MY_SUPA_KEY", "sb_secret_x");
 	err_clear(&err);
-	assert_int_equal(settings_resolve(&st, cfg, &no_overrides, fake_getenv, &err), 0);
+	assert_int_equal(settings_resolve(&st, cfg, &no_overrides, fake_env(), &err), 0);
 	assert_int_equal(st.cloud_on, 1);
 	config_free(cfg);
 }
@@ -267,7 +153,7 @@ static void test_config_file_origin_and_usable(void **state)
 	assert_int_equal(config_load_file(&cfg, path, &err), 0);
 	env_reset();
 	env_set("SUPABASE_SERVICE_ROLE_KEY", "k");
-	assert_int_equal(settings_resolve(&st, cfg, &no_overrides, fake_getenv, &err), -1);
+	assert_int_equal(settings_resolve(&st, cfg, &no_overrides, fake_env(), &err), -1);
 	want = xasprintf("config: cloud sync is on (from config file) but cloud.supabase_url is "
 			 "not set in %s",
 			 path);
@@ -292,33 +178,48 @@ static void test_key_formats_and_connection(void **state)
 
 	env_reset();
 	env_set("SUPABASE_SERVICE_ROLE_KEY", "eyJ.jwt.key");
-	assert_int_equal(cloud_open(&c, cfg, fake_getenv, &err), 0);
+	assert_int_equal(cloud_connect(&c, cfg, fake_env(), CLOUD_NEED_OWNER, &err), 0);
 	assert_string_equal(c.base, "https://x.supabase.co"); /* trailing slash dropped */
 	assert_string_equal(c.bucket, "imagen-generated");
+	assert_string_equal(c.owner, OWNER);
 	assert_string_equal(c.h_apikey, "apikey: eyJ.jwt.key");
 	assert_string_equal(c.h_auth, "Authorization: Bearer eyJ.jwt.key");
-	assert_int_equal(cloud_need_owner(&c, &err), 0);
 	cloud_close(&c);
 
 	env_set("SUPABASE_SERVICE_ROLE_KEY", "sb_secret_abc");
-	assert_int_equal(cloud_open(&c, cfg, fake_getenv, &err), 0);
+	assert_int_equal(cloud_connect(&c, cfg, fake_env(), 0, &err), 0);
 	assert_string_equal(c.h_apikey, "apikey: sb_secret_abc");
 	assert_null(c.h_auth); /* not a JWT: apikey only */
 	cloud_close(&c);
 
 	env_set("SUPABASE_SERVICE_ROLE_KEY", "abc\r\nX-Evil: 1");
-	assert_int_equal(cloud_open(&c, cfg, fake_getenv, &err), -1);
+	assert_int_equal(cloud_connect(&c, cfg, fake_env(), 0, &err), -1);
 	assert_non_null(strstr(err.msg, "line break"));
 	assert_null(strstr(err.msg, "Evil"));
+	assert_int_equal(err.kind, ERR_KIND_CONFIG);
+	assert_null(c.h_apikey); /* nothing left to close after a failure */
 	config_free(cfg);
 
+	/* no owner: enough to sign a URL, not to sync */
 	cfg = parse_text("cloud:\n  supabase_url: https://x.supabase.co\n");
 	env_set("SUPABASE_SERVICE_ROLE_KEY", "k");
-	assert_int_equal(cloud_open(&c, cfg, fake_getenv, &err), 0);
-	err_clear(&err);
-	assert_int_equal(cloud_need_owner(&c, &err), -1);
-	assert_string_equal(err.msg, "owner_user_id is not set (see imagen config init)");
+	assert_int_equal(cloud_connect(&c, cfg, fake_env(), 0, &err), 0);
+	assert_string_equal(c.owner, "");
 	cloud_close(&c);
+	err_clear(&err);
+	assert_int_equal(cloud_connect(&c, cfg, fake_env(), CLOUD_NEED_OWNER, &err), -1);
+	assert_string_equal(err.msg, "owner_user_id is not set (see imagen config init)");
+	assert_int_equal(err.code, 2);
+	assert_int_equal(err.kind, ERR_KIND_CONFIG);
+	assert_null(c.base);
+	config_free(cfg);
+
+	/* what config_cloud_usable misses is the set-up's error too */
+	cfg = parse_text("cloud:\n  owner_user_id: " OWNER "\n");
+	err_clear(&err);
+	assert_int_equal(cloud_connect(&c, cfg, fake_env(), CLOUD_NEED_OWNER, &err), -1);
+	assert_non_null(strstr(err.msg, "cloud.supabase_url is not set"));
+	assert_int_equal(err.kind, ERR_KIND_CONFIG);
 	config_free(cfg);
 }
 
@@ -740,15 +641,15 @@ static void test_outbox_path(void **state)
 	(void)state;
 	env_reset();
 	env_set("HOME", "/home/u");
-	assert_int_equal(outbox_path(&p, fake_getenv, &err), 0);
+	assert_int_equal(outbox_path(&p, fake_env(), &err), 0);
 	assert_string_equal(p, "/home/u/.local/state/imagen/outbox.json");
 	free(p);
 	env_set("XDG_STATE_HOME", "relative/ignored");
-	assert_int_equal(outbox_path(&p, fake_getenv, &err), 0);
+	assert_int_equal(outbox_path(&p, fake_env(), &err), 0);
 	assert_string_equal(p, "/home/u/.local/state/imagen/outbox.json");
 	free(p);
 	env_set("XDG_STATE_HOME", "/srv/state");
-	assert_int_equal(outbox_path(&p, fake_getenv, &err), 0);
+	assert_int_equal(outbox_path(&p, fake_env(), &err), 0);
 	assert_string_equal(p, "/srv/state/imagen/outbox.json");
 	free(p);
 }
@@ -868,7 +769,7 @@ static void test_outbox_concurrent_writers_lose_nothing(void **state)
 
 int main(void)
 {
-	/* the real environment holds traps: only getenv_fn may be consulted */
+	/* the real environment holds traps: only the env handed in may be consulted */
 	setenv("IMAGEN_CLOUD_SYNC", "not-a-mode", 1);
 	setenv("SUPABASE_SERVICE_ROLE_KEY", "real-env-key", 1);
 

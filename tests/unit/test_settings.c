@@ -1,88 +1,9 @@
 /* test_settings.c - precedence of every knob: flag > environment > config file > default. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
-
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-
-#include "core/config.h"
-
-/* ---- a fake environment ------------------------------------------------------------------ */
-
-#define ENV_MAX 8
-
-static struct {
-	const char *name, *value;
-} fake_env[ENV_MAX];
-
-static void env_reset(void)
-{
-	memset(fake_env, 0, sizeof(fake_env));
-}
-
-static void env_set(const char *name, const char *value)
-{
-	int i;
-
-	for (i = 0; i < ENV_MAX; i++) {
-		if (!fake_env[i].name || !strcmp(fake_env[i].name, name)) {
-			fake_env[i].name = name;
-			fake_env[i].value = value;
-			return;
-		}
-	}
-	fail_msg("fake environment is full");
-}
-
-static const char *fake_getenv(const char *name)
-{
-	int i;
-
-	for (i = 0; i < ENV_MAX && fake_env[i].name; i++)
-		if (!strcmp(fake_env[i].name, name))
-			return fake_env[i].value;
-	return NULL;
-}
+#include "testlib.h"
 
 /* ---- helpers ----------------------------------------------------------------------------- */
 
 static const struct overrides no_overrides = { NULL, FROM_FLAG, NULL, -1, -1 };
-
-static struct config *parse_text(const char *text)
-{
-	struct config *cfg = NULL;
-	struct err err = ERR_INIT;
-
-	if (config_parse(&cfg, text, strlen(text), "t.yaml", &err) != 0)
-		fail_msg("config refused: %s", err.msg);
-	return cfg;
-}
-
-/* A config loaded from a real file, so that cfg->path is set and origins say "config". */
-static struct config *load_text_file(const char *text)
-{
-	char path[] = "/tmp/imagen-test-settings-XXXXXX";
-	struct config *cfg = NULL;
-	struct err err = ERR_INIT;
-	FILE *f;
-	int fd = mkstemp(path);
-
-	assert_true(fd >= 0);
-	f = fdopen(fd, "w");
-	assert_non_null(f);
-	assert_true(fputs(text, f) >= 0);
-	assert_int_equal(fclose(f), 0);
-	if (config_load_file(&cfg, path, &err) != 0)
-		fail_msg("config refused: %s", err.msg);
-	unlink(path);
-	assert_non_null(cfg->path);
-	return cfg;
-}
 
 static const char full_config[] = "defaults:\n  backend: fast\n"
 				  "output:\n  directory: /srv/from-config\n"
@@ -95,7 +16,7 @@ static void resolve_ok(struct settings *st, const struct config *cfg, const stru
 	struct err err = ERR_INIT;
 
 	memset(st, 0xa5, sizeof(*st));
-	if (settings_resolve(st, cfg, ov, fake_getenv, &err) != 0)
+	if (settings_resolve(st, cfg, ov, fake_env(), &err) != 0)
 		fail_msg("settings_resolve failed: %s", err.msg);
 }
 
@@ -252,7 +173,7 @@ static void test_invalid_environment_modes(void **state)
 
 	env_reset();
 	env_set("IMAGEN_CLOUD_SYNC", "x");
-	assert_int_equal(settings_resolve(&st, cfg, &no_overrides, fake_getenv, &err), -1);
+	assert_int_equal(settings_resolve(&st, cfg, &no_overrides, fake_env(), &err), -1);
 	assert_string_equal(err.msg,
 			    "IMAGEN_CLOUD_SYNC: invalid value 'x' (expected auto, on or off)");
 	assert_int_equal(err.code, 2);
@@ -260,7 +181,7 @@ static void test_invalid_environment_modes(void **state)
 	env_reset();
 	env_set("IMAGEN_PREVIEW", "ON"); /* case matters */
 	err_clear(&err);
-	assert_int_equal(settings_resolve(&st, cfg, &no_overrides, fake_getenv, &err), -1);
+	assert_int_equal(settings_resolve(&st, cfg, &no_overrides, fake_env(), &err), -1);
 	assert_string_equal(err.msg,
 			    "IMAGEN_PREVIEW: invalid value 'ON' (expected auto, on or off)");
 	assert_int_equal(err.code, 2);
@@ -291,7 +212,7 @@ static void test_invalid_environment_ignored_under_flag(void **state)
 		struct err err = ERR_INIT;
 
 		ov.preview = -1;
-		assert_int_equal(settings_resolve(&st, cfg, &ov, fake_getenv, &err), -1);
+		assert_int_equal(settings_resolve(&st, cfg, &ov, fake_env(), &err), -1);
 		assert_string_equal(
 			err.msg,
 			"IMAGEN_PREVIEW: invalid value 'maybe' (expected auto, on or off)");
@@ -402,7 +323,7 @@ static void test_origin_names(void **state)
 
 int main(void)
 {
-	/* the real environment holds traps: settings_resolve must only consult getenv_fn */
+	/* the real environment holds traps: settings_resolve must only consult its env */
 	setenv("IMAGEN_BACKEND", "real-env-backend", 1);
 	setenv("IMAGEN_OUTPUT_DIR", "/real/env/dir", 1);
 	setenv("IMAGEN_CLOUD_SYNC", "not-a-mode", 1);
