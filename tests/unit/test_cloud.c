@@ -1,11 +1,8 @@
 /* test_cloud.c - cloud sync: the mode chain, reading an item back from disk, the rows
- * sent to PostgREST, SHA-256, the outbox queue. */
+ * sent to PostgREST, SHA-256 (the outbox queue: test_outbox.c). */
 #include "testlib.h"
 
-#include <sys/wait.h>
-
 #include "cloud/cloud.h"
-#include "cloud/outbox.h"
 #include "core/pngmeta.h"
 #include "util/sha256.h"
 
@@ -631,142 +628,6 @@ static void test_result_json_and_outbox_entry(void **state)
 	free_files(&f);
 }
 
-/* ---- outbox -------------------------------------------------------------------------------- */
-
-static void test_outbox_path(void **state)
-{
-	struct err err = ERR_INIT;
-	char *p = NULL;
-
-	(void)state;
-	env_reset();
-	env_set("HOME", "/home/u");
-	assert_int_equal(outbox_path(&p, fake_env(), &err), 0);
-	assert_string_equal(p, "/home/u/.local/state/imagen/outbox.json");
-	free(p);
-	env_set("XDG_STATE_HOME", "relative/ignored");
-	assert_int_equal(outbox_path(&p, fake_env(), &err), 0);
-	assert_string_equal(p, "/home/u/.local/state/imagen/outbox.json");
-	free(p);
-	env_set("XDG_STATE_HOME", "/srv/state");
-	assert_int_equal(outbox_path(&p, fake_env(), &err), 0);
-	assert_string_equal(p, "/srv/state/imagen/outbox.json");
-	free(p);
-}
-
-static json_t *entry(const char *image, const char *error)
-{
-	return json_pack("{s:s, s:s, s:s}", "image", image, "storage_path", "2026-11-24/x.png",
-			 "last_error", error);
-}
-
-static void test_outbox_put_replace_remove(void **state)
-{
-	char *dir = make_tmpdir(), *path = xasprintf("%s/state/imagen/outbox.json", dir), *sub;
-	struct err err = ERR_INIT;
-	json_t *items = NULL, *e;
-	int removed = -1;
-	struct stat st;
-	DIR *d;
-	struct dirent *de;
-
-	(void)state;
-	/* nothing there yet: an empty queue, removing is a no-op */
-	assert_int_equal(outbox_load(&items, path, &err), 0);
-	assert_int_equal(json_array_size(items), 0);
-	json_decref(items);
-	assert_int_equal(outbox_remove(path, "/a.png", &removed, &err), 0);
-	assert_int_equal(removed, 0);
-
-	e = entry("/a.png", "first");
-	assert_int_equal(outbox_put(path, e, &err), 0);
-	json_decref(e);
-	e = entry("/b.png", "other");
-	assert_int_equal(outbox_put(path, e, &err), 0);
-	json_decref(e);
-	e = entry("/a.png", "second");
-	assert_int_equal(outbox_put(path, e, &err), 0);
-	json_decref(e);
-	assert_int_equal(stat(path, &st), 0);
-	assert_int_equal(st.st_mode & 0777, 0600);
-
-	assert_int_equal(outbox_load(&items, path, &err), 0);
-	assert_int_equal(json_array_size(items), 2);
-	e = outbox_find(items, "/a.png");
-	assert_non_null(e);
-	assert_string_equal(json_string_value(json_object_get(e, "last_error")), "second");
-	assert_int_equal(json_integer_value(json_object_get(e, "attempts")), 2);
-	assert_true(json_is_string(json_object_get(e, "queued_at")));
-	assert_int_equal(
-		json_integer_value(json_object_get(outbox_find(items, "/b.png"), "attempts")), 1);
-	json_decref(items);
-
-	assert_int_equal(outbox_remove(path, "/a.png", &removed, &err), 0);
-	assert_int_equal(removed, 1);
-	assert_int_equal(outbox_load(&items, path, &err), 0);
-	assert_int_equal(json_array_size(items), 1);
-	assert_null(outbox_find(items, "/a.png"));
-	json_decref(items);
-
-	/* no temporary file is left behind */
-	sub = xasprintf("%s/state/imagen", dir);
-	d = opendir(sub);
-	free(sub);
-	assert_non_null(d);
-	while ((de = readdir(d)))
-		if (strstr(de->d_name, ".outbox.json."))
-			fail_msg("temporary file %s left", de->d_name);
-	closedir(d);
-
-	/* a damaged file is reported, never overwritten */
-	write_file(path, "{\"items\": 3}", 12);
-	e = entry("/c.png", "x");
-	assert_int_equal(outbox_put(path, e, &err), -1);
-	assert_non_null(strstr(err.msg, "not an imagen outbox"));
-	json_decref(e);
-	remove_tree(dir);
-	free(dir);
-	free(path);
-}
-
-static void test_outbox_concurrent_writers_lose_nothing(void **state)
-{
-	char *dir = make_tmpdir(), *path = xasprintf("%s/outbox.json", dir);
-	struct err err = ERR_INIT;
-	json_t *items = NULL;
-	pid_t pids[8];
-	int i, j, status;
-
-	(void)state;
-	for (i = 0; i < 8; i++) {
-		pids[i] = fork();
-		assert_true(pids[i] >= 0);
-		if (pids[i] == 0) {
-			for (j = 0; j < 10; j++) {
-				char img[64];
-				json_t *e;
-
-				snprintf(img, sizeof(img), "/img-%d-%d.png", i, j);
-				e = entry(img, "x");
-				if (outbox_put(path, e, &err) < 0)
-					_exit(1);
-				json_decref(e);
-			}
-			_exit(0);
-		}
-	}
-	for (i = 0; i < 8; i++) {
-		assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
-		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	}
-	assert_int_equal(outbox_load(&items, path, &err), 0);
-	assert_int_equal(json_array_size(items), 80);
-	json_decref(items);
-	remove_tree(dir);
-	free(dir);
-	free(path);
-}
-
 int main(void)
 {
 	/* the real environment holds traps: only the env handed in may be consulted */
@@ -787,9 +648,6 @@ int main(void)
 		cmocka_unit_test(test_unbilled_row_has_null_cost_and_no_usage),
 		cmocka_unit_test(test_usage_row),
 		cmocka_unit_test(test_result_json_and_outbox_entry),
-		cmocka_unit_test(test_outbox_path),
-		cmocka_unit_test(test_outbox_put_replace_remove),
-		cmocka_unit_test(test_outbox_concurrent_writers_lose_nothing),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
