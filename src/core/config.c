@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 
 #include "core/output.h"
-#include "cli/preview.h"
+#include "core/previewcmd.h"
 #include "util/suggest.h"
 
 const char config_builtin[] =
