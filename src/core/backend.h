@@ -23,7 +23,7 @@ struct imagen_request {
 			     * makes more images than asked (a ComfyUI graph with several
 			     * outputs or a batch) hands back up to room of them */
 	struct progress *progress; /* where to report progress; NULL-safe (progress.h) */
-	int verbose;        /* -v given: adapters may print "imagen: NAME: ..." detail lines */
+	int verbose; /* -v given: adapters may print "imagen: NAME: ..." detail lines */
 };
 
 /** What an adapter hands back.  The caller releases it with imagen_result_release(). */
@@ -73,6 +73,14 @@ struct backend_ops {
 	int (*generate)(struct backend *b, const struct imagen_request *req,
 			struct imagen_result *res, size_t *nres, struct err *err);
 	void (*close)(struct backend *b);
+	/** The keys an instance's slice may hold (`type` included), NULL-terminated: config
+	 *  loading refuses any other before validate() runs. */
+	const char *const *keys;
+	/** This adapter's instance in the sample imagen.yaml: YAML for one `NAME:` mapping
+	 *  with its keys and comments, unindented, that passes validate().  `config init`
+	 *  writes it under backends: (active for the default backend, else commented out;
+	 *  comment lines starting in column 0 introduce it).  NULL: not in the sample. */
+	const char *sample;
 };
 
 /** Look up an adapter type in the static registry; NULL when unknown. */

@@ -1,6 +1,8 @@
 /* test_settings.c - precedence of every knob: flag > environment > config file > default. */
 #include "testlib.h"
 
+#include <ctype.h>
+
 /* ---- helpers ----------------------------------------------------------------------------- */
 
 static const struct overrides no_overrides = { NULL, FROM_FLAG, NULL, -1, -1 };
@@ -290,6 +292,151 @@ static void test_from_file_beats_environment(void **state)
 	config_free(cfg);
 }
 
+/* ---- the whole chain, row by row of the options table ------------------------------------- */
+
+/* For every row with a variable: a value at each layer, and which layer must win. */
+static void test_chain_for_every_row_with_a_variable(void **state)
+{
+	static const struct {
+		const char *key, *file, *env, *flag;
+	} layers[] = {
+		{ "defaults.backend", "fast", "slow", "mock" },
+		{ "output.directory", "/srv/file", "/srv/env", "/srv/flag" },
+		{ "output.cloud_sync", "off", "auto", "on" },
+		{ "output.preview", "on", "off", "auto" },
+	};
+	const struct cfg_option *o;
+	struct config *def, *cfg;
+	struct err err = ERR_INIT;
+	const char *val;
+	enum origin from;
+	char text[512];
+	size_t i;
+
+	(void)state;
+	def = parse_text("");
+	for (o = config_options; o->key; o++) {
+		if (!o->env)
+			continue;
+		for (i = 0; i < sizeof(layers) / sizeof(layers[0]); i++)
+			if (!strcmp(layers[i].key, o->key))
+				break;
+		if (i == sizeof(layers) / sizeof(layers[0]))
+			fail_msg("%s: a row with a variable this test does not know", o->key);
+		snprintf(text, sizeof(text), "%.*s:\n  %s: %s\nbackends: {fast: {type: mock}}\n",
+			 (int)(strchr(o->key, '.') - o->key), o->key, strchr(o->key, '.') + 1,
+			 layers[i].file);
+		cfg = load_text_file(text);
+
+		/* nothing set: the built-in default */
+		env_reset();
+		assert_int_equal(
+			config_resolve(&val, &from, def, o, NULL, FROM_FLAG, fake_env(), &err), 0);
+		assert_string_equal(val, o->def);
+		assert_int_equal(from, FROM_DEFAULT);
+		/* the file over the default */
+		assert_int_equal(
+			config_resolve(&val, &from, cfg, o, NULL, FROM_FLAG, fake_env(), &err), 0);
+		assert_string_equal(val, layers[i].file);
+		assert_int_equal(from, FROM_CONFIG);
+		/* the environment over the file (an empty variable is no variable) */
+		env_set(o->env, "");
+		assert_int_equal(
+			config_resolve(&val, &from, cfg, o, NULL, FROM_FLAG, fake_env(), &err), 0);
+		assert_int_equal(from, FROM_CONFIG);
+		env_set(o->env, layers[i].env);
+		assert_int_equal(
+			config_resolve(&val, &from, cfg, o, NULL, FROM_FLAG, fake_env(), &err), 0);
+		assert_string_equal(val, layers[i].env);
+		assert_int_equal(from, FROM_ENV);
+		/* the flag over everything, with the origin the caller names */
+		assert_int_equal(config_resolve(&val, &from, cfg, o, layers[i].flag, FROM_FLAG,
+						fake_env(), &err),
+				 0);
+		assert_string_equal(val, layers[i].flag);
+		assert_int_equal(from, FROM_FLAG);
+		assert_int_equal(config_resolve(&val, &from, cfg, o, layers[i].flag, FROM_FILE_ARG,
+						fake_env(), &err),
+				 0);
+		assert_int_equal(from, FROM_FILE_ARG);
+		config_free(cfg);
+	}
+	config_free(def);
+}
+
+/* The name of a variable for key: IMAGEN_ and the upper-cased key, dots as '_'. */
+static void env_name_for(char *out, size_t size, const char *key)
+{
+	size_t i;
+
+	snprintf(out, size, "IMAGEN_%s", key);
+	for (i = 0; out[i]; i++)
+		out[i] = out[i] == '.' ? '_' : (char)toupper((unsigned char)out[i]);
+}
+
+/* A row without a variable never reads one, whatever is set. */
+static void test_rows_without_a_variable_ignore_the_environment(void **state)
+{
+	static char names[2][TESTLIB_ENV_MAX][96];
+	const struct cfg_option *o;
+	struct config *cfg = load_text_file("defaults: {style: noir}\nstyles: {noir: n}\n");
+	struct err err = ERR_INIT;
+	const char *val;
+	enum origin from;
+	size_t n = 0;
+
+	(void)state;
+	env_reset();
+	/* the names a careless table would use: IMAGEN_DEFAULTS_STYLE, IMAGEN_STYLE, ... */
+	for (o = config_options; o->key && n < TESTLIB_ENV_MAX / 2; o++) {
+		if (o->env)
+			continue;
+		env_name_for(names[0][n], sizeof(names[0][n]), o->key);
+		env_name_for(names[1][n], sizeof(names[1][n]), strchr(o->key, '.') + 1);
+		env_set(names[0][n], "from-env");
+		env_set(names[1][n], "from-env");
+		n++;
+	}
+	assert_true(n >= 5);
+	for (o = config_options; o->key; o++) {
+		if (o->env)
+			continue;
+		assert_int_equal(
+			config_resolve(&val, &from, cfg, o, NULL, FROM_FLAG, fake_env(), &err), 0);
+		assert_string_not_equal(val, "from-env");
+		assert_int_equal(from,
+				 strcmp(o->key, "defaults.style") ? FROM_DEFAULT : FROM_CONFIG);
+	}
+	config_free(cfg);
+}
+
+/* A variable the row's type refuses is an error naming it and what it expects. */
+static void test_environment_values_are_typed_by_the_row(void **state)
+{
+	struct cfg_option row = *config_option("preview.inline");
+	struct config *cfg = parse_text("");
+	struct err err = ERR_INIT;
+	const char *val;
+	enum origin from;
+
+	(void)state;
+	row.env = "IMAGEN_TEST_INLINE"; /* a row of another type than the table's variables */
+	env_reset();
+	env_set("IMAGEN_TEST_INLINE", "maybe");
+	assert_int_equal(config_resolve(&val, &from, cfg, &row, NULL, FROM_FLAG, fake_env(), &err),
+			 -1);
+	assert_string_equal(
+		err.msg,
+		"IMAGEN_TEST_INLINE: invalid value 'maybe' (expected auto, true or false)");
+	assert_int_equal(err.code, 2);
+	env_set("IMAGEN_TEST_INLINE", "true");
+	assert_int_equal(config_resolve(&val, &from, cfg, &row, NULL, FROM_FLAG, fake_env(), &err),
+			 0);
+	assert_string_equal(val, "true");
+	assert_int_equal(from, FROM_ENV);
+	config_free(cfg);
+}
+
 /* ---- names ------------------------------------------------------------------------------- */
 
 static void test_mode_round_trip(void **state)
@@ -341,6 +488,9 @@ int main(void)
 		cmocka_unit_test(test_flags_beat_environment),
 		cmocka_unit_test(test_flags_beat_config_without_environment),
 		cmocka_unit_test(test_from_file_beats_environment),
+		cmocka_unit_test(test_chain_for_every_row_with_a_variable),
+		cmocka_unit_test(test_rows_without_a_variable_ignore_the_environment),
+		cmocka_unit_test(test_environment_values_are_typed_by_the_row),
 		cmocka_unit_test(test_mode_round_trip),
 		cmocka_unit_test(test_origin_names),
 	};
