@@ -35,9 +35,19 @@ static int cmd_validate(struct global_opts *g, const char *file)
 	if (config_warnings(cfg, warn, sizeof(warn)) && !g->quiet)
 		for (line = strtok_r(warn, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
 			cli_error("warning: %s: %s", cfg->display, line);
-	if (!g->quiet)
-		printf("%s: valid (%zu backend%s, %zu style%s)\n", cfg->display, cfg->nbackends,
-		       cfg->nbackends == 1 ? "" : "s", cfg->nstyles, cfg->nstyles == 1 ? "" : "s");
+	if (!g->quiet) {
+		/* the built-in mock is counted apart: it is there whatever the file says */
+		size_t n = config_backends_configured(cfg);
+		int builtin = n < cfg->nbackends;
+
+		printf("%s: valid (", cfg->display);
+		if (n)
+			printf("%zu backend%s configured%s", n, n == 1 ? "" : "s",
+			       builtin ? " + the built-in mock" : "");
+		else
+			printf("the built-in mock only");
+		printf(", %zu style%s)\n", cfg->nstyles, cfg->nstyles == 1 ? "" : "s");
+	}
 	config_free(cfg);
 	return 0;
 }

@@ -267,6 +267,33 @@ test_init_sample_leaves_the_owner_empty() {
 		"generate's cloud step"
 }
 
+test_validate_counts_the_builtin_mock_apart() {
+	# issue 9 item 7: three configured instances are three, the built-in mock comes extra
+	write_config "$CFG" <<'YAML'
+backends:
+  a: {type: mock}
+  b: {type: mock}
+  c: {type: openai, model: gpt-image-1}
+YAML
+	im config validate
+	expect_rc 0
+	expect_eq "$OUT" "$CFG: valid (3 backends configured + the built-in mock, 0 styles)"
+	write_config "$CFG" <<'YAML'
+styles: {noir: "black and white"}
+backends:
+  mock: {type: mock, steps: 4}
+  b: {type: mock}
+YAML
+	im config validate
+	expect_eq "$OUT" "$CFG: valid (2 backends configured, 1 style)" "own mock"
+	write_config "$CFG" </dev/null
+	im config validate
+	expect_eq "$OUT" "$CFG: valid (the built-in mock only, 0 styles)" "empty file"
+	rm "$CFG"
+	im config validate
+	expect_eq "$OUT" "(built-in default): valid (the built-in mock only, 5 styles)" "no file"
+}
+
 test_builtin_mock_is_builtin_without_a_config_file() {
 	# issue 9 item 7: with no file at all the mock is still the built-in one
 	im backends --json
