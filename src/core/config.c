@@ -1073,15 +1073,17 @@ static int sample_scalar(struct buf *b, const char *s)
 }
 
 /* The line already in b since `start` gets `comment` from SAMPLE_COMMENT_COL, wrapped
- * at word boundaries onto "  #" continuation lines. */
-static int sample_comment(struct buf *b, size_t start, const char *indent, const char *comment)
+ * at word boundaries onto "  #" continuation lines; with inline 0 the line is complete
+ * and the comment starts on a continuation line. */
+static int sample_comment(struct buf *b, size_t start, const char *indent, const char *comment,
+			  int inline_first)
 {
-	size_t col = b->len - start,
-	       at = col + 2 > SAMPLE_COMMENT_COL ? col + 2 : SAMPLE_COMMENT_COL;
+	size_t col = b->len - start, at = SAMPLE_COMMENT_COL, room, n;
 	const char *p = comment, *space;
-	size_t room, n;
-	int rc = 0, first = 1;
+	int rc = 0, first = inline_first;
 
+	if (inline_first && col + 2 > at)
+		at = col + 2; /* a long line pushes its comment right */
 	while (!rc && *p) {
 		room = SAMPLE_WIDTH > at + 2 ? SAMPLE_WIDTH - at - 2 : 20;
 		n = strlen(p);
@@ -1120,15 +1122,17 @@ static int sample_option(struct buf *b, const struct cfg_option *o)
 	if (o->env || o->flag)
 		strncat(comment, ")", sizeof(comment) - strlen(comment) - 1);
 	start = b->len;
-	/* an empty default is not written as such: an example shows the form, commented out */
+	/* an empty default is not written as such: an example shows the form, commented out,
+	 * on a line of its own (uncommenting it gives a working line) */
 	if (!rc && !*o->def && o->example)
-		rc = buf_addf(b, "  # %s: ", option_leaf(o)) || sample_scalar(b, o->example);
+		return buf_addf(b, "  # %s: ", option_leaf(o)) || sample_scalar(b, o->example) ||
+		       buf_adds(b, "\n") || sample_comment(b, b->len, "  ", comment, 0);
 	else if (!rc && o->type != CFG_STRING)
 		rc = buf_addf(b, "  %s: %s", option_leaf(o), o->def);
 	else if (!rc)
 		rc = buf_addf(b, "  %s: ", option_leaf(o)) || sample_scalar(b, o->def);
 	if (!rc)
-		rc = *comment ? sample_comment(b, start, "  ", comment) : buf_adds(b, "\n");
+		rc = *comment ? sample_comment(b, start, "  ", comment, 1) : buf_adds(b, "\n");
 	return rc;
 }
 

@@ -602,6 +602,25 @@ static void test_sample_agrees_with_the_table(void **state)
 	assert_non_null(strstr(text, "\n  owner_user_id: \"\""));
 	config_free(def);
 	config_free(cfg);
+
+	/* an example stands on a line of its own: uncommented, it is a working line */
+	for (o = config_options; o->key; o++) {
+		char *at, *edited;
+
+		if (!o->example || *o->def)
+			continue;
+		snprintf(line, sizeof(line), "\n  # %s: ", strchr(o->key, '.') + 1);
+		at = strstr(text, line);
+		assert_non_null(at);
+		edited = strdup(text);
+		assert_non_null(edited);
+		memmove(edited + (at - text) + 3, edited + (at - text) + 5,
+			strlen(edited + (at - text) + 5) + 1);
+		cfg = parse_ok(edited);
+		assert_string_equal(config_value(cfg, o), o->example);
+		config_free(cfg);
+		free(edited);
+	}
 	free(text);
 }
 
