@@ -58,7 +58,7 @@ $(BUILD)/libimagen.a: $(LIB_OBJ)
 $(BUILD)/imagen: $(MAIN_OBJ) $(BUILD)/libimagen.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) -lm
 
-$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libimagen.a
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/testlib.h $(BUILD)/libimagen.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(shell $(PKG_CONFIG) --cflags cmocka) -o $@ $< \
 		$(BUILD)/libimagen.a $(ALL_LDFLAGS) $(PKG_LIBS) $(shell $(PKG_CONFIG) --libs cmocka) -lm

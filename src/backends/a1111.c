@@ -966,6 +966,25 @@ out:
 	return rc;
 }
 
+/* This adapter's instance in the sample imagen.yaml (`imagen config init`): one
+ * NAME: with its keys, as a user would write it; it must pass validate(). */
+static const char a1111_sample[] =
+	"# AUTOMATIC1111 / Forge WebUI started with --api (local: no cost recorded).\n"
+	"sd-local:\n"
+	"  type: a1111\n"
+	"  base_url: http://127.0.0.1:7860\n"
+	"  model: \"sd_xl_base_1.0.safetensors\"  # override_settings.sd_model_checkpoint;\n"
+	"                                      # unset: the model the server has loaded\n"
+	"  sampler: Euler a                  # sampler_name\n"
+	"  scheduler: Automatic              # Karras, Exponential, ... (A1111 >= 1.9)\n"
+	"  cfg_scale: 7\n"
+	"  width: 512                        # multiples of 8\n"
+	"  height: 512\n"
+	"  steps: 20\n"
+	"  auth_env: A1111_AUTH              # NAME of a variable holding user:password\n"
+	"                                    # (--api-auth); unset: no authentication\n"
+	"  timeout: 600                      # seconds per attempt\n";
+
 const struct backend_ops a1111_backend_ops = {
 	.type = "a1111",
 	.summary = "AUTOMATIC1111 / Forge WebUI API (txt2img, batches, progress, interrupt)",
@@ -974,4 +993,6 @@ const struct backend_ops a1111_backend_ops = {
 	.open = a1111_open,
 	.generate = a1111_generate,
 	.close = a1111_close,
+	.keys = a1111_cfg_keys,
+	.sample = a1111_sample,
 };

@@ -1824,6 +1824,27 @@ out:
 	return rc;
 }
 
+/* This adapter's instance in the sample imagen.yaml (`imagen config init`): one
+ * NAME: with its keys, as a user would write it; it must pass validate(). */
+static const char comfyui_sample[] =
+	"# A ComfyUI server (local: no cost recorded).\n"
+	"comfy:\n"
+	"  type: comfyui\n"
+	"  base_url: http://127.0.0.1:8188\n"
+	"  workflow: builtin:txt2img           # builtin:flux-schnell, or a graph saved with\n"
+	"                                      # \"Export (API)\"; default: flux-schnell when\n"
+	"                                      # model contains \"flux\", else txt2img\n"
+	"  model: v1-5-pruned-emaonly.safetensors   # checkpoint; required with txt2img\n"
+	"  default_steps: 20                   # unset: the graph's own\n"
+	"  sampler: euler                      # KSampler sampler_name\n"
+	"  scheduler: normal\n"
+	"  cfg: 7.0                            # 0..100\n"
+	"  params:                             # where each knob goes; found from the\n"
+	"    prompt: \"6.inputs.text\"           # standard nodes when absent (negative,\n"
+	"    seed: \"3.inputs.seed\"             # seed, steps, width, height, cfg, sampler,\n"
+	"                                      # scheduler, model, batch_size; null: none)\n"
+	"  timeout: 600                        # seconds to wait once queued\n";
+
 const struct backend_ops comfyui_backend_ops = {
 	.type = "comfyui",
 	.summary = "a ComfyUI server: built-in txt2img / Flux schnell graphs or your workflow",
@@ -1832,4 +1853,6 @@ const struct backend_ops comfyui_backend_ops = {
 	.open = comfyui_open,
 	.generate = comfyui_generate,
 	.close = comfyui_close,
+	.keys = cfg_keys,
+	.sample = comfyui_sample,
 };

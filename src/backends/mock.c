@@ -833,6 +833,17 @@ static int mock_generate(struct backend *b, const struct imagen_request *req,
 	return 0;
 }
 
+/* This adapter's instance in the sample imagen.yaml (`imagen config init`): one
+ * NAME: with its keys, as a user would write it; it must pass validate(). */
+static const char mock_sample[] =
+	"mock:\n"
+	"  type: mock            # built-in, no network: deterministic pictures\n"
+	"  width: 512\n"
+	"  height: 512\n"
+	"  steps: 20\n"
+	"  delay_ms: 0           # simulated latency\n"
+	"  # fail: \"out of memory\" # make every generation fail with this message\n";
+
 const struct backend_ops mock_backend_ops = {
 	.type = "mock",
 	.summary = "deterministic test pictures drawn locally, no network",
@@ -841,4 +852,6 @@ const struct backend_ops mock_backend_ops = {
 	.open = mock_open,
 	.generate = mock_generate,
 	.close = mock_close,
+	.keys = mock_cfg_keys,
+	.sample = mock_sample,
 };

@@ -1412,6 +1412,33 @@ static int openai_generate(struct backend *b, const struct imagen_request *req,
 	return 0;
 }
 
+/* This adapter's instance in the sample imagen.yaml (`imagen config init`): one
+ * NAME: with its keys, as a user would write it; it must pass validate(). */
+static const char openai_sample[] =
+	"# OpenAI Images API, or any server speaking it (set base_url).  No seed upstream.\n"
+	"openai:\n"
+	"  type: openai\n"
+	"  model: gpt-image-1              # required; sent as is\n"
+	"  api_key_env: OPENAI_API_KEY     # the NAME of the variable holding the key\n"
+	"  base_url: https://api.openai.com/v1\n"
+	"  quality: medium                 # low|medium|high|auto (dall-e-3: standard|hd)\n"
+	"  size: 1024x1024                 # or auto; -W/-H must match an accepted size\n"
+	"  sizes: [1024x1024, 1536x1024, 1024x1536]   # or any | flexible; default by model\n"
+	"  output_format: png              # png|jpeg|webp (GPT image models)\n"
+	"  output_compression: 90          # 0..100, jpeg/webp\n"
+	"  background: auto                # transparent|opaque|auto\n"
+	"  moderation: auto                # auto|low\n"
+	"  style: vivid                    # dall-e-3 only\n"
+	"  response_format: b64_json       # url|b64_json, DALL-E only\n"
+	"  max_n: 10                       # images per request (dall-e-3 default: 1)\n"
+	"  timeout: 600                    # seconds per attempt\n"
+	"  prices:                         # USD; replaces the built-in entry of a model\n"
+	"    gpt-image-1:\n"
+	"      text_input_per_mtok: 5.0\n"
+	"      image_input_per_mtok: 10.0\n"
+	"      image_output_per_mtok: 40.0\n"
+	"      per_image: {medium/1024x1024: 0.042}   # or one number\n";
+
 const struct backend_ops openai_backend_ops = {
 	.type = "openai",
 	.summary = "OpenAI Images API (or a compatible server): b64_json or url, usage cost",
@@ -1420,4 +1447,6 @@ const struct backend_ops openai_backend_ops = {
 	.open = openai_open,
 	.generate = openai_generate,
 	.close = openai_close,
+	.keys = openai_cfg_keys,
+	.sample = openai_sample,
 };

@@ -1420,6 +1420,26 @@ static int replicate_generate(struct backend *b, const struct imagen_request *re
 	return rc;
 }
 
+/* This adapter's instance in the sample imagen.yaml (`imagen config init`): one
+ * NAME: with its keys, as a user would write it; it must pass validate(). */
+static const char replicate_sample[] =
+	"# Replicate: an official model (owner/name) or any owner/name:VERSION.\n"
+	"flux:\n"
+	"  type: replicate\n"
+	"  model: black-forest-labs/flux-schnell\n"
+	"  token_env: REPLICATE_API_TOKEN  # the NAME of the variable holding the token\n"
+	"  base_url: https://api.replicate.com/v1\n"
+	"  input: {go_fast: true}          # extra model inputs; --set wins, null removes\n"
+	"  wait: 60                        # Prefer: wait=N (1..60); 0: poll from the start\n"
+	"  poll_ms: 1000                   # polling interval once the wait ran out\n"
+	"  timeout: 600                    # seconds before the prediction is canceled\n"
+	"  max_outputs: 4                  # num_outputs per prediction; 1: not sent\n"
+	"  size_input: aspect_ratio        # width_height|aspect_ratio|none (default by model)\n"
+	"  negative_prompt_key: \"\"         # input for -n; \"\": not sent (default by model)\n"
+	"  prices:                         # USD; replaces the built-in entry of a model\n"
+	"    black-forest-labs/flux-schnell: {per_image: 0.003}\n"
+	"    acme/sdxl-lite: {per_second: 0.0014}   # x metrics.predict_time\n";
+
 const struct backend_ops replicate_backend_ops = {
 	.type = "replicate",
 	.summary = "Replicate predictions API (official models and owner/name:version)",
@@ -1428,4 +1448,6 @@ const struct backend_ops replicate_backend_ops = {
 	.open = replicate_open,
 	.generate = replicate_generate,
 	.close = replicate_close,
+	.keys = rp_cfg_keys,
+	.sample = replicate_sample,
 };

@@ -9,6 +9,8 @@
 #include "cli/cmds.h"
 #include "core/config.h"
 #include "core/output.h"
+#include "util/buf.h"
+#include "util/env.h"
 
 enum { OPT_STDOUT = 1000 };
 
@@ -33,9 +35,19 @@ static int cmd_validate(struct global_opts *g, const char *file)
 	if (config_warnings(cfg, warn, sizeof(warn)) && !g->quiet)
 		for (line = strtok_r(warn, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
 			cli_error("warning: %s: %s", cfg->display, line);
-	if (!g->quiet)
-		printf("%s: valid (%zu backend%s, %zu style%s)\n", cfg->display, cfg->nbackends,
-		       cfg->nbackends == 1 ? "" : "s", cfg->nstyles, cfg->nstyles == 1 ? "" : "s");
+	if (!g->quiet) {
+		/* the built-in mock is counted apart: it is there whatever the file says */
+		size_t n = config_backends_configured(cfg);
+		int builtin = n < cfg->nbackends;
+
+		printf("%s: valid (", cfg->display);
+		if (n)
+			printf("%zu backend%s configured%s", n, n == 1 ? "" : "s",
+			       builtin ? " + the built-in mock" : "");
+		else
+			printf("the built-in mock only");
+		printf(", %zu style%s)\n", cfg->nstyles, cfg->nstyles == 1 ? "" : "s");
+	}
 	config_free(cfg);
 	return 0;
 }
@@ -126,16 +138,39 @@ static void show_line(int indent, const char *key, const char *val, enum origin 
 	json_decref(s);
 }
 
+/* One key of the options table, after precedence (its flags are not on this command
+ * line): strings and modes quoted, booleans bare. */
+static int show_option(const struct config *cfg, const struct cfg_option *o, struct err *err)
+{
+	const char *val, *leaf = strchr(o->key, '.') + 1;
+	enum origin from;
+
+	if (config_resolve(&val, &from, cfg, o, NULL, FROM_FLAG, env_process(), err) < 0)
+		return -1;
+	if (!*val && o->unset)
+		printf("  # %s: %s\n", leaf, o->unset);
+	else if (o->type == CFG_STRING || o->type == CFG_MODE)
+		show_line(2, leaf, val, from);
+	else
+		printf("  %s: %s\n", leaf, val);
+	return 0;
+}
+
 static int cmd_show(struct global_opts *g)
 {
 	struct config *cfg = NULL;
 	struct err err = ERR_INIT;
 	struct overrides ov = { NULL, FROM_FLAG, NULL, -1, -1 };
+	const struct cfg_section *sec;
+	const struct cfg_option *o;
 	struct settings st;
 	size_t i;
+	int rc = 0;
 
+	/* settings_resolve refuses what generate would (a bad variable, sync on without a
+	 * usable cloud section) */
 	if (config_load(&cfg, g->config_path, &err) < 0 ||
-	    settings_resolve(&st, cfg, &ov, (const char *(*)(const char *))getenv, &err) < 0) {
+	    settings_resolve(&st, cfg, &ov, env_process(), &err) < 0) {
 		cli_error("%s", err.msg);
 		config_free(cfg);
 		return 2;
@@ -143,58 +178,59 @@ static int cmd_show(struct global_opts *g)
 	printf("# effective configuration: %s\n"
 	       "# precedence: flag > environment > config file > built-in default\n",
 	       cfg->display);
-	printf("defaults:\n");
-	show_line(2, "backend", st.backend, st.backend_from);
-	show_line(2, "style", cfg->default_style, FROM_CONFIG);
-	printf("styles:%s\n", cfg->nstyles ? "" : " {}");
-	for (i = 0; i < cfg->nstyles; i++)
-		show_line(2, cfg->styles[i].name, cfg->styles[i].suffix, FROM_CONFIG);
-	printf("output:\n");
-	show_line(2, "directory", st.output_dir, st.output_dir_from);
-	show_line(2, "naming", cfg->naming, FROM_CONFIG);
-	printf("  write_metadata_json: %s\n", cfg->write_metadata_json ? "true" : "false");
-	show_line(2, "cloud_sync", mode_name(st.cloud_sync), st.cloud_sync_from);
-	show_line(2, "preview", mode_name(st.preview), st.preview_from);
-	printf("preview:\n");
-	if (*cfg->preview_command)
-		show_line(2, "command", cfg->preview_command, FROM_CONFIG);
-	else
-		printf("  # command: (the first of tmux-img, chafa, timg on $PATH)\n");
-	printf("  focus: %s\n", cfg->preview_focus ? "true" : "false");
-	printf("  inline: %s\n", cfg->preview_inline < 0 ? "auto"
-				 : cfg->preview_inline   ? "true"
-							 : "false");
-	if (cfg->has_cloud) {
-		printf("cloud:\n");
-		show_line(2, "supabase_url", cfg->supabase_url, FROM_CONFIG);
-		show_line(2, "service_key_env", cfg->service_key_env, FROM_CONFIG);
-		show_line(2, "bucket", cfg->bucket, FROM_CONFIG);
-		show_line(2, "owner_user_id", cfg->owner_user_id, FROM_CONFIG);
+	for (sec = config_sections; !rc && sec->name; sec++) {
+		if (sec->optional && !config_has_section(cfg, sec->name))
+			continue;
+		switch (sec->kind) {
+		case CFG_SECTION_OPTIONS:
+			printf("%s:\n", sec->name);
+			for (o = config_options; !rc && o->key; o++)
+				if (!strncmp(o->key, sec->name, strlen(sec->name)) &&
+				    o->key[strlen(sec->name)] == '.')
+					rc = show_option(cfg, o, &err);
+			break;
+		case CFG_SECTION_STYLES:
+			printf("styles:%s\n", cfg->nstyles ? "" : " {}");
+			for (i = 0; i < cfg->nstyles; i++)
+				show_line(2, cfg->styles[i].name, cfg->styles[i].suffix,
+					  FROM_CONFIG);
+			break;
+		case CFG_SECTION_BACKENDS:
+			printf("backends:\n");
+			for (i = 0; i < cfg->nbackends; i++) {
+				printf("  %s:%s\n", cfg->backends[i].name,
+				       cfg->backends[i].node ? "" : "    # built-in");
+				print_yaml(cfg->backends[i].cfg, 4);
+			}
+			break;
+		}
 	}
-	printf("backends:\n");
-	for (i = 0; i < cfg->nbackends; i++) {
-		printf("  %s:%s\n", cfg->backends[i].name,
-		       cfg->backends[i].node ? "" : "    # built-in");
-		print_yaml(cfg->backends[i].cfg, 4);
-	}
+	if (rc)
+		cli_error("%s", err.msg);
 	config_free(cfg);
-	return 0;
+	return rc ? 2 : 0;
 }
 
 static int cmd_init(struct global_opts *g, int to_stdout)
 {
 	struct err err = ERR_INIT;
+	struct buf sample = BUF_INIT;
 	char *path = NULL, *slash;
 	int rc = 2, exists;
 
+	if (config_sample(&sample) < 0) {
+		cli_error("config init: out of memory");
+		return 2;
+	}
 	if (to_stdout) {
-		fputs(config_sample, stdout);
+		fwrite(sample.data, 1, sample.len, stdout);
+		buf_release(&sample);
 		return 0;
 	}
 	/* the same path every other command would read */
-	if (config_find(&path, &exists, g->config_path, &err) < 0) {
+	if (config_find(&path, &exists, g->config_path, env_process(), &err) < 0) {
 		cli_error("%s", err.msg);
-		return 2;
+		goto out;
 	}
 	slash = strrchr(path, '/');
 	if (slash && slash != path) {
@@ -205,7 +241,7 @@ static int cmd_init(struct global_opts *g, int to_stdout)
 		}
 		*slash = '/';
 	}
-	if (output_write_new(path, config_sample, strlen(config_sample), &err) < 0) {
+	if (output_write_new(path, sample.data, sample.len, &err) < 0) {
 		if (strstr(err.msg, "already exists"))
 			cli_error("config init: %s already exists (not overwritten)", path);
 		else
@@ -215,6 +251,7 @@ static int cmd_init(struct global_opts *g, int to_stdout)
 	printf("%s\n", path);
 	rc = 0;
 out:
+	buf_release(&sample);
 	free(path);
 	return rc;
 }
@@ -225,7 +262,7 @@ static int cmd_path(struct global_opts *g)
 	char *path = NULL;
 	int exists;
 
-	if (config_find(&path, &exists, g->config_path, &err) < 0) {
+	if (config_find(&path, &exists, g->config_path, env_process(), &err) < 0) {
 		cli_error("%s", err.msg);
 		return 2;
 	}

@@ -485,7 +485,7 @@ static int write_image(struct write_ctx *c, struct imagen_result *res, int index
 			rec.sidecar_path ? rec.sidecar_path : "");
 	/* the image and sidecar are safe on disk: the cloud step reads them back from there
 	 * and never changes the outcome (a failure is queued for `imagen sync`) */
-	cloud = cloud_after_generate(c->cfg, c->st, rec.image_path, c->sink);
+	cloud = cloud_after_generate(c->cfg, c->st, env_process(), rec.image_path, c->sink);
 	if (c->o->json)
 		print_record(&info, c->st, side, index, cloud, NULL);
 	else
@@ -639,7 +639,7 @@ static int run(struct gen_opts *o, struct global_opts *g)
 	ov.output_dir = o->output;
 	ov.cloud_sync = o->cloud;
 	ov.preview = o->preview;
-	if (settings_resolve(&st, cfg, &ov, (const char *(*)(const char *))getenv, &err) < 0) {
+	if (settings_resolve(&st, cfg, &ov, env_process(), &err) < 0) {
 		cli_error("%s", err.msg);
 		goto out;
 	}

@@ -64,14 +64,18 @@ static int cmd_backends(struct global_opts *g, int argc, char **argv)
 {
 	const struct backend_ops *const *types = backend_types();
 	struct config *cfg;
-	const char *def, *env = getenv("IMAGEN_BACKEND");
+	struct err err = ERR_INIT;
+	const char *def;
+	enum origin from;
 	json_t *o, *inst, *tarr;
 	size_t i;
 	int json, rc = begin(&commands_backends, g, argc, argv, &json, &cfg);
 
 	if (rc)
 		return rc < 0 ? 0 : rc;
-	def = env && *env ? env : cfg->default_backend;
+	/* the default is what generate would pick without -b (a string: cannot fail) */
+	config_resolve(&def, &from, cfg, config_option("defaults.backend"), NULL, FROM_FLAG,
+		       env_process(), &err);
 	if (json) {
 		inst = json_array();
 		tarr = json_array();

@@ -10,6 +10,7 @@
 #include "cli/cmds.h"
 #include "core/config.h"
 #include "cloud/outbox.h"
+#include "util/env.h"
 
 enum { OPT_STATUS = 1000, OPT_JSON };
 
@@ -19,11 +20,6 @@ static const struct opt_spec sync_opts[] = {
 	{ OPT_JSON, "json", 0, ARG_NONE, NULL, "print JSON for machines", HINT_NONE },
 	{ 0, NULL, 0, ARG_NONE, NULL, NULL, HINT_NONE },
 };
-
-static const char *env(const char *name)
-{
-	return getenv(name);
-}
 
 static void print_json(json_t *o)
 {
@@ -95,7 +91,7 @@ static int sync_one(const struct cloud_conn *c, const char *outbox, const json_t
 		/* a queued image that is gone or can no longer sync leaves the queue: retrying
 		 * cannot help; the message says so.  One that could not be read this time
 		 * (permissions, I/O) stays. */
-		keep = queued && err.code != CLOUD_ERR_RECORD;
+		keep = queued && err.kind != ERR_KIND_INPUT;
 		if (keep)
 			snprintf(line + strlen(line), sizeof(line) - strlen(line),
 				 "; still queued");
@@ -189,7 +185,7 @@ static int cmd_sync(struct global_opts *g, int argc, char **argv)
 		cli_error("sync: --status takes no FILE");
 		return 2;
 	}
-	if (outbox_path(&outbox, env, &err) < 0) {
+	if (outbox_path(&outbox, env_process(), &err) < 0) {
 		cli_error("%s", err.msg);
 		return 2;
 	}
@@ -205,17 +201,13 @@ static int cmd_sync(struct global_opts *g, int argc, char **argv)
 	}
 	/* asked for explicitly: runs whatever output.cloud_sync says, but needs the cloud
 	 * section, the key and the owner */
-	if (cloud_open(&c, cfg, env, &err) < 0) {
+	if (cloud_connect(&c, cfg, env_process(), CLOUD_NEED_OWNER, &err) < 0) {
 		cli_error("cloud sync: %s", err.msg);
 		goto out;
 	}
 	have_conn = 1;
 	sink = term_sink(&term);
 	c.events = &sink; /* -v: one line per request */
-	if (cloud_need_owner(&c, &err) < 0) {
-		cli_error("cloud sync: %s", err.msg);
-		goto out;
-	}
 	if (outbox_load(&pending, outbox, &err) < 0) {
 		cli_error("%s", err.msg);
 		goto out;

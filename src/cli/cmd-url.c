@@ -8,6 +8,7 @@
 #include "cloud/cloud.h"
 #include "cli/cmds.h"
 #include "core/config.h"
+#include "util/env.h"
 
 enum { OPT_EXPIRES = 1000, OPT_JSON };
 
@@ -20,11 +21,6 @@ static const struct opt_spec url_opts[] = {
 	{ OPT_JSON, "json", 0, ARG_NONE, NULL, "print JSON for machines", HINT_NONE },
 	{ 0, NULL, 0, ARG_NONE, NULL, NULL, HINT_NONE },
 };
-
-static const char *env(const char *name)
-{
-	return getenv(name);
-}
 
 static int cmd_url(struct global_opts *g, int argc, char **argv)
 {
@@ -70,7 +66,7 @@ static int cmd_url(struct global_opts *g, int argc, char **argv)
 		cli_error("%s", err.msg);
 		goto out;
 	}
-	if (cloud_open(&c, cfg, env, &err) < 0) {
+	if (cloud_connect(&c, cfg, env_process(), 0, &err) < 0) {
 		cli_error("url: %s", err.msg);
 		goto out;
 	}

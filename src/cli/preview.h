@@ -7,6 +7,7 @@
 
 #include "util/buf.h"
 #include "core/config.h"
+#include "core/previewcmd.h" /* preview_check_command */
 #include "util/err.h"
 
 /* Inline drawing: never taller than this many rows, nor than half the terminal. */
@@ -39,9 +40,6 @@ void preview_env_read(struct preview_env *env);
  */
 enum preview_how preview_decide(enum mode mode, int inline_cfg, const struct preview_env *env,
 				int json, int quiet, const char **why);
-
-/** Check a preview.command template: non-empty, contains {path}, no other placeholder. */
-int preview_check_command(const char *tmpl, struct err *err);
 
 /** The template with each {path} replaced by the shell-quoted path; *out is malloc'd. */
 int preview_expand_command(char **out, const char *tmpl, const char *path, struct err *err);

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "core/events.h"
+#include "util/env.h"
 #include "util/file.h"
 #include "net/http.h"
 #include "cloud/outbox.h"
@@ -25,20 +26,29 @@ int cloud_key_is_jwt(const char *key)
 	return strncmp(key, "sb_", 3) != 0;
 }
 
-int cloud_open(struct cloud_conn *out, const struct config *cfg,
-	       const char *(*getenv_fn)(const char *), struct err *err)
+static int need_owner(const struct cloud_conn *c, struct err *err)
+{
+	if (!c->owner || !*c->owner)
+		return err_kind(err, ERR_KIND_CONFIG, 2,
+				"owner_user_id is not set (see imagen config init)");
+	return 0;
+}
+
+int cloud_connect(struct cloud_conn *out, const struct config *cfg, const struct env *env,
+		  unsigned flags, struct err *err)
 {
 	const char *key;
 	size_t len;
 
 	memset(out, 0, sizeof(*out));
-	if (config_cloud_usable(cfg, getenv_fn, err) < 0)
-		return -1;
-	key = getenv_fn(cfg->service_key_env);
+	if (config_cloud_usable(cfg, env, err) < 0)
+		goto fail;
+	key = env_get(env, cfg->service_key_env);
 	/* a header value cannot hold a line break: refuse rather than inject */
-	if (strpbrk(key, "\r\n"))
-		return err_code(err, 2, "the key in %s contains a line break",
-				cfg->service_key_env);
+	if (strpbrk(key, "\r\n")) {
+		err_code(err, 2, "the key in %s contains a line break", cfg->service_key_env);
+		goto fail;
+	}
 	len = strlen(cfg->supabase_url);
 	while (len && cfg->supabase_url[len - 1] == '/')
 		len--;
@@ -47,15 +57,22 @@ int cloud_open(struct cloud_conn *out, const struct config *cfg,
 	out->owner = cfg->owner_user_id ? cfg->owner_user_id : "";
 	if (!out->base || asprintf(&out->h_apikey, "apikey: %s", key) < 0) {
 		out->h_apikey = NULL;
-		cloud_close(out);
-		return err_code(err, 2, "out of memory");
+		err_code(err, 2, "out of memory");
+		goto fail;
 	}
 	if (cloud_key_is_jwt(key) && asprintf(&out->h_auth, "Authorization: Bearer %s", key) < 0) {
 		out->h_auth = NULL;
-		cloud_close(out);
-		return err_code(err, 2, "out of memory");
+		err_code(err, 2, "out of memory");
+		goto fail;
 	}
+	if ((flags & CLOUD_NEED_OWNER) && need_owner(out, err) < 0)
+		goto fail;
 	return 0;
+fail:
+	cloud_close(out);
+	if (err)
+		err->kind = ERR_KIND_CONFIG;
+	return -1;
 }
 
 static void free_secret(char *s)
@@ -75,13 +92,6 @@ void cloud_close(struct cloud_conn *c)
 	free_secret(c->h_apikey);
 	free_secret(c->h_auth);
 	memset(c, 0, sizeof(*c));
-}
-
-int cloud_need_owner(const struct cloud_conn *c, struct err *err)
-{
-	if (!c->owner || !*c->owner)
-		return err_code(err, 2, "owner_user_id is not set (see imagen config init)");
-	return 0;
 }
 
 /* ---- reading an item back from disk ---------------------------------------------------- */
@@ -140,7 +150,7 @@ static int load_record(struct cloud_item *it, struct err *err)
 			goto out;
 		it->record = json_loadb((const char *)text, len, 0, &jerr);
 		if (!it->record) {
-			err_code(err, CLOUD_ERR_RECORD, "%s:%d: not valid JSON: %s", side,
+			err_kind(err, ERR_KIND_INPUT, 1, "%s:%d: not valid JSON: %s", side,
 				 jerr.line, jerr.text);
 			goto out;
 		}
@@ -150,12 +160,13 @@ static int load_record(struct cloud_item *it, struct err *err)
 		if (pngmeta_check(it->data, it->bytes, NULL, NULL, err) < 0 ||
 		    pngmeta_read_text(&texts, &ntexts, it->data, it->bytes, err) < 0) {
 			err_prefix(err, "%s", it->image);
-			err->code = CLOUD_ERR_RECORD;
+			err->code = 1;
+			err->kind = ERR_KIND_INPUT;
 			goto out;
 		}
 		chunk = pngmeta_find(texts, ntexts, "imagen");
 		if (!chunk) {
-			err_code(err, CLOUD_ERR_RECORD,
+			err_kind(err, ERR_KIND_INPUT, 1,
 				 "%s: no imagen record (neither a sidecar %s nor an imagen chunk "
 				 "in the PNG)",
 				 it->image, side);
@@ -163,7 +174,7 @@ static int load_record(struct cloud_item *it, struct err *err)
 		}
 		it->record = json_loads(chunk, 0, &jerr);
 		if (!it->record) {
-			err_code(err, CLOUD_ERR_RECORD, "%s: imagen chunk is not valid JSON: %s",
+			err_kind(err, ERR_KIND_INPUT, 1, "%s: imagen chunk is not valid JSON: %s",
 				 it->image, jerr.text);
 			goto out;
 		}
@@ -173,12 +184,12 @@ static int load_record(struct cloud_item *it, struct err *err)
 			goto out;
 		}
 	} else {
-		err_code(err, CLOUD_ERR_RECORD, "%s: no imagen record (no sidecar %s)", it->image,
+		err_kind(err, ERR_KIND_INPUT, 1, "%s: no imagen record (no sidecar %s)", it->image,
 			 side);
 		goto out;
 	}
 	if (!json_is_object(it->record)) {
-		err_code(err, CLOUD_ERR_RECORD, "%s: the record is not a JSON object",
+		err_kind(err, ERR_KIND_INPUT, 1, "%s: the record is not a JSON object",
 			 it->record_from);
 		goto out;
 	}
@@ -197,30 +208,30 @@ static int check_record(struct cloud_item *it, struct err *err)
 	const char *f;
 
 	if (!created || strlen(created) < 11 || !is_date(created) || created[10] != 'T')
-		return err_code(err, CLOUD_ERR_RECORD,
+		return err_kind(err, ERR_KIND_INPUT, 1,
 				"%s: field 'created_at' is missing or not an ISO 8601 time: it "
 				"dates the storage path {date}/{file name}",
 				from);
 	memcpy(it->date, created, 10);
 	it->date[10] = '\0';
 	if (!str_field(it->record, "prompt"))
-		return err_code(err, CLOUD_ERR_RECORD,
+		return err_kind(err, ERR_KIND_INPUT, 1,
 				"%s: field 'prompt' is missing or empty: the slug and the row's "
 				"prompt come from it",
 				from);
 	if (!str_field(it->record, "backend") || !str_field(it->record, "backend_type"))
-		return err_code(err, CLOUD_ERR_RECORD,
+		return err_kind(err, ERR_KIND_INPUT, 1,
 				"%s: field '%s' is missing: the images row needs it", from,
 				str_field(it->record, "backend") ? "backend_type" : "backend");
 	if (strlen(it->file_name) >= 10 && is_date(it->file_name) &&
 	    strncmp(it->file_name, it->date, 10))
-		return err_code(err, CLOUD_ERR_RECORD,
+		return err_kind(err, ERR_KIND_INPUT, 1,
 				"%s: the file name is dated %.10s but its record says %s: the "
 				"storage path would not mirror the local name",
 				it->image, it->file_name, it->date);
 	for (f = it->file_name; *f; f++)
 		if (!key_char_ok((unsigned char)*f))
-			return err_code(err, CLOUD_ERR_RECORD,
+			return err_kind(err, ERR_KIND_INPUT, 1,
 					"%s: the file name has a character Storage refuses in a "
 					"key (0x%02x); rename it with letters, digits and _-.()",
 					it->image, (unsigned char)*f);
@@ -252,19 +263,20 @@ int cloud_item_load(struct cloud_item *out, const char *image_path, struct err *
 	out->image = realpath(image_path, NULL);
 	if (!out->image) {
 		e = errno;
-		err_code(err, e == ENOENT || e == ENOTDIR ? CLOUD_ERR_RECORD : 1, "%s: %s",
-			 image_path, strerror(e));
+		err_kind(err, e == ENOENT || e == ENOTDIR ? ERR_KIND_INPUT : ERR_KIND_NONE, 1,
+			 "%s: %s", image_path, strerror(e));
 		goto fail;
 	}
 	slash = strrchr(out->image, '/');
 	out->file_name = slash ? slash + 1 : out->image;
 	if (file_read(&out->data, &out->bytes, out->image, CLOUD_MAX_IMAGE_BYTES, err) < 0) {
-		err->code = read_failure_is_final(out->image) ? CLOUD_ERR_RECORD : 1;
+		err->code = 1;
+		err->kind = read_failure_is_final(out->image) ? ERR_KIND_INPUT : ERR_KIND_NONE;
 		goto fail;
 	}
 	out->mime = pngmeta_sniff_mime(out->data, out->bytes);
 	if (!out->mime) {
-		err_code(err, CLOUD_ERR_RECORD, "%s: not a PNG, JPEG or WebP image", out->image);
+		err_kind(err, ERR_KIND_INPUT, 1, "%s: not a PNG, JPEG or WebP image", out->image);
 		goto fail;
 	}
 	if (load_record(out, err) < 0 || check_record(out, err) < 0)
@@ -617,7 +629,7 @@ int cloud_sync_item(const struct cloud_conn *c, const struct cloud_item *it,
 	int rc = -1;
 
 	memset(res, 0, sizeof(*res));
-	if (cloud_need_owner(c, err) < 0)
+	if (need_owner(c, err) < 0)
 		return -1;
 	if (uploaded_sha256 && !strcmp(uploaded_sha256, it->sha256)) {
 		res->upload_skipped = 1; /* these very bytes landed on an earlier attempt */
@@ -705,7 +717,7 @@ int cloud_sign_url(char **out, const struct cloud_conn *c, const char *storage_p
 		if (!code)
 			code = json_string_value(json_object_get(b, "error"));
 		if (code && (!strcmp(code, "NoSuchKey") || !strcmp(code, "not_found"))) {
-			err_code(err, CLOUD_ERR_NO_OBJECT,
+			err_kind(err, ERR_KIND_NOT_FOUND, 1,
 				 "%s is not in bucket %s (upload it with imagen sync FILE)",
 				 storage_path, c->bucket);
 			json_decref(b);
@@ -744,13 +756,9 @@ out:
 
 /* ---- after generate ---------------------------------------------------------------------- */
 
-static const char *env(const char *name)
-{
-	return getenv(name);
-}
-
 json_t *cloud_after_generate(const struct config *cfg, const struct settings *st,
-			     const char *image_path, const struct ev_sink *events)
+			     const struct env *env, const char *image_path,
+			     const struct ev_sink *events)
 {
 	struct cloud_conn c;
 	struct cloud_item it;
@@ -764,11 +772,10 @@ json_t *cloud_after_generate(const struct config *cfg, const struct settings *st
 		return NULL;
 	memset(&it, 0, sizeof(it));
 	memset(&res, 0, sizeof(res));
-	if (cloud_open(&c, cfg, env, &err) == 0) {
+	if (cloud_connect(&c, cfg, env, CLOUD_NEED_OWNER, &err) == 0) {
 		have_conn = 1;
 		c.events = events;
-		if (cloud_need_owner(&c, &err) == 0 &&
-		    cloud_item_load(&it, image_path, &err) == 0) {
+		if (cloud_item_load(&it, image_path, &err) == 0) {
 			have_item = 1;
 			if (cloud_sync_item(&c, &it, NULL, &res, &err) == 0) {
 				ev_log(events, EV_VERBOSE, "cloud sync", "%s -> %s/%s (row %s%s%s)",
@@ -782,7 +789,7 @@ json_t *cloud_after_generate(const struct config *cfg, const struct settings *st
 	/* failed: remember it, unless retrying cannot help: the file itself cannot sync as it
 	 * is, or the configuration is incomplete (fix it, then imagen sync FILE...) */
 	snprintf(line, sizeof(line), "%s", err.msg);
-	if (err.code != CLOUD_ERR_RECORD && err.code != 2) {
+	if (err.kind != ERR_KIND_INPUT && err.kind != ERR_KIND_CONFIG) {
 		char *abs = it.image ? NULL : realpath(image_path, NULL);
 
 		entry = cloud_outbox_entry(it.image ? it.image

@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "core/config.h"
+#include "util/env.h"
 #include "util/err.h"
 
 struct ev_sink;
@@ -28,16 +29,17 @@ struct cloud_conn {
 	const struct ev_sink *events; /* -v request lines; set by the caller, NULL = none */
 };
 
-/** Prepare a connection from the config and the key in the environment variable named by
- *  cloud.service_key_env (read through getenv_fn).  Fails (code 2) naming what is missing
- *  (see config_cloud_usable).  owner_user_id is not required here (cloud_need_owner). */
-int cloud_open(struct cloud_conn *out, const struct config *cfg,
-	       const char *(*getenv_fn)(const char *), struct err *err);
-void cloud_close(struct cloud_conn *c);
+/* cloud_connect flags */
+#define CLOUD_NEED_OWNER 1u /* refuse without cloud.owner_user_id (what syncing needs) */
 
-/** 0 when owner_user_id is set, else -1 (code 2): "owner_user_id is not set (see imagen
- *  config init)". */
-int cloud_need_owner(const struct cloud_conn *c, struct err *err);
+/** The one cloud set-up every command shares: a connection from the config and the key
+ *  in the environment variable named by cloud.service_key_env (read through env).
+ *  Fails (code 2, kind ERR_KIND_CONFIG, *out left closed) naming what is missing: see
+ *  config_cloud_usable; a key with a line break; with CLOUD_NEED_OWNER, an empty
+ *  owner_user_id ("owner_user_id is not set (see imagen config init)").  No network. */
+int cloud_connect(struct cloud_conn *out, const struct config *cfg, const struct env *env,
+		  unsigned flags, struct err *err);
+void cloud_close(struct cloud_conn *c);
 
 /** A key of the new format (sb_secret_..., sb_publishable_...) is not a JWT: it goes in
  *  the apikey header only.  Legacy JWT keys go in apikey and Authorization: Bearer. */
@@ -66,14 +68,12 @@ struct cloud_item {
  * row's prompt) or without `backend`/`backend_type`, a file name that starts with a
  * YYYY-MM-DD date other than the record's date (the storage path would not mirror the
  * local name), and a file name with a character Storage refuses in a key.
- * err->code is 3 for these "this file cannot be synced as it is" errors, and for a file
- * that is gone, not a regular file or too large; 1 for a read that may succeed later
- * (permissions, I/O errors, a symlink loop).
+ * err->kind is ERR_KIND_INPUT for these "this file cannot be synced as it is" errors,
+ * and for a file that is gone, not a regular file or too large; ERR_KIND_NONE for a read
+ * that may succeed later (permissions, I/O errors, a symlink loop).  err->code is 1.
  */
 int cloud_item_load(struct cloud_item *out, const char *image_path, struct err *err);
 void cloud_item_release(struct cloud_item *it);
-
-#define CLOUD_ERR_RECORD 3
 
 /** The imagen.images row for an item (new reference): owner_user_id, storage_path,
  *  bucket, prompt, final_prompt, negative_prompt, style, backend, backend_type, model,
@@ -103,7 +103,7 @@ struct cloud_result {
  * images row on storage_path, then the usage row when billed.  Retries per the HTTP
  * layer's policy.  On failure returns -1 with a one-line reason that says how far it
  * got ("uploaded D/F.png but the row insert failed: HTTP 400: ..."); res tells what
- * landed.  Requires an owner (cloud_need_owner).
+ * landed.  Requires an owner (CLOUD_NEED_OWNER).
  */
 int cloud_sync_item(const struct cloud_conn *c, const struct cloud_item *it,
 		    const char *uploaded_sha256, struct cloud_result *res, struct err *err);
@@ -122,22 +122,23 @@ json_t *cloud_outbox_entry(const char *image, const struct cloud_item *it,
 /**
  * A signed URL for the object at storage_path, valid expires_s seconds: the full URL
  * (supabase_url + /storage/v1 + the signedURL answered).  *out is malloc'd; it is a
- * credential: print it only where asked.  A missing object fails with err->code 4.
+ * credential: print it only where asked.  A missing object fails with err->kind
+ * ERR_KIND_NOT_FOUND.
  */
 int cloud_sign_url(char **out, const struct cloud_conn *c, const char *storage_path, long expires_s,
 		   struct err *err);
 
-#define CLOUD_ERR_NO_OBJECT 4
-
 /**
  * Sync one just-written image when st->cloud_on (a no-op returning NULL otherwise):
- * reads the image and its record back from disk.  Reports one line (source "cloud
- * sync") to events on failure at EV_WARN (at EV_VERBOSE on success), queues the image
- * in the outbox on failure, never fails the command.
+ * reads the image and its record back from disk (the key and the outbox path through
+ * env).  Reports one line (source "cloud sync") to events on failure at EV_WARN (at
+ * EV_VERBOSE on success), queues the image in the outbox on failure, never fails the
+ * command.
  * Returns the cloud result object for the --json record (new reference; see
  * cloud_result_json) or NULL when sync is off.
  */
 json_t *cloud_after_generate(const struct config *cfg, const struct settings *st,
-			     const char *image_path, const struct ev_sink *events);
+			     const struct env *env, const char *image_path,
+			     const struct ev_sink *events);
 
 #endif

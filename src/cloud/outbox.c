@@ -14,9 +14,9 @@
 #include "util/file.h"
 #include "core/output.h"
 
-int outbox_path(char **out, const char *(*getenv_fn)(const char *), struct err *err)
+int outbox_path(char **out, const struct env *env, struct err *err)
 {
-	const char *state = getenv_fn("XDG_STATE_HOME"), *home = getenv_fn("HOME");
+	const char *state = env_get(env, "XDG_STATE_HOME"), *home = env_get(env, "HOME");
 	int n;
 
 	*out = NULL;

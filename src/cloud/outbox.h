@@ -15,13 +15,14 @@
 
 #include <jansson.h>
 
+#include "util/env.h"
 #include "util/err.h"
 
 #define OUTBOX_MAX_BYTES (16u * 1024 * 1024)
 
-/** The outbox file path ($XDG_STATE_HOME/imagen/outbox.json, else
- *  $HOME/.local/state/imagen/outbox.json); *out is malloc'd. */
-int outbox_path(char **out, const char *(*getenv_fn)(const char *), struct err *err);
+/** The outbox file path ($XDG_STATE_HOME/imagen/outbox.json when that is absolute, else
+ *  $HOME/.local/state/imagen/outbox.json), both read through env; *out is malloc'd. */
+int outbox_path(char **out, const struct env *env, struct err *err);
 
 /** The pending entries (new reference to an array; empty when the file does not exist).
  *  Reads under a shared lock.  A file that is not an outbox is an error naming it. */

@@ -77,6 +77,14 @@ struct backend_ops {
 	int (*generate)(struct backend *b, const struct imagen_request *req,
 			struct imagen_result *res, size_t *nres, struct err *err);
 	void (*close)(struct backend *b);
+	/** The keys an instance's slice may hold (`type` included), NULL-terminated: config
+	 *  loading refuses any other before validate() runs. */
+	const char *const *keys;
+	/** This adapter's instance in the sample imagen.yaml: YAML for one `NAME:` mapping
+	 *  with its keys and comments, unindented, that passes validate().  `config init`
+	 *  writes it under backends: (active for the default backend, else commented out;
+	 *  comment lines starting in column 0 introduce it).  NULL: not in the sample. */
+	const char *sample;
 };
 
 /** Call b->ops->generate with b->events set to req->events for the length of the call.

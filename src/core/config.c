@@ -1,185 +1,257 @@
-/* config.c - imagen.yaml: discovery, validation (FILE:LINE:COL), default, precedence. */
+/* config.c - imagen.yaml: discovery, the options table and what it drives (defaults,
+ * validation with FILE:LINE:COL, precedence, `config show`, the sample), styles and
+ * backend instances. */
 #include "core/config.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "core/output.h"
-#include "cli/preview.h"
+#include "core/previewcmd.h"
 #include "util/suggest.h"
 
-const char config_builtin[] =
-	"defaults:\n"
-	"  backend: mock\n"
-	"  style: none\n"
-	"styles:\n"
-	"  cinematic: \"cinematic lighting, anamorphic lens, film grain, shallow depth of field\"\n"
-	"  photo: \"photograph, natural light, 35mm lens, sharp focus, high detail\"\n"
-	"  illustration: \"digital illustration, clean line art, flat colours\"\n"
-	"  watercolor: \"watercolor painting, soft washes, paper texture\"\n"
-	"  anime: \"anime style, cel shading, vibrant colours\"\n"
-	"output:\n"
-	"  directory: ~/Pictures/imagen\n"
-	"  naming: \"{date}-{slug}-{seed}.png\"\n"
-	"  write_metadata_json: true\n"
-	"  cloud_sync: auto\n"
-	"  preview: auto\n"
-	"backends:\n"
-	"  mock:\n"
-	"    type: mock\n";
+/* ---- the checks the table names ---- */
 
-const char config_sample[] =
-	"# imagen.yaml - configuration for imagen(1).\n"
-	"#\n"
-	"# Found by --config FILE, then $IMAGEN_CONFIG, then\n"
-	"# $XDG_CONFIG_HOME/imagen/imagen.yaml (~/.config/imagen/imagen.yaml).\n"
-	"# Precedence for every knob: flag > environment > this file > built-in default.\n"
-	"# Check it with: imagen config validate\n"
-	"\n"
-	"defaults:\n"
-	"  backend: mock          # an instance name from backends: below (env IMAGEN_BACKEND, "
-	"flag -b)\n"
-	"  style: none            # a preset from styles: below, or none (flag -s)\n"
-	"\n"
-	"# Style presets: the text is appended to the prompt as \", <suffix>\".\n"
-	"styles:\n"
-	"  cinematic: \"cinematic lighting, anamorphic lens, film grain, shallow depth of field\"\n"
-	"  photo: \"photograph, natural light, 35mm lens, sharp focus, high detail\"\n"
-	"  illustration: \"digital illustration, clean line art, flat colours\"\n"
-	"  watercolor: \"watercolor painting, soft washes, paper texture\"\n"
-	"  anime: \"anime style, cel shading, vibrant colours\"\n"
-	"\n"
-	"output:\n"
-	"  directory: ~/Pictures/imagen   # env IMAGEN_OUTPUT_DIR, flag -o\n"
-	"  # Placeholders: {date} (YYYY-MM-DD, local) {time} (HHMMSS) {slug} {seed}\n"
-	"  # {backend} {ext}.  Subdirectories are allowed (\"{date}/{slug}-{seed}.png\");\n"
-	"  # nothing can be written outside the directory.\n"
-	"  naming: \"{date}-{slug}-{seed}.png\"\n"
-	"  write_metadata_json: true      # a sidecar NAME.json beside each image\n"
-	"  cloud_sync: auto               # auto | on | off  (env IMAGEN_CLOUD_SYNC, flag "
-	"--no-cloud)\n"
-	"  preview: auto                  # auto | on | off  (env IMAGEN_PREVIEW, flag --preview)\n"
-	"\n"
-	"# How a preview is shown (whether: output.preview).  Inside tmux a new window runs\n"
-	"# the viewer; elsewhere the image is drawn inline under the output.\n"
-	"preview:\n"
-	"  # command: \"chafa {path}; read -r _\"\n"
-	"  #                             # viewer for the tmux window ({path}: the image,\n"
-	"  #                             # quoted); the window closes when it exits;\n"
-	"  #                             # default: the first of tmux-img, chafa, timg found\n"
-	"  focus: false                  # switch to the new tmux window\n"
-	"  inline: auto                  # auto: inline outside tmux, a window inside;\n"
-	"  #                             # true: inline in tmux too; false: never inline\n"
-	"\n"
-	"# Cloud sync to a private Supabase Storage bucket and the imagen.images table.\n"
-	"# With cloud_sync: auto it runs once supabase_url is set and the variable named by\n"
-	"# service_key_env holds the key; imagen sync retries failures, imagen url FILE signs.\n"
-	"cloud:\n"
-	"  supabase_url: \"\"               # https://PROJECT.supabase.co\n"
-	"  service_key_env: SUPABASE_SERVICE_ROLE_KEY   # the NAME of the variable holding the "
-	"key\n"
-	"  bucket: imagen-generated\n"
-	"  # Your user id from auth.users (select id from auth.users where email = '...').\n"
-	"  owner_user_id: \"ac6c9501-3757-4a6d-8b97-2cff4288382b\"\n"
-	"\n"
-	"# Backend instances: a name you choose, the adapter `type`, and that adapter's keys.\n"
-	"backends:\n"
-	"  mock:\n"
-	"    type: mock            # built-in, no network: deterministic pictures\n"
-	"    width: 512\n"
-	"    height: 512\n"
-	"    steps: 20\n"
-	"    delay_ms: 0           # simulated latency\n"
-	"    # fail: \"out of memory\" # make every generation fail with this message\n"
-	"  # A ComfyUI server (local: no cost recorded).\n"
-	"  # comfy:\n"
-	"  #   type: comfyui\n"
-	"  #   base_url: http://127.0.0.1:8188\n"
-	"  #   workflow: builtin:txt2img           # builtin:flux-schnell, or a graph saved with\n"
-	"  #                                       # \"Export (API)\"; default: flux-schnell when\n"
-	"  #                                       # model contains \"flux\", else txt2img\n"
-	"  #   model: v1-5-pruned-emaonly.safetensors   # checkpoint; required with txt2img\n"
-	"  #   default_steps: 20                   # unset: the graph's own\n"
-	"  #   sampler: euler                      # KSampler sampler_name\n"
-	"  #   scheduler: normal\n"
-	"  #   cfg: 7.0                            # 0..100\n"
-	"  #   params:                             # where each knob goes; found from the\n"
-	"  #     prompt: \"6.inputs.text\"           # standard nodes when absent (negative,\n"
-	"  #     seed: \"3.inputs.seed\"             # seed, steps, width, height, cfg, sampler,\n"
-	"  #                                       # scheduler, model, batch_size; null: none)\n"
-	"  #   timeout: 600                        # seconds to wait once queued\n"
-	"  # AUTOMATIC1111 / Forge WebUI started with --api (local: no cost recorded).\n"
-	"  # sd-local:\n"
-	"  #   type: a1111\n"
-	"  #   base_url: http://127.0.0.1:7860\n"
-	"  #   model: \"sd_xl_base_1.0.safetensors\"  # override_settings.sd_model_checkpoint;\n"
-	"  #                                       # unset: the model the server has loaded\n"
-	"  #   sampler: Euler a                  # sampler_name\n"
-	"  #   scheduler: Automatic              # Karras, Exponential, ... (A1111 >= 1.9)\n"
-	"  #   cfg_scale: 7\n"
-	"  #   width: 512                        # multiples of 8\n"
-	"  #   height: 512\n"
-	"  #   steps: 20\n"
-	"  #   auth_env: A1111_AUTH              # NAME of a variable holding user:password\n"
-	"  #                                     # (--api-auth); unset: no authentication\n"
-	"  #   timeout: 600                      # seconds per attempt\n"
-	"  # OpenAI Images API, or any server speaking it (set base_url).  No seed upstream.\n"
-	"  # openai:\n"
-	"  #   type: openai\n"
-	"  #   model: gpt-image-1              # required; sent as is\n"
-	"  #   api_key_env: OPENAI_API_KEY     # the NAME of the variable holding the key\n"
-	"  #   base_url: https://api.openai.com/v1\n"
-	"  #   quality: medium                 # low|medium|high|auto (dall-e-3: standard|hd)\n"
-	"  #   size: 1024x1024                 # or auto; -W/-H must match an accepted size\n"
-	"  #   sizes: [1024x1024, 1536x1024, 1024x1536]   # or any | flexible; default by "
-	"model\n"
-	"  #   output_format: png              # png|jpeg|webp (GPT image models)\n"
-	"  #   output_compression: 90          # 0..100, jpeg/webp\n"
-	"  #   background: auto                # transparent|opaque|auto\n"
-	"  #   moderation: auto                # auto|low\n"
-	"  #   style: vivid                    # dall-e-3 only\n"
-	"  #   response_format: b64_json       # url|b64_json, DALL-E only\n"
-	"  #   max_n: 10                       # images per request (dall-e-3 default: 1)\n"
-	"  #   timeout: 600                    # seconds per attempt\n"
-	"  #   prices:                         # USD; replaces the built-in entry of a model\n"
-	"  #     gpt-image-1:\n"
-	"  #       text_input_per_mtok: 5.0\n"
-	"  #       image_input_per_mtok: 10.0\n"
-	"  #       image_output_per_mtok: 40.0\n"
-	"  #       per_image: {medium/1024x1024: 0.042}   # or one number\n"
-	"  # Replicate: an official model (owner/name) or any owner/name:VERSION.\n"
-	"  # flux:\n"
-	"  #   type: replicate\n"
-	"  #   model: black-forest-labs/flux-schnell\n"
-	"  #   token_env: REPLICATE_API_TOKEN  # the NAME of the variable holding the token\n"
-	"  #   base_url: https://api.replicate.com/v1\n"
-	"  #   input: {go_fast: true}          # extra model inputs; --set wins, null removes\n"
-	"  #   wait: 60                        # Prefer: wait=N (1..60); 0: poll from the "
-	"start\n"
-	"  #   poll_ms: 1000                   # polling interval once the wait ran out\n"
-	"  #   timeout: 600                    # seconds before the prediction is canceled\n"
-	"  #   max_outputs: 4                  # num_outputs per prediction; 1: not sent\n"
-	"  #   size_input: aspect_ratio        # width_height|aspect_ratio|none (default by "
-	"model)\n"
-	"  #   negative_prompt_key: \"\"         # input for -n; \"\": not sent (default by "
-	"model)\n"
-	"  #   prices:                         # USD; replaces the built-in entry of a model\n"
-	"  #     black-forest-labs/flux-schnell: {per_image: 0.003}\n"
-	"  #     acme/sdxl-lite: {per_second: 0.0014}   # x metrics.predict_time\n";
+static int check_not_empty(const struct config *cfg, const char *value, struct err *err)
+{
+	(void)cfg;
+	return *value ? 0 : err_set(err, "must not be empty");
+}
 
-static const char *const top_keys[] = { "defaults", "styles",   "output", "preview",
-					"cloud",    "backends", NULL };
-static const char *const preview_keys[] = { "command", "focus", "inline", NULL };
-static const char *const defaults_keys[] = { "backend", "style", NULL };
-static const char *const output_keys[] = { "directory",  "naming",  "write_metadata_json",
-					   "cloud_sync", "preview", NULL };
-static const char *const cloud_keys[] = { "supabase_url", "service_key_env", "bucket",
-					  "owner_user_id", NULL };
+static int check_env_name(const struct config *cfg, const char *value, struct err *err)
+{
+	(void)cfg;
+	return *value ? 0 : err_set(err, "must name an environment variable");
+}
+
+static int check_naming(const struct config *cfg, const char *value, struct err *err)
+{
+	(void)cfg;
+	return output_check_template(value, err);
+}
+
+static int check_preview_command(const struct config *cfg, const char *value, struct err *err)
+{
+	(void)cfg;
+	return preview_check_command(value, err);
+}
+
+static int check_url(const struct config *cfg, const char *value, struct err *err)
+{
+	(void)cfg;
+	if (*value && strncmp(value, "https://", 8) && strncmp(value, "http://", 7))
+		return err_set(err, "expected an http(s) URL, got '%s'", value);
+	return 0;
+}
+
+static int valid_uuid(const char *s)
+{
+	static const int groups[] = { 8, 4, 4, 4, 12 };
+	int g, i;
+
+	for (g = 0; g < 5; g++) {
+		for (i = 0; i < groups[g]; i++, s++)
+			if (!isxdigit((unsigned char)*s))
+				return 0;
+		if (g < 4 && *s++ != '-')
+			return 0;
+	}
+	return *s == '\0';
+}
+
+static int check_uuid(const struct config *cfg, const char *value, struct err *err)
+{
+	(void)cfg;
+	if (*value && !valid_uuid(value))
+		return err_set(err,
+			       "'%s' is not a UUID (expected xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)",
+			       value);
+	return 0;
+}
+
+static int check_backend(const struct config *cfg, const char *value, struct err *err)
+{
+	char names[512];
+
+	if (config_backend(cfg, value))
+		return 0;
+	config_backend_names(cfg, names, sizeof(names));
+	return err_set(err, "unknown backend '%s' (configured: %s)", value, names);
+}
+
+static int check_style(const struct config *cfg, const char *value, struct err *err)
+{
+	return config_style_suffix(cfg, value) ? 0 : err_set(err, "unknown style '%s'", value);
+}
+
+/* ---- the table ---- */
+
+#define AT(field) offsetof(struct config, field)
+
+const struct cfg_section config_sections[] = {
+	{ "defaults", CFG_SECTION_OPTIONS, 0, NULL },
+	{ "styles", CFG_SECTION_STYLES, 0,
+	  "Style presets: the text is appended to the prompt as \", <suffix>\"." },
+	{ "output", CFG_SECTION_OPTIONS, 0, NULL },
+	{ "preview", CFG_SECTION_OPTIONS, 0,
+	  "How a preview is shown (whether: output.preview).  Inside tmux a new window runs\n"
+	  "the viewer; elsewhere the image is drawn inline under the output." },
+	{ "cloud", CFG_SECTION_OPTIONS, 1,
+	  "Cloud sync to a private Supabase Storage bucket and the imagen.images table.\n"
+	  "With cloud_sync: auto it runs once supabase_url is set and the variable named by\n"
+	  "service_key_env holds the key; imagen sync retries failures, imagen url FILE signs." },
+	{ "backends", CFG_SECTION_BACKENDS, 0,
+	  "Backend instances: a name you choose, the adapter `type`, and that adapter's keys." },
+	{ NULL, CFG_SECTION_OPTIONS, 0, NULL },
+};
+
+const struct cfg_option config_options[] = {
+	{ .key = "defaults.backend",
+	  .type = CFG_STRING,
+	  .def = "mock",
+	  .env = "IMAGEN_BACKEND",
+	  .flag = "-b",
+	  .check = check_backend,
+	  .flags = CFG_LATE,
+	  .offset = AT(default_backend),
+	  .help = "an instance under backends:" },
+	{ .key = "defaults.style",
+	  .type = CFG_STRING,
+	  .def = "none",
+	  .flag = "-s",
+	  .check = check_style,
+	  .flags = CFG_LATE,
+	  .offset = AT(default_style),
+	  .help = "a preset under styles:, or none" },
+	{ .key = "output.directory",
+	  .type = CFG_STRING,
+	  .def = "~/Pictures/imagen",
+	  .env = "IMAGEN_OUTPUT_DIR",
+	  .flag = "-o",
+	  .check = check_not_empty,
+	  .offset = AT(output_dir),
+	  .help = "where images go" },
+	{ .key = "output.naming",
+	  .type = CFG_STRING,
+	  .def = "{date}-{slug}-{seed}.png",
+	  .flag = "--name",
+	  .check = check_naming,
+	  .offset = AT(naming),
+	  .help = "file names under the directory",
+	  .note = "Placeholders: {date} (YYYY-MM-DD, local) {time} (HHMMSS) {slug} {seed}\n"
+		  "{backend} {ext}.  Subdirectories are allowed (\"{date}/{slug}-{seed}.png\");\n"
+		  "nothing can be written outside the directory." },
+	{ .key = "output.write_metadata_json",
+	  .type = CFG_BOOL,
+	  .def = "true",
+	  .offset = AT(write_metadata_json),
+	  .help = "a sidecar NAME.json beside each image" },
+	{ .key = "output.cloud_sync",
+	  .type = CFG_MODE,
+	  .def = "auto",
+	  .env = "IMAGEN_CLOUD_SYNC",
+	  .flag = "--no-cloud",
+	  .offset = AT(cloud_sync),
+	  .help = "auto | on | off" },
+	{ .key = "output.preview",
+	  .type = CFG_MODE,
+	  .def = "auto",
+	  .env = "IMAGEN_PREVIEW",
+	  .flag = "--preview",
+	  .offset = AT(preview),
+	  .help = "auto | on | off" },
+	{ .key = "preview.command",
+	  .type = CFG_STRING,
+	  .def = "",
+	  .check = check_preview_command,
+	  .offset = AT(preview_command),
+	  .help = "viewer for the tmux window ({path}: the image); the window closes when it "
+		  "exits; default: the first of tmux-img, chafa, timg found",
+	  .example = "chafa {path}; read -r _",
+	  .unset = "(the first of tmux-img, chafa, timg on $PATH)" },
+	{ .key = "preview.focus",
+	  .type = CFG_BOOL,
+	  .def = "false",
+	  .offset = AT(preview_focus),
+	  .help = "switch to the new tmux window" },
+	{ .key = "preview.inline",
+	  .type = CFG_TRISTATE,
+	  .def = "auto",
+	  .offset = AT(preview_inline),
+	  .help = "auto: inline outside tmux, a window inside; true: inline in tmux too; "
+		  "false: never inline" },
+	{ .key = "cloud.supabase_url",
+	  .type = CFG_STRING,
+	  .def = "",
+	  .check = check_url,
+	  .offset = AT(supabase_url),
+	  .help = "https://PROJECT.supabase.co" },
+	{ .key = "cloud.service_key_env",
+	  .type = CFG_STRING,
+	  .def = "SUPABASE_SERVICE_ROLE_KEY",
+	  .check = check_env_name,
+	  .offset = AT(service_key_env),
+	  .help = "the NAME of the variable holding the key" },
+	{ .key = "cloud.bucket",
+	  .type = CFG_STRING,
+	  .def = "imagen-generated",
+	  .check = check_not_empty,
+	  .offset = AT(bucket),
+	  .help = "a private Storage bucket" },
+	{ .key = "cloud.owner_user_id",
+	  .type = CFG_STRING,
+	  .def = "",
+	  .check = check_uuid,
+	  .offset = AT(owner_user_id),
+	  .help = "required for sync: rows and uploads are filed under it",
+	  .note = "Your user id from auth.users (select id from auth.users where email = '...').\n"
+		  "ac6c9501-3757-4a6d-8b97-2cff4288382b is the project owner's own id on the\n"
+		  "imagen Supabase project: never copy it.  Sync is refused while this is empty." },
+	{ .key = NULL },
+};
+
+/* Built-in style presets: the styles of the built-in default and of the sample. */
+static const struct cfg_style builtin_styles[] = {
+	{ "cinematic", "cinematic lighting, anamorphic lens, film grain, shallow depth of field" },
+	{ "photo", "photograph, natural light, 35mm lens, sharp focus, high detail" },
+	{ "illustration", "digital illustration, clean line art, flat colours" },
+	{ "watercolor", "watercolor painting, soft washes, paper texture" },
+	{ "anime", "anime style, cel shading, vibrant colours" },
+};
+
+#define NBUILTIN_STYLES (sizeof(builtin_styles) / sizeof(builtin_styles[0]))
+
+/* The part of a key after "section." */
+static const char *option_leaf(const struct cfg_option *o)
+{
+	const char *dot = strchr(o->key, '.');
+
+	return dot ? dot + 1 : o->key;
+}
+
+static int option_in(const struct cfg_option *o, const char *section)
+{
+	size_t n = strlen(section);
+
+	return !strncmp(o->key, section, n) && o->key[n] == '.';
+}
+
+const struct cfg_option *config_option(const char *key)
+{
+	const struct cfg_option *o;
+
+	for (o = config_options; key && o->key; o++)
+		if (!strcmp(o->key, key))
+			return o;
+	return NULL;
+}
 
 int mode_parse(const char *s)
 {
@@ -215,11 +287,117 @@ const char *origin_name(enum origin o)
 	}
 }
 
+/* ---- typed values ---- */
+
+static int parse_bool(const char *s, int plain, int *num)
+{
+	if (plain && (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE"))) {
+		*num = 1;
+		return 0;
+	}
+	if (plain && (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE"))) {
+		*num = 0;
+		return 0;
+	}
+	return -1;
+}
+
+/* What text means for a type (*num; strings: 0), or -1 when the type refuses it.  plain:
+ * the YAML scalar was not quoted (a quoted "true" is a string, not a boolean). */
+static int parse_typed(enum cfg_type type, const char *s, int plain, int *num)
+{
+	int m;
+
+	*num = 0;
+	switch (type) {
+	case CFG_STRING:
+		return 0;
+	case CFG_BOOL:
+		return parse_bool(s, plain, num);
+	case CFG_MODE:
+		if ((m = mode_parse(s)) < 0)
+			return -1;
+		*num = m;
+		return 0;
+	case CFG_TRISTATE:
+		if (!strcmp(s, "auto")) {
+			*num = -1;
+			return 0;
+		}
+		return parse_bool(s, plain, num);
+	}
+	return -1;
+}
+
+/* What a type accepts, for messages. */
+static const char *type_expects(enum cfg_type type)
+{
+	switch (type) {
+	case CFG_BOOL:
+		return "true or false";
+	case CFG_MODE:
+		return "auto, on or off";
+	case CFG_TRISTATE:
+		return "auto, true or false";
+	default:
+		return "a string";
+	}
+}
+
+static void store(struct config *cfg, const struct cfg_option *o, const char *text, int num)
+{
+	void *field = (char *)cfg + o->offset;
+
+	switch (o->type) {
+	case CFG_STRING:
+		*(const char **)field = text;
+		break;
+	case CFG_BOOL:
+	case CFG_TRISTATE:
+		*(int *)field = num;
+		break;
+	case CFG_MODE:
+		*(enum mode *)field = (enum mode)num;
+		break;
+	}
+}
+
+const char *config_value(const struct config *cfg, const struct cfg_option *o)
+{
+	const void *field = (const char *)cfg + o->offset;
+	int n;
+
+	switch (o->type) {
+	case CFG_STRING:
+		return *(const char *const *)field;
+	case CFG_BOOL:
+		return *(const int *)field ? "true" : "false";
+	case CFG_MODE:
+		return mode_name(*(const enum mode *)field);
+	case CFG_TRISTATE:
+		n = *(const int *)field;
+		return n < 0 ? "auto" : n ? "true" : "false";
+	}
+	return "";
+}
+
+static void set_defaults(struct config *cfg)
+{
+	const struct cfg_option *o;
+	int num;
+
+	for (o = config_options; o->key; o++) {
+		/* the table's own defaults always parse (test_config checks each) */
+		parse_typed(o->type, o->def, 1, &num);
+		store(cfg, o, o->def, num);
+	}
+}
+
 /* ---- discovery ---- */
 
-int config_default_path(char **path_out, struct err *err)
+int config_default_path(char **path_out, const struct env *env, struct err *err)
 {
-	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+	const char *xdg = env_get(env, "XDG_CONFIG_HOME"), *home = env_get(env, "HOME");
 	int n;
 
 	if (xdg && *xdg == '/')
@@ -235,22 +413,23 @@ int config_default_path(char **path_out, struct err *err)
 	return 0;
 }
 
-int config_find(char **path_out, int *exists, const char *flag_path, struct err *err)
+int config_find(char **path_out, int *exists, const char *flag_path, const struct env *env,
+		struct err *err)
 {
-	const char *env = getenv("IMAGEN_CONFIG");
+	const char *named = env_get(env, "IMAGEN_CONFIG");
 	struct stat st;
 
 	*path_out = NULL;
 	*exists = 0;
-	if (flag_path || (env && *env)) {
-		*path_out = strdup(flag_path ? flag_path : env);
+	if (flag_path || (named && *named)) {
+		*path_out = strdup(flag_path ? flag_path : named);
 		if (!*path_out)
 			return err_code(err, 2, "out of memory");
 		/* a config named explicitly must be there: a typo must not fall back silently */
 		*exists = 1;
 		return 0;
 	}
-	if (config_default_path(path_out, err) < 0)
+	if (config_default_path(path_out, env, err) < 0)
 		return -1;
 	*exists = stat(*path_out, &st) == 0;
 	return 0;
@@ -320,45 +499,6 @@ static int want_string(struct vctx *v, const struct ynode *n, const char *path, 
 	return 0;
 }
 
-/* A string that must not be empty; `empty` says what it must be instead. */
-static int want_nonempty(struct vctx *v, const struct ynode *n, const char *path, const char **out,
-			 const char *empty)
-{
-	if (want_string(v, n, path, out) < 0)
-		return -1;
-	if (!**out)
-		return fail_node(v, n, "%s: %s", path, empty);
-	return 0;
-}
-
-static int want_bool(struct vctx *v, const struct ynode *n, const char *path, int *out)
-{
-	if (n->kind == YN_SCALAR && n->plain) {
-		if (!strcmp(n->str, "true") || !strcmp(n->str, "True") || !strcmp(n->str, "TRUE")) {
-			*out = 1;
-			return 0;
-		}
-		if (!strcmp(n->str, "false") || !strcmp(n->str, "False") ||
-		    !strcmp(n->str, "FALSE")) {
-			*out = 0;
-			return 0;
-		}
-	}
-	return fail_node(v, n, "%s: expected true or false, got '%s'", path,
-			 n->kind == YN_SCALAR ? n->str : "(a collection)");
-}
-
-static int want_mode(struct vctx *v, const struct ynode *n, const char *path, enum mode *out)
-{
-	int m = n->kind == YN_SCALAR ? mode_parse(n->str) : -1;
-
-	if (m < 0)
-		return fail_node(v, n, "%s: expected auto, on or off, got '%s'", path,
-				 n->kind == YN_SCALAR ? n->str : "(a collection)");
-	*out = (enum mode)m;
-	return 0;
-}
-
 static int valid_name(const char *s)
 {
 	if (!*s || !isalnum((unsigned char)*s))
@@ -367,21 +507,6 @@ static int valid_name(const char *s)
 		if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_')
 			return 0;
 	return 1;
-}
-
-static int valid_uuid(const char *s)
-{
-	static const int groups[] = { 8, 4, 4, 4, 12 };
-	int g, i;
-
-	for (g = 0; g < 5; g++) {
-		for (i = 0; i < groups[g]; i++, s++)
-			if (!isxdigit((unsigned char)*s))
-				return 0;
-		if (g < 4 && *s++ != '-')
-			return 0;
-	}
-	return *s == '\0';
 }
 
 static int add_backend(struct config *cfg, const char *name, const char *type,
@@ -443,7 +568,9 @@ static int load_backends(struct vctx *v, const struct ynode *sec)
 		slice = ynode_to_json(val);
 		if (!slice)
 			return fail_node(v, val, "out of memory");
-		if (ops->validate(key->str, slice, &aerr) < 0) {
+		/* the adapter's own key list first, then its own check of the values */
+		if ((ops->keys && cfg_check_keys(key->str, slice, ops->keys, &aerr) < 0) ||
+		    ops->validate(key->str, slice, &aerr) < 0) {
 			bad = NULL;
 			if (aerr.key[0]) {
 				/* the adapter names a key: point at it (the key itself when it is
@@ -495,119 +622,88 @@ static int load_styles(struct vctx *v, const struct ynode *sec)
 	return 0;
 }
 
+/* A value from the file: its type, then the row's check unless that waits for the
+ * styles and backends. */
+static int load_option(struct vctx *v, const struct cfg_option *o, const struct ynode *n)
+{
+	struct err cerr = ERR_INIT;
+	int num;
+
+	if (n->kind != YN_SCALAR) {
+		if (o->type == CFG_STRING)
+			return fail_node(v, n, "%s: expected a string", o->key);
+		return fail_node(v, n, "%s: expected %s, got '(a collection)'", o->key,
+				 type_expects(o->type));
+	}
+	if (parse_typed(o->type, n->str, n->plain, &num) < 0)
+		return fail_node(v, n, "%s: expected %s, got '%s'", o->key, type_expects(o->type),
+				 n->str);
+	store(v->cfg, o, n->str, num);
+	if (o->check && !(o->flags & CFG_LATE) && o->check(v->cfg, n->str, &cerr) < 0)
+		return fail_node(v, n, "%s: %s", o->key, cerr.msg);
+	return 0;
+}
+
+static int load_options(struct vctx *v, const struct cfg_section *sec, const struct ynode *map)
+{
+	const struct cfg_option *o;
+	const char *known[32];
+	const struct ynode *n;
+	size_t k = 0;
+
+	for (o = config_options; o->key; o++)
+		if (option_in(o, sec->name) && k < 31)
+			known[k++] = option_leaf(o);
+	known[k] = NULL;
+	if (check_keys(v, map, known, sec->name) < 0)
+		return -1;
+	for (o = config_options; o->key; o++)
+		if (option_in(o, sec->name) && (n = ynode_get(map, option_leaf(o), NULL)) &&
+		    load_option(v, o, n) < 0)
+			return -1;
+	return 0;
+}
+
+/* The checks that need every style and backend instance loaded first. */
+static int check_late(struct vctx *v)
+{
+	const struct cfg_option *o;
+	const struct ynode *n;
+	struct err cerr = ERR_INIT;
+	char section[64];
+
+	for (o = config_options; o->key; o++) {
+		if (!(o->flags & CFG_LATE) || !o->check)
+			continue;
+		snprintf(section, sizeof(section), "%.*s", (int)(option_leaf(o) - 1 - o->key),
+			 o->key);
+		n = ynode_get(ynode_get(v->cfg->root, section, NULL), option_leaf(o), NULL);
+		if (n && o->check(v->cfg, n->str, &cerr) < 0)
+			return fail_node(v, n, "%s: %s", o->key, cerr.msg);
+	}
+	return 0;
+}
+
 static int load_root(struct vctx *v)
 {
 	struct config *cfg = v->cfg;
-	const struct ynode *root = cfg->root, *sec, *n, *kn;
-	char names[512];
+	const struct cfg_section *sec;
+	const struct ynode *root = cfg->root, *n, *backends;
+	const char *top[16];
+	size_t k = 0;
 
 	if (root->kind != YN_MAP)
 		return fail_node(v, root, "expected a mapping at the top level");
-	if (check_keys(v, root, top_keys, NULL) < 0)
+	for (sec = config_sections; sec->name && k < 15; sec++)
+		top[k++] = sec->name;
+	top[k] = NULL;
+	if (check_keys(v, root, top, NULL) < 0)
 		return -1;
-
-	cfg->default_backend = "mock";
-	cfg->default_style = "none";
-	cfg->output_dir = "~/Pictures/imagen";
-	cfg->naming = "{date}-{slug}-{seed}.png";
-	cfg->write_metadata_json = 1;
-	cfg->cloud_sync = MODE_AUTO;
-	cfg->preview = MODE_AUTO;
-	cfg->preview_command = "";
-	cfg->preview_inline = -1;
-	cfg->service_key_env = "SUPABASE_SERVICE_ROLE_KEY";
-	cfg->bucket = "imagen-generated";
-	cfg->supabase_url = "";
-	cfg->owner_user_id = "";
-
-	if ((sec = ynode_get(root, "styles", NULL))) {
-		if (want_map(v, sec, "styles") < 0 || load_styles(v, sec) < 0)
-			return -1;
-	}
-	if ((sec = ynode_get(root, "output", NULL))) {
-		if (want_map(v, sec, "output") < 0 ||
-		    (sec->kind == YN_MAP && check_keys(v, sec, output_keys, "output") < 0))
-			return -1;
-		if ((n = ynode_get(sec, "directory", NULL)) &&
-		    want_nonempty(v, n, "output.directory", &cfg->output_dir, "must not be empty") <
-			    0)
-			return -1;
-		if ((n = ynode_get(sec, "naming", NULL))) {
-			struct err terr = ERR_INIT;
-
-			if (want_string(v, n, "output.naming", &cfg->naming) < 0)
-				return -1;
-			if (output_check_template(cfg->naming, &terr) < 0)
-				return fail_node(v, n, "output.naming: %s", terr.msg);
-		}
-		if ((n = ynode_get(sec, "write_metadata_json", NULL)) &&
-		    want_bool(v, n, "output.write_metadata_json", &cfg->write_metadata_json) < 0)
-			return -1;
-		if ((n = ynode_get(sec, "cloud_sync", NULL)) &&
-		    want_mode(v, n, "output.cloud_sync", &cfg->cloud_sync) < 0)
-			return -1;
-		if ((n = ynode_get(sec, "preview", NULL)) &&
-		    want_mode(v, n, "output.preview", &cfg->preview) < 0)
-			return -1;
-	}
-	if ((sec = ynode_get(root, "preview", NULL))) {
-		if (want_map(v, sec, "preview") < 0 ||
-		    (sec->kind == YN_MAP && check_keys(v, sec, preview_keys, "preview") < 0))
-			return -1;
-		if ((n = ynode_get(sec, "command", NULL))) {
-			struct err perr = ERR_INIT;
-
-			if (want_string(v, n, "preview.command", &cfg->preview_command) < 0)
-				return -1;
-			if (preview_check_command(cfg->preview_command, &perr) < 0)
-				return fail_node(v, n, "preview.command: %s", perr.msg);
-		}
-		if ((n = ynode_get(sec, "focus", NULL)) &&
-		    want_bool(v, n, "preview.focus", &cfg->preview_focus) < 0)
-			return -1;
-		if ((n = ynode_get(sec, "inline", NULL)) &&
-		    !(n->kind == YN_SCALAR && !strcmp(n->str, "auto")) &&
-		    want_bool(v, n, "preview.inline", &cfg->preview_inline) < 0)
-			return fail_node(v, n,
-					 "preview.inline: expected auto, true or false, got '%s'",
-					 n->kind == YN_SCALAR ? n->str : "(a collection)");
-	}
-	if ((sec = ynode_get(root, "cloud", NULL))) {
-		if (want_map(v, sec, "cloud") < 0 ||
-		    (sec->kind == YN_MAP && check_keys(v, sec, cloud_keys, "cloud") < 0))
-			return -1;
-		cfg->has_cloud = sec->kind == YN_MAP;
-		if ((n = ynode_get(sec, "supabase_url", NULL))) {
-			if (want_string(v, n, "cloud.supabase_url", &cfg->supabase_url) < 0)
-				return -1;
-			if (*cfg->supabase_url && strncmp(cfg->supabase_url, "https://", 8) &&
-			    strncmp(cfg->supabase_url, "http://", 7))
-				return fail_node(
-					v, n,
-					"cloud.supabase_url: expected an http(s) URL, got '%s'",
-					cfg->supabase_url);
-		}
-		if ((n = ynode_get(sec, "service_key_env", NULL)) &&
-		    want_nonempty(v, n, "cloud.service_key_env", &cfg->service_key_env,
-				  "must name an environment variable") < 0)
-			return -1;
-		if ((n = ynode_get(sec, "bucket", NULL)) &&
-		    want_nonempty(v, n, "cloud.bucket", &cfg->bucket, "must not be empty") < 0)
-			return -1;
-		if ((n = ynode_get(sec, "owner_user_id", NULL))) {
-			if (want_string(v, n, "cloud.owner_user_id", &cfg->owner_user_id) < 0)
-				return -1;
-			if (*cfg->owner_user_id && !valid_uuid(cfg->owner_user_id))
-				return fail_node(v, n,
-						 "cloud.owner_user_id: '%s' is not a UUID "
-						 "(expected xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)",
-						 cfg->owner_user_id);
-		}
-	}
+	set_defaults(cfg);
 
 	/* the built-in mock is always there unless the file defines an instance of that name */
-	sec = ynode_get(root, "backends", NULL);
-	if (!sec || !ynode_get(sec, "mock", NULL)) {
+	backends = ynode_get(root, "backends", NULL);
+	if (!ynode_get(backends, "mock", NULL)) {
 		json_t *slice = json_pack("{s:s}", "type", "mock");
 
 		if (!slice ||
@@ -616,33 +712,20 @@ static int load_root(struct vctx *v)
 			return fail_node(v, NULL, "out of memory");
 		}
 	}
-	if (sec && (want_map(v, sec, "backends") < 0 || load_backends(v, sec) < 0))
-		return -1;
-
-	if ((sec = ynode_get(root, "defaults", NULL))) {
-		if (want_map(v, sec, "defaults") < 0 ||
-		    (sec->kind == YN_MAP && check_keys(v, sec, defaults_keys, "defaults") < 0))
+	for (sec = config_sections; sec->name; sec++) {
+		if (!(n = ynode_get(root, sec->name, NULL)))
+			continue;
+		if (want_map(v, n, sec->name) < 0)
 			return -1;
-		if ((n = ynode_get(sec, "backend", &kn))) {
-			if (want_string(v, n, "defaults.backend", &cfg->default_backend) < 0)
-				return -1;
-			if (!config_backend(cfg, cfg->default_backend)) {
-				config_backend_names(cfg, names, sizeof(names));
-				return fail_node(
-					v, n,
-					"defaults.backend: unknown backend '%s' (configured: %s)",
-					cfg->default_backend, names);
-			}
-		}
-		if ((n = ynode_get(sec, "style", NULL))) {
-			if (want_string(v, n, "defaults.style", &cfg->default_style) < 0)
-				return -1;
-			if (!config_style_suffix(cfg, cfg->default_style))
-				return fail_node(v, n, "defaults.style: unknown style '%s'",
-						 cfg->default_style);
-		}
+		if (n->kind != YN_MAP)
+			continue; /* "section:" with nothing under it */
+		if ((sec->kind == CFG_SECTION_OPTIONS && load_options(v, sec, n) < 0) ||
+		    (sec->kind == CFG_SECTION_STYLES && load_styles(v, n) < 0) ||
+		    (sec->kind == CFG_SECTION_BACKENDS && load_backends(v, n) < 0))
+			return -1;
 	}
-	return 0;
+	cfg->has_cloud = config_has_section(cfg, "cloud");
+	return check_late(v);
 }
 
 /* Validate the tree just parsed into cfg (parsed: the parser's return); cfg is freed on
@@ -688,8 +771,23 @@ int config_load_file(struct config **out, const char *path, struct err *err)
 
 int config_load_default(struct config **out, struct err *err)
 {
-	return config_parse(out, config_builtin, sizeof(config_builtin) - 1, "(built-in default)",
-			    err);
+	struct config *cfg;
+
+	/* an empty file gives every default of the table and the built-in mock */
+	if (config_parse(&cfg, "", 0, "(built-in default)", err) < 0) {
+		*out = NULL;
+		return -1;
+	}
+	cfg->styles = malloc(sizeof(builtin_styles));
+	if (!cfg->styles) {
+		config_free(cfg);
+		*out = NULL;
+		return err_code(err, 2, "out of memory");
+	}
+	memcpy(cfg->styles, builtin_styles, sizeof(builtin_styles));
+	cfg->nstyles = NBUILTIN_STYLES;
+	*out = cfg;
+	return 0;
 }
 
 int config_load(struct config **out, const char *flag_path, struct err *err)
@@ -698,7 +796,7 @@ int config_load(struct config **out, const char *flag_path, struct err *err)
 	int exists, rc;
 
 	*out = NULL;
-	if (config_find(&path, &exists, flag_path, err) < 0)
+	if (config_find(&path, &exists, flag_path, env_process(), err) < 0)
 		return -1;
 	rc = exists ? config_load_file(out, path, err) : config_load_default(out, err);
 	free(path);
@@ -757,6 +855,22 @@ const char *config_style_suffix(const struct config *cfg, const char *name)
 	return NULL;
 }
 
+size_t config_backends_configured(const struct config *cfg)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < cfg->nbackends; i++)
+		n += cfg->backends[i].node != NULL;
+	return n;
+}
+
+int config_has_section(const struct config *cfg, const char *name)
+{
+	const struct ynode *n = ynode_get(cfg->root, name, NULL);
+
+	return n && n->kind == YN_MAP;
+}
+
 size_t config_warnings(const struct config *cfg, char *buf, size_t size)
 {
 	size_t count = 0, used = 0;
@@ -764,7 +878,9 @@ size_t config_warnings(const struct config *cfg, char *buf, size_t size)
 
 	if (size)
 		buf[0] = '\0';
-	if (cfg->has_cloud && cfg->cloud_sync != MODE_OFF && !*cfg->owner_user_id) {
+	/* only where sync would run: on, or auto with a URL (auto without one is off) */
+	if (cfg->has_cloud && !*cfg->owner_user_id &&
+	    (cfg->cloud_sync == MODE_ON || (cfg->cloud_sync == MODE_AUTO && *cfg->supabase_url))) {
 		n = snprintf(
 			buf + used, size - used,
 			"cloud sync is %s but cloud.owner_user_id is empty: sync will be refused "
@@ -801,25 +917,7 @@ int config_locate(const struct config *cfg, const char *path, int *line, int *co
 	return 0;
 }
 
-/* ---- precedence ---- */
-
-static int env_mode(const char *(*getenv_fn)(const char *), const char *var, enum mode *out,
-		    int *set, struct err *err)
-{
-	const char *val = getenv_fn(var);
-	int m;
-
-	*set = 0;
-	if (!val || !*val)
-		return 0;
-	m = mode_parse(val);
-	if (m < 0)
-		return err_code(err, 2, "%s: invalid value '%s' (expected auto, on or off)", var,
-				val);
-	*out = (enum mode)m;
-	*set = 1;
-	return 0;
-}
+/* ---- precedence: flag > environment > config file > built-in default ---- */
 
 static int in_file(const struct config *cfg, const char *path)
 {
@@ -828,65 +926,65 @@ static int in_file(const struct config *cfg, const char *path)
 	return cfg->path && config_locate(cfg, path, &l, &c) == 0;
 }
 
-/* One auto|on|off knob: flag, else variable, else the file's value, else the default.
- * A bad variable is an error only where it would decide something. */
-static int resolve_mode(enum mode *out, enum origin *from, int flag,
-			const char *(*getenv_fn)(const char *), const char *var,
-			const struct config *cfg, enum mode cfg_value, const char *cfg_path,
-			struct err *err)
+int config_resolve(const char **value, enum origin *from, const struct config *cfg,
+		   const struct cfg_option *opt, const char *flag, enum origin flag_from,
+		   const struct env *env, struct err *err)
 {
-	enum mode m = MODE_AUTO;
-	int set = 0;
+	const char *val = opt->env ? env_get(env, opt->env) : NULL;
+	int num;
 
-	if (flag >= 0) {
-		*out = (enum mode)flag;
-		*from = FROM_FLAG;
+	if (flag) {
+		*value = flag;
+		*from = flag_from;
 		return 0;
 	}
-	if (env_mode(getenv_fn, var, &m, &set, err) < 0)
-		return -1;
-	if (set) {
-		*out = m;
+	if (val && *val) {
+		/* a bad variable is an error only where it would decide something */
+		if (parse_typed(opt->type, val, 1, &num) < 0)
+			return err_code(err, 2, "%s: invalid value '%s' (expected %s)", opt->env,
+					val, type_expects(opt->type));
+		*value = val;
 		*from = FROM_ENV;
-	} else {
-		*out = cfg_value;
-		*from = in_file(cfg, cfg_path) ? FROM_CONFIG : FROM_DEFAULT;
+		return 0;
 	}
+	*value = config_value(cfg, opt);
+	*from = in_file(cfg, opt->key) ? FROM_CONFIG : FROM_DEFAULT;
+	return 0;
+}
+
+/* A string knob of struct settings. */
+static int resolve_string(const char **out, enum origin *from, const struct config *cfg,
+			  const char *key, const char *flag, enum origin flag_from,
+			  const struct env *env, struct err *err)
+{
+	return config_resolve(out, from, cfg, config_option(key), flag, flag_from, env, err);
+}
+
+/* An auto|on|off knob of struct settings; flag: enum mode, or -1 when not given. */
+static int resolve_mode(enum mode *out, enum origin *from, const struct config *cfg,
+			const char *key, int flag, const struct env *env, struct err *err)
+{
+	const char *text;
+
+	if (config_resolve(&text, from, cfg, config_option(key),
+			   flag >= 0 ? mode_name((enum mode)flag) : NULL, FROM_FLAG, env, err) < 0)
+		return -1;
+	*out = (enum mode)mode_parse(text);
 	return 0;
 }
 
 int settings_resolve(struct settings *out, const struct config *cfg, const struct overrides *ov,
-		     const char *(*getenv_fn)(const char *), struct err *err)
+		     const struct env *env, struct err *err)
 {
-	const char *val;
-
-	if (ov->backend) {
-		out->backend = ov->backend;
-		out->backend_from = ov->backend_origin == FROM_FILE_ARG ? FROM_FILE_ARG : FROM_FLAG;
-	} else if ((val = getenv_fn("IMAGEN_BACKEND")) && *val) {
-		out->backend = val;
-		out->backend_from = FROM_ENV;
-	} else {
-		out->backend = cfg->default_backend;
-		out->backend_from = in_file(cfg, "defaults.backend") ? FROM_CONFIG : FROM_DEFAULT;
-	}
-
-	if (ov->output_dir) {
-		out->output_dir = ov->output_dir;
-		out->output_dir_from = FROM_FLAG;
-	} else if ((val = getenv_fn("IMAGEN_OUTPUT_DIR")) && *val) {
-		out->output_dir = val;
-		out->output_dir_from = FROM_ENV;
-	} else {
-		out->output_dir = cfg->output_dir;
-		out->output_dir_from =
-			in_file(cfg, "output.directory") ? FROM_CONFIG : FROM_DEFAULT;
-	}
-
-	if (resolve_mode(&out->cloud_sync, &out->cloud_sync_from, ov->cloud_sync, getenv_fn,
-			 "IMAGEN_CLOUD_SYNC", cfg, cfg->cloud_sync, "output.cloud_sync", err) < 0 ||
-	    resolve_mode(&out->preview, &out->preview_from, ov->preview, getenv_fn,
-			 "IMAGEN_PREVIEW", cfg, cfg->preview, "output.preview", err) < 0)
+	if (resolve_string(&out->backend, &out->backend_from, cfg, "defaults.backend", ov->backend,
+			   ov->backend_origin == FROM_FILE_ARG ? FROM_FILE_ARG : FROM_FLAG, env,
+			   err) < 0 ||
+	    resolve_string(&out->output_dir, &out->output_dir_from, cfg, "output.directory",
+			   ov->output_dir, FROM_FLAG, env, err) < 0 ||
+	    resolve_mode(&out->cloud_sync, &out->cloud_sync_from, cfg, "output.cloud_sync",
+			 ov->cloud_sync, env, err) < 0 ||
+	    resolve_mode(&out->preview, &out->preview_from, cfg, "output.preview", ov->preview, env,
+			 err) < 0)
 		return -1;
 
 	/* auto follows the configuration; on insists on it */
@@ -894,7 +992,7 @@ int settings_resolve(struct settings *out, const struct config *cfg, const struc
 	if (out->cloud_sync != MODE_OFF) {
 		struct err why = ERR_INIT;
 
-		out->cloud_on = config_cloud_usable(cfg, getenv_fn, &why) == 0;
+		out->cloud_on = config_cloud_usable(cfg, env, &why) == 0;
 		if (!out->cloud_on && out->cloud_sync == MODE_ON)
 			return err_code(err, 2, "config: cloud sync is on (from %s) but %s",
 					origin_name(out->cloud_sync_from), why.msg);
@@ -902,8 +1000,7 @@ int settings_resolve(struct settings *out, const struct config *cfg, const struc
 	return 0;
 }
 
-int config_cloud_usable(const struct config *cfg, const char *(*getenv_fn)(const char *),
-			struct err *err)
+int config_cloud_usable(const struct config *cfg, const struct env *env, struct err *err)
 {
 	const char *key;
 
@@ -911,11 +1008,164 @@ int config_cloud_usable(const struct config *cfg, const char *(*getenv_fn)(const
 		return err_code(err, 2, "cloud.supabase_url is not set %s%s",
 				cfg->path ? "in " : "(no config file, see imagen config init)",
 				cfg->path ? cfg->path : "");
-	key = getenv_fn(cfg->service_key_env);
+	key = env_get(env, cfg->service_key_env);
 	if (!key || !*key)
 		return err_code(err, 2,
 				"the environment variable %s (named by cloud.service_key_env) is "
 				"not set",
 				cfg->service_key_env);
 	return 0;
+}
+
+/* ---- the sample `config init` writes ---- */
+
+#define SAMPLE_COMMENT_COL 32 /* where a key's comment starts (0-based) */
+#define SAMPLE_WIDTH 94       /* comments wrap before this column */
+
+static const char sample_head[] =
+	"# imagen.yaml - configuration for imagen(1).\n"
+	"#\n"
+	"# Found by --config FILE, then $IMAGEN_CONFIG, then\n"
+	"# $XDG_CONFIG_HOME/imagen/imagen.yaml (~/.config/imagen/imagen.yaml).\n"
+	"# Precedence for every knob: flag > environment > this file > built-in default.\n"
+	"# Check it with: imagen config validate\n";
+
+/* Each line of text after prefix, or after hash_prefix when it starts with '#' (a
+ * comment of its own); empty lines stay empty. */
+static int sample_lines(struct buf *b, const char *text, const char *prefix,
+			const char *hash_prefix)
+{
+	const char *p = text, *nl;
+	int rc = 0, len;
+
+	while (!rc && *p) {
+		nl = strchr(p, '\n');
+		len = (int)(nl ? nl - p : (ptrdiff_t)strlen(p));
+		if (!len)
+			rc = buf_adds(b, "\n");
+		else
+			rc = buf_addf(b, "%s%.*s\n", *p == '#' ? hash_prefix : prefix, len, p);
+		p = nl ? nl + 1 : p + len;
+	}
+	return rc;
+}
+
+/* A scalar as YAML: plain when that reads back as the same string, else double-quoted. */
+static int sample_scalar(struct buf *b, const char *s)
+{
+	static const char *const words[] = { "null", "true", "false", "yes", "no",
+					     "on",   "off",  "~",     NULL };
+	size_t i;
+	int plain = *s && *s != '-';
+
+	for (i = 0; plain && s[i]; i++)
+		plain = isalnum((unsigned char)s[i]) || strchr("_./~+-", s[i]);
+	for (i = 0; plain && words[i]; i++)
+		plain = strcasecmp(s, words[i]) != 0;
+	if (plain)
+		return buf_adds(b, s);
+	if (buf_adds(b, "\""))
+		return -1;
+	for (; *s; s++)
+		if ((*s == '"' || *s == '\\') ? buf_addf(b, "\\%c", *s) : buf_add(b, s, 1))
+			return -1;
+	return buf_adds(b, "\"");
+}
+
+/* The line already in b since `start` gets `comment` from SAMPLE_COMMENT_COL, wrapped
+ * at word boundaries onto "  #" continuation lines; with inline 0 the line is complete
+ * and the comment starts on a continuation line. */
+static int sample_comment(struct buf *b, size_t start, const char *indent, const char *comment,
+			  int inline_first)
+{
+	size_t col = b->len - start, at = SAMPLE_COMMENT_COL, room, n;
+	const char *p = comment, *space;
+	int rc = 0, first = inline_first;
+
+	if (inline_first && col + 2 > at)
+		at = col + 2; /* a long line pushes its comment right */
+	while (!rc && *p) {
+		room = SAMPLE_WIDTH > at + 2 ? SAMPLE_WIDTH - at - 2 : 20;
+		n = strlen(p);
+		if (n > room) {
+			/* the last space that fits, else the first one after */
+			for (space = p + room; space > p && *space != ' '; space--)
+				;
+			if (space == p)
+				space = strchr(p, ' ');
+			n = space ? (size_t)(space - p) : n;
+		}
+		if (first)
+			rc = buf_addf(b, "%*s# %.*s\n", (int)(at - col), "", (int)n, p);
+		else
+			rc = buf_addf(b, "%s#%*s# %.*s\n", indent, (int)(at - strlen(indent) - 1),
+				      "", (int)n, p);
+		first = 0;
+		p += n;
+		while (*p == ' ')
+			p++;
+	}
+	return rc;
+}
+
+static int sample_option(struct buf *b, const struct cfg_option *o)
+{
+	char comment[512];
+	size_t start;
+	int rc = 0;
+
+	if (o->note)
+		rc = sample_lines(b, o->note, "  # ", "  # ");
+	snprintf(comment, sizeof(comment), "%s%s%s%s%s%s%s", o->help ? o->help : "",
+		 o->env || o->flag ? " (" : "", o->env ? "env " : "", o->env ? o->env : "",
+		 o->env && o->flag ? ", " : "", o->flag ? "flag " : "", o->flag ? o->flag : "");
+	if (o->env || o->flag)
+		strncat(comment, ")", sizeof(comment) - strlen(comment) - 1);
+	start = b->len;
+	/* an empty default is not written as such: an example shows the form, commented out,
+	 * on a line of its own (uncommenting it gives a working line) */
+	if (!rc && !*o->def && o->example)
+		return buf_addf(b, "  # %s: ", option_leaf(o)) || sample_scalar(b, o->example) ||
+		       buf_adds(b, "\n") || sample_comment(b, b->len, "  ", comment, 0);
+	else if (!rc && o->type != CFG_STRING)
+		rc = buf_addf(b, "  %s: %s", option_leaf(o), o->def);
+	else if (!rc)
+		rc = buf_addf(b, "  %s: ", option_leaf(o)) || sample_scalar(b, o->def);
+	if (!rc)
+		rc = *comment ? sample_comment(b, start, "  ", comment, 1) : buf_adds(b, "\n");
+	return rc;
+}
+
+int config_sample(struct buf *out)
+{
+	const struct backend_ops *const *types = backend_types();
+	const struct cfg_option *o, *def = config_option("defaults.backend");
+	const struct cfg_section *sec;
+	size_t i;
+	int rc = buf_adds(out, sample_head);
+
+	for (sec = config_sections; !rc && sec->name; sec++) {
+		rc = buf_adds(out, "\n") ||
+		     (sec->note && sample_lines(out, sec->note, "# ", "# ")) ||
+		     buf_addf(out, "%s:\n", sec->name);
+		if (sec->kind == CFG_SECTION_OPTIONS)
+			for (o = config_options; !rc && o->key; o++)
+				if (option_in(o, sec->name))
+					rc = sample_option(out, o);
+		if (sec->kind == CFG_SECTION_STYLES)
+			for (i = 0; !rc && i < NBUILTIN_STYLES; i++)
+				rc = buf_addf(out, "  %s: ", builtin_styles[i].name) ||
+				     sample_scalar(out, builtin_styles[i].suffix) ||
+				     buf_adds(out, "\n");
+		if (sec->kind == CFG_SECTION_BACKENDS)
+			for (i = 0; !rc && types[i]; i++)
+				/* the default backend's block active, the others commented out
+				 * (their own comment lines as they are) */
+				if (types[i]->sample)
+					rc = sample_lines(out, types[i]->sample,
+							  strcmp(types[i]->type, def->def) ? "  # "
+											   : "  ",
+							  "  ");
+	}
+	return rc ? -1 : 0;
 }

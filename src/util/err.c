@@ -32,6 +32,20 @@ int err_code(struct err *err, int code, const char *fmt, ...)
 	return -1;
 }
 
+int err_kind(struct err *err, enum err_kind kind, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	err_setv(err, fmt, ap);
+	va_end(ap);
+	if (err) {
+		err->code = code;
+		err->kind = kind;
+	}
+	return -1;
+}
+
 int err_key(struct err *err, const char *key, const char *fmt, ...)
 {
 	va_list ap;
@@ -65,6 +79,7 @@ void err_clear(struct err *err)
 	if (!err)
 		return;
 	err->code = 0;
+	err->kind = ERR_KIND_NONE;
 	err->key[0] = '\0';
 	err->msg[0] = '\0';
 }

@@ -12,17 +12,29 @@
  * `key` optionally names a config key path relative to the slice the callee
  * was handed (e.g. "steps" inside an adapter's config), so the framework can
  * turn it into FILE:LINE:COL.  `code` is the process exit status the error
- * asks for (2 usage/config, 1 generation failed).
+ * asks for (2 usage/config, 1 generation failed, 130 interrupted) and nothing else;
+ * `kind` says what sort of failure it was, for callers that decide by it (as libgit2
+ * keeps its error class apart from the return code).
  */
+enum err_kind {
+	ERR_KIND_NONE = 0,  /* nothing more specific is known */
+	ERR_KIND_CONFIG,    /* the configuration is incomplete or wrong: retrying cannot help
+			     * until it is fixed */
+	ERR_KIND_INPUT,     /* an input (a file, its record) cannot be used as it is:
+			     * retrying cannot help */
+	ERR_KIND_NOT_FOUND, /* what was asked for is not there */
+};
+
 struct err {
 	int code;
+	enum err_kind kind;
 	char key[128];
 	char msg[1024];
 };
 
 #define ERR_INIT                                                                                   \
 	{                                                                                          \
-		0, "", ""                                                                          \
+		0, ERR_KIND_NONE, "", ""                                                           \
 	}
 
 /** Fill err (if non-NULL) with a printf-style message; returns -1. */
@@ -30,6 +42,9 @@ int err_set(struct err *err, const char *fmt, ...) __attribute__((format(printf,
 int err_setv(struct err *err, const char *fmt, va_list ap);
 /** Like err_set, also recording the exit code the error asks for. */
 int err_code(struct err *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/** Like err_code, also recording the kind of failure. */
+int err_kind(struct err *err, enum err_kind kind, int code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 /** Like err_set, also recording a config key path (relative to the callee's slice). */
 int err_key(struct err *err, const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -242,6 +242,88 @@ test_init_writes_valid_sample_and_never_overwrites() {
 	expect_file "$HOME/other/place.yaml"
 }
 
+test_init_sample_leaves_the_owner_empty() {
+	# issue 9 item 8: the project owner's UUID is documented, never active
+	im config init
+	expect_rc 0
+	expect_eq "$(grep -c 'ac6c9501-3757-4a6d-8b97-2cff4288382b' "$CFG")" \
+		"$(grep -c '^ *#.*ac6c9501-3757-4a6d-8b97-2cff4288382b' "$CFG")" "UUID only in comments"
+	grep -q 'select id from auth.users' "$CFG" || fail "sample lacks the auth.users lookup"
+	grep -q '^  owner_user_id: ""' "$CFG" || fail "owner_user_id is not empty in the sample"
+	# a user who only fills in the URL and the key gets the error, not someone else's id
+	sed -i 's|^  supabase_url: ""|  supabase_url: "http://127.0.0.1:9"|' "$CFG"
+	im config validate
+	expect_rc 0
+	expect_contains "$ERR" "cloud sync is auto but cloud.owner_user_id is empty"
+	im generate --no-cloud --seed 1 -o out "owner check"
+	expect_rc 0
+	f=$OUT
+	SUPABASE_SERVICE_ROLE_KEY=k im sync "$f"
+	expect_rc 2
+	expect_eq "$ERR" "imagen: cloud sync: owner_user_id is not set (see imagen config init)"
+	SUPABASE_SERVICE_ROLE_KEY=k im generate --seed 2 -o out "owner check"
+	expect_rc 0
+	expect_eq "$ERR" "imagen: cloud sync: owner_user_id is not set (see imagen config init)" \
+		"generate's cloud step"
+}
+
+test_validate_counts_the_builtin_mock_apart() {
+	# issue 9 item 7: three configured instances are three, the built-in mock comes extra
+	write_config "$CFG" <<'YAML'
+backends:
+  a: {type: mock}
+  b: {type: mock}
+  c: {type: openai, model: gpt-image-1}
+YAML
+	im config validate
+	expect_rc 0
+	expect_eq "$OUT" "$CFG: valid (3 backends configured + the built-in mock, 0 styles)"
+	write_config "$CFG" <<'YAML'
+styles: {noir: "black and white"}
+backends:
+  mock: {type: mock, steps: 4}
+  b: {type: mock}
+YAML
+	im config validate
+	expect_eq "$OUT" "$CFG: valid (2 backends configured, 1 style)" "own mock"
+	write_config "$CFG" </dev/null
+	im config validate
+	expect_eq "$OUT" "$CFG: valid (the built-in mock only, 0 styles)" "empty file"
+	rm "$CFG"
+	im config validate
+	expect_eq "$OUT" "(built-in default): valid (the built-in mock only, 5 styles)" "no file"
+}
+
+test_builtin_mock_is_builtin_without_a_config_file() {
+	# issue 9 item 7: with no file at all the mock is still the built-in one
+	im backends --json
+	expect_rc 0
+	expect_eq "$(jqr "$OUT" '.instances | map("\(.name):\(.builtin):\(.default)") | join(",")')" \
+		"mock:true:true"
+	im backends
+	expect_match "$OUT" "^mock +mock +built-in, default$" "table"
+	im config show
+	expect_contains "$OUT" "  mock:    # built-in"
+	write_config "$CFG" <<'YAML'
+backends:
+  mock: {type: mock, steps: 4}
+YAML
+	im backends --json
+	expect_eq "$(jqr "$OUT" '.instances[0].builtin')" false "the file's own mock"
+}
+
+test_backends_default_follows_the_environment() {
+	write_config "$CFG" <<'YAML'
+backends:
+  fast: {type: mock}
+YAML
+	IMAGEN_BACKEND=fast im backends --json
+	expect_eq "$(jqr "$OUT" '[.instances[] | select(.default) | .name] | join(",")')" fast
+	IMAGEN_BACKEND= im backends --json
+	expect_eq "$(jqr "$OUT" '[.instances[] | select(.default) | .name] | join(",")')" mock \
+		"an empty variable is unset"
+}
+
 test_show_applies_precedence_and_redacts() {
 	write_config "$CFG" <<'YAML'
 cloud:

@@ -1,23 +1,9 @@
 /* test_a1111.c - the pure parts of the a1111 adapter: the txt2img body, the answer with its
  * double-encoded info, the error texts, base64 and PNG trimming, the config slice.  The
  * adapter's static functions are reached by including its source. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "testlib.h"
 
 #include "../../src/backends/a1111.c"
-
-static json_t *json(const char *text)
-{
-	json_error_t jerr;
-	json_t *v = json_loads(text, 0, &jerr);
-
-	if (!v)
-		fail_msg("bad JSON in test: %s: %s", text, jerr.text);
-	return v;
-}
 
 static const struct a1111_params params = { "DPM++ 2M", "Karras", "sd15.safetensors", 6.5, 64,
 					    48,         12 };

@@ -1,129 +1,12 @@
 /* test_cloud.c - cloud sync: the mode chain, reading an item back from disk, the rows
- * sent to PostgREST, SHA-256, the outbox queue. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
-
-#include <dirent.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
+ * sent to PostgREST, SHA-256 (the outbox queue: test_outbox.c). */
+#include "testlib.h"
 
 #include "cloud/cloud.h"
-#include "core/config.h"
-#include "cloud/outbox.h"
 #include "core/pngmeta.h"
 #include "util/sha256.h"
 
-/* ---- a fake environment ------------------------------------------------------------------ */
-
-#define ENV_MAX 8
-
-static struct {
-	const char *name, *value;
-} fake_env[ENV_MAX];
-
-static void env_reset(void)
-{
-	memset(fake_env, 0, sizeof(fake_env));
-}
-
-static void env_set(const char *name, const char *value)
-{
-	int i;
-
-	for (i = 0; i < ENV_MAX; i++) {
-		if (!fake_env[i].name || !strcmp(fake_env[i].name, name)) {
-			fake_env[i].name = name;
-			fake_env[i].value = value;
-			return;
-		}
-	}
-	fail_msg("fake environment is full");
-}
-
-static const char *fake_getenv(const char *name)
-{
-	int i;
-
-	for (i = 0; i < ENV_MAX && fake_env[i].name; i++)
-		if (!strcmp(fake_env[i].name, name))
-			return fake_env[i].value;
-	return NULL;
-}
-
 /* ---- helpers ----------------------------------------------------------------------------- */
-
-static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *xasprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s = NULL;
-	int n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	assert_true(n >= 0);
-	return s;
-}
-
-static char *make_tmpdir(void)
-{
-	char tmpl[] = "/tmp/imagen-test-cloud-XXXXXX";
-	char *d = mkdtemp(tmpl);
-
-	assert_non_null(d);
-	return strdup(d);
-}
-
-static void remove_tree(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	struct stat st;
-	char *p;
-
-	if (!d)
-		return;
-	while ((e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		p = xasprintf("%s/%s", dir, e->d_name);
-		if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-			remove_tree(p);
-		else
-			unlink(p);
-		free(p);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
-static void write_file(const char *path, const void *data, size_t len)
-{
-	FILE *f = fopen(path, "wb");
-
-	assert_non_null(f);
-	assert_int_equal(fwrite(data, 1, len, f), len);
-	assert_int_equal(fclose(f), 0);
-}
-
-static struct config *parse_text(const char *text)
-{
-	struct config *cfg = NULL;
-	struct err err = ERR_INIT;
-
-	if (config_parse(&cfg, text, strlen(text), "t.yaml", &err) != 0)
-		fail_msg("config refused: %s", err.msg);
-	return cfg;
-}
 
 static const struct overrides no_overrides = { NULL, FROM_FLAG, NULL, -1, -1 };
 
@@ -196,7 +79,7 @@ static void test_mode_chain(void **state)
 		ov.cloud_sync = c->flag;
 		err_clear(&err);
 		memset(&st, 0xa5, sizeof(st));
-		rc = settings_resolve(&st, cfg, &ov, fake_getenv, &err);
+		rc = settings_resolve(&st, cfg, &ov, fake_env(), &err);
 		if (c->want_on < 0) {
 			if (rc != -1)
 				fail_msg("case %zu: expected a config error", i);
@@ -227,7 +110,7 @@ static void test_on_errors_name_what_is_missing(void **state)
 	env_set("IMAGEN_CLOUD_SYNC", "on");
 	env_set("SUPABASE_SERVICE_ROLE_KEY", "k");
 	cfg = parse_text("output: {cloud_sync: off}\n");
-	assert_int_equal(settings_resolve(&st, cfg, &no_overrides, fake_getenv, &err), -1);
+	assert_int_equal(settings_resolve(&st, cfg, &no_overrides, fake_env(), &err), -1);
 	assert_string_equal(err.msg,
 			    "config: cloud sync is on (from environment) but cloud.supabase_url "
 			    "is not set (no config file, see imagen config init)");
@@ -239,13 +122,13 @@ static void test_on_errors_name_what_is_missing(void **state)
 	cfg = parse_text("output: {cloud_sync: on}\n" CLOUD_SECTION
 			 "  service_key_env: MY_SUPA_KEY\n");
 	err_clear(&err);
-	assert_int_equal(settings_resolve(&st, cfg, &no_overrides, fake_getenv, &err), -1);
+	assert_int_equal(settings_resolve(&st, cfg, &no_overrides, fake_env(), &err), -1);
 	assert_string_equal(err.msg, "config: cloud sync is on (from built-in default) but the "
 				     "environment variable MY_SUPA_KEY (named by "
 				     "cloud.service_key_env) is not set");
 	env_set("MY_SUPA_KEY", "sb_secret_x");
 	err_clear(&err);
-	assert_int_equal(settings_resolve(&st, cfg, &no_overrides, fake_getenv, &err), 0);
+	assert_int_equal(settings_resolve(&st, cfg, &no_overrides, fake_env(), &err), 0);
 	assert_int_equal(st.cloud_on, 1);
 	config_free(cfg);
 }
@@ -267,7 +150,7 @@ static void test_config_file_origin_and_usable(void **state)
 	assert_int_equal(config_load_file(&cfg, path, &err), 0);
 	env_reset();
 	env_set("SUPABASE_SERVICE_ROLE_KEY", "k");
-	assert_int_equal(settings_resolve(&st, cfg, &no_overrides, fake_getenv, &err), -1);
+	assert_int_equal(settings_resolve(&st, cfg, &no_overrides, fake_env(), &err), -1);
 	want = xasprintf("config: cloud sync is on (from config file) but cloud.supabase_url is "
 			 "not set in %s",
 			 path);
@@ -292,33 +175,48 @@ static void test_key_formats_and_connection(void **state)
 
 	env_reset();
 	env_set("SUPABASE_SERVICE_ROLE_KEY", "eyJ.jwt.key");
-	assert_int_equal(cloud_open(&c, cfg, fake_getenv, &err), 0);
+	assert_int_equal(cloud_connect(&c, cfg, fake_env(), CLOUD_NEED_OWNER, &err), 0);
 	assert_string_equal(c.base, "https://x.supabase.co"); /* trailing slash dropped */
 	assert_string_equal(c.bucket, "imagen-generated");
+	assert_string_equal(c.owner, OWNER);
 	assert_string_equal(c.h_apikey, "apikey: eyJ.jwt.key");
 	assert_string_equal(c.h_auth, "Authorization: Bearer eyJ.jwt.key");
-	assert_int_equal(cloud_need_owner(&c, &err), 0);
 	cloud_close(&c);
 
 	env_set("SUPABASE_SERVICE_ROLE_KEY", "sb_secret_abc");
-	assert_int_equal(cloud_open(&c, cfg, fake_getenv, &err), 0);
+	assert_int_equal(cloud_connect(&c, cfg, fake_env(), 0, &err), 0);
 	assert_string_equal(c.h_apikey, "apikey: sb_secret_abc");
 	assert_null(c.h_auth); /* not a JWT: apikey only */
 	cloud_close(&c);
 
 	env_set("SUPABASE_SERVICE_ROLE_KEY", "abc\r\nX-Evil: 1");
-	assert_int_equal(cloud_open(&c, cfg, fake_getenv, &err), -1);
+	assert_int_equal(cloud_connect(&c, cfg, fake_env(), 0, &err), -1);
 	assert_non_null(strstr(err.msg, "line break"));
 	assert_null(strstr(err.msg, "Evil"));
+	assert_int_equal(err.kind, ERR_KIND_CONFIG);
+	assert_null(c.h_apikey); /* nothing left to close after a failure */
 	config_free(cfg);
 
+	/* no owner: enough to sign a URL, not to sync */
 	cfg = parse_text("cloud:\n  supabase_url: https://x.supabase.co\n");
 	env_set("SUPABASE_SERVICE_ROLE_KEY", "k");
-	assert_int_equal(cloud_open(&c, cfg, fake_getenv, &err), 0);
-	err_clear(&err);
-	assert_int_equal(cloud_need_owner(&c, &err), -1);
-	assert_string_equal(err.msg, "owner_user_id is not set (see imagen config init)");
+	assert_int_equal(cloud_connect(&c, cfg, fake_env(), 0, &err), 0);
+	assert_string_equal(c.owner, "");
 	cloud_close(&c);
+	err_clear(&err);
+	assert_int_equal(cloud_connect(&c, cfg, fake_env(), CLOUD_NEED_OWNER, &err), -1);
+	assert_string_equal(err.msg, "owner_user_id is not set (see imagen config init)");
+	assert_int_equal(err.code, 2);
+	assert_int_equal(err.kind, ERR_KIND_CONFIG);
+	assert_null(c.base);
+	config_free(cfg);
+
+	/* what config_cloud_usable misses is the set-up's error too */
+	cfg = parse_text("cloud:\n  owner_user_id: " OWNER "\n");
+	err_clear(&err);
+	assert_int_equal(cloud_connect(&c, cfg, fake_env(), CLOUD_NEED_OWNER, &err), -1);
+	assert_non_null(strstr(err.msg, "cloud.supabase_url is not set"));
+	assert_int_equal(err.kind, ERR_KIND_CONFIG);
 	config_free(cfg);
 }
 
@@ -466,7 +364,8 @@ static void test_item_from_png_chunk(void **state)
 	make_files(&f, "plain", NULL, NULL);
 	err_clear(&err);
 	assert_int_equal(cloud_item_load(&it, f.png, &err), -1);
-	assert_int_equal(err.code, CLOUD_ERR_RECORD);
+	assert_int_equal(err.kind, ERR_KIND_INPUT);
+	assert_int_equal(err.code, 1); /* an exit status, and only that */
 	assert_non_null(strstr(err.msg, "no imagen record"));
 	assert_non_null(strstr(err.msg, f.png));
 	free_files(&f);
@@ -496,7 +395,8 @@ static void expect_refused(const char *name, const char *side, const char *needl
 
 	make_files(&f, name, side, NULL);
 	assert_int_equal(cloud_item_load(&it, f.png, &err), -1);
-	assert_int_equal(err.code, CLOUD_ERR_RECORD);
+	assert_int_equal(err.kind, ERR_KIND_INPUT);
+	assert_int_equal(err.code, 1); /* an exit status, and only that */
 	if (!strstr(err.msg, needle))
 		fail_msg("'%s' not in '%s'", needle, err.msg);
 	assert_null(strchr(err.msg, '\n'));
@@ -544,7 +444,8 @@ static void test_item_missing_or_not_an_image(void **state)
 
 	(void)state;
 	assert_int_equal(cloud_item_load(&it, p, &err), -1);
-	assert_int_equal(err.code, CLOUD_ERR_RECORD);
+	assert_int_equal(err.kind, ERR_KIND_INPUT);
+	assert_int_equal(err.code, 1); /* an exit status, and only that */
 	assert_non_null(strstr(err.msg, "No such file"));
 	write_file(p, "hello", 5);
 	err_clear(&err);
@@ -727,145 +628,9 @@ static void test_result_json_and_outbox_entry(void **state)
 	free_files(&f);
 }
 
-/* ---- outbox -------------------------------------------------------------------------------- */
-
-static void test_outbox_path(void **state)
-{
-	struct err err = ERR_INIT;
-	char *p = NULL;
-
-	(void)state;
-	env_reset();
-	env_set("HOME", "/home/u");
-	assert_int_equal(outbox_path(&p, fake_getenv, &err), 0);
-	assert_string_equal(p, "/home/u/.local/state/imagen/outbox.json");
-	free(p);
-	env_set("XDG_STATE_HOME", "relative/ignored");
-	assert_int_equal(outbox_path(&p, fake_getenv, &err), 0);
-	assert_string_equal(p, "/home/u/.local/state/imagen/outbox.json");
-	free(p);
-	env_set("XDG_STATE_HOME", "/srv/state");
-	assert_int_equal(outbox_path(&p, fake_getenv, &err), 0);
-	assert_string_equal(p, "/srv/state/imagen/outbox.json");
-	free(p);
-}
-
-static json_t *entry(const char *image, const char *error)
-{
-	return json_pack("{s:s, s:s, s:s}", "image", image, "storage_path", "2026-11-24/x.png",
-			 "last_error", error);
-}
-
-static void test_outbox_put_replace_remove(void **state)
-{
-	char *dir = make_tmpdir(), *path = xasprintf("%s/state/imagen/outbox.json", dir), *sub;
-	struct err err = ERR_INIT;
-	json_t *items = NULL, *e;
-	int removed = -1;
-	struct stat st;
-	DIR *d;
-	struct dirent *de;
-
-	(void)state;
-	/* nothing there yet: an empty queue, removing is a no-op */
-	assert_int_equal(outbox_load(&items, path, &err), 0);
-	assert_int_equal(json_array_size(items), 0);
-	json_decref(items);
-	assert_int_equal(outbox_remove(path, "/a.png", &removed, &err), 0);
-	assert_int_equal(removed, 0);
-
-	e = entry("/a.png", "first");
-	assert_int_equal(outbox_put(path, e, &err), 0);
-	json_decref(e);
-	e = entry("/b.png", "other");
-	assert_int_equal(outbox_put(path, e, &err), 0);
-	json_decref(e);
-	e = entry("/a.png", "second");
-	assert_int_equal(outbox_put(path, e, &err), 0);
-	json_decref(e);
-	assert_int_equal(stat(path, &st), 0);
-	assert_int_equal(st.st_mode & 0777, 0600);
-
-	assert_int_equal(outbox_load(&items, path, &err), 0);
-	assert_int_equal(json_array_size(items), 2);
-	e = outbox_find(items, "/a.png");
-	assert_non_null(e);
-	assert_string_equal(json_string_value(json_object_get(e, "last_error")), "second");
-	assert_int_equal(json_integer_value(json_object_get(e, "attempts")), 2);
-	assert_true(json_is_string(json_object_get(e, "queued_at")));
-	assert_int_equal(
-		json_integer_value(json_object_get(outbox_find(items, "/b.png"), "attempts")), 1);
-	json_decref(items);
-
-	assert_int_equal(outbox_remove(path, "/a.png", &removed, &err), 0);
-	assert_int_equal(removed, 1);
-	assert_int_equal(outbox_load(&items, path, &err), 0);
-	assert_int_equal(json_array_size(items), 1);
-	assert_null(outbox_find(items, "/a.png"));
-	json_decref(items);
-
-	/* no temporary file is left behind */
-	sub = xasprintf("%s/state/imagen", dir);
-	d = opendir(sub);
-	free(sub);
-	assert_non_null(d);
-	while ((de = readdir(d)))
-		if (strstr(de->d_name, ".outbox.json."))
-			fail_msg("temporary file %s left", de->d_name);
-	closedir(d);
-
-	/* a damaged file is reported, never overwritten */
-	write_file(path, "{\"items\": 3}", 12);
-	e = entry("/c.png", "x");
-	assert_int_equal(outbox_put(path, e, &err), -1);
-	assert_non_null(strstr(err.msg, "not an imagen outbox"));
-	json_decref(e);
-	remove_tree(dir);
-	free(dir);
-	free(path);
-}
-
-static void test_outbox_concurrent_writers_lose_nothing(void **state)
-{
-	char *dir = make_tmpdir(), *path = xasprintf("%s/outbox.json", dir);
-	struct err err = ERR_INIT;
-	json_t *items = NULL;
-	pid_t pids[8];
-	int i, j, status;
-
-	(void)state;
-	for (i = 0; i < 8; i++) {
-		pids[i] = fork();
-		assert_true(pids[i] >= 0);
-		if (pids[i] == 0) {
-			for (j = 0; j < 10; j++) {
-				char img[64];
-				json_t *e;
-
-				snprintf(img, sizeof(img), "/img-%d-%d.png", i, j);
-				e = entry(img, "x");
-				if (outbox_put(path, e, &err) < 0)
-					_exit(1);
-				json_decref(e);
-			}
-			_exit(0);
-		}
-	}
-	for (i = 0; i < 8; i++) {
-		assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
-		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	}
-	assert_int_equal(outbox_load(&items, path, &err), 0);
-	assert_int_equal(json_array_size(items), 80);
-	json_decref(items);
-	remove_tree(dir);
-	free(dir);
-	free(path);
-}
-
 int main(void)
 {
-	/* the real environment holds traps: only getenv_fn may be consulted */
+	/* the real environment holds traps: only the env handed in may be consulted */
 	setenv("IMAGEN_CLOUD_SYNC", "not-a-mode", 1);
 	setenv("SUPABASE_SERVICE_ROLE_KEY", "real-env-key", 1);
 
@@ -883,9 +648,6 @@ int main(void)
 		cmocka_unit_test(test_unbilled_row_has_null_cost_and_no_usage),
 		cmocka_unit_test(test_usage_row),
 		cmocka_unit_test(test_result_json_and_outbox_entry),
-		cmocka_unit_test(test_outbox_path),
-		cmocka_unit_test(test_outbox_put_replace_remove),
-		cmocka_unit_test(test_outbox_concurrent_writers_lose_nothing),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,10 +1,6 @@
 /* test_comfyui.c - the comfyui adapter's pure parts: where the knobs go in a graph, how a
  * 400 and a history entry are read; and its config checks through the ops table. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "testlib.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,16 +10,6 @@
 #include "core/backend.h"
 #include "backends/comfyui.h"
 #include "util/buf.h"
-
-static json_t *json(const char *text)
-{
-	json_error_t jerr;
-	json_t *v = json_loads(text, 0, &jerr);
-
-	if (!v)
-		fail_msg("bad JSON in test: %s: %s", jerr.text, text);
-	return v;
-}
 
 /* Detect on graph (and overrides), compare the result with want (JSON text). */
 static void expect_params(const char *graph, const char *overrides, const char *want)

@@ -1,16 +1,7 @@
 /* test_config.c - imagen.yaml validation messages, the embedded default, warnings, lookups. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "testlib.h"
 
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-
-#include "core/config.h"
+#include "core/yamlnode.h"
 
 /* ---- helpers ----------------------------------------------------------------------------- */
 
@@ -330,22 +321,35 @@ static void test_builtin_default(void **state)
 	config_free(cfg);
 }
 
+/* The sample `config init` writes (malloc'd). */
+static char *sample_text(void)
+{
+	struct buf b = BUF_INIT;
+
+	assert_int_equal(config_sample(&b), 0);
+	assert_non_null(b.data);
+	return buf_detach(&b, NULL);
+}
+
 static void test_sample_is_valid_without_warnings(void **state)
 {
-	struct config *cfg = parse_ok(config_sample);
+	char *text = sample_text();
+	struct config *cfg = parse_ok(text);
 	char warn[512];
 
 	(void)state;
 	assert_int_equal(config_warnings(cfg, warn, sizeof(warn)), 0);
 	assert_string_equal(warn, "");
 	assert_int_equal(cfg->has_cloud, 1);
-	assert_string_equal(cfg->owner_user_id, "ac6c9501-3757-4a6d-8b97-2cff4288382b");
+	/* issue 9 item 8: nobody's rows may carry the project owner's id by default */
+	assert_string_equal(cfg->owner_user_id, "");
 	assert_string_equal(cfg->bucket, "imagen-generated");
 	assert_string_equal(cfg->service_key_env, "SUPABASE_SERVICE_ROLE_KEY");
 	assert_int_equal(cfg->nbackends, 1);
 	assert_int_equal(
 		json_integer_value(json_object_get(config_backend(cfg, "mock")->cfg, "steps")), 20);
 	config_free(cfg);
+	free(text);
 }
 
 static void test_empty_text_is_valid(void **state)
@@ -390,6 +394,334 @@ static void test_values_are_read(void **state)
 	assert_int_equal(
 		json_integer_value(json_object_get(config_backend(cfg, "fast")->cfg, "steps")), 2);
 	assert_null(config_backend(cfg, "slow"));
+	config_free(cfg);
+}
+
+/* ---- the options table ---------------------------------------------------------------------- */
+
+static const struct cfg_section *section_of(const struct cfg_option *o)
+{
+	const struct cfg_section *sec;
+	size_t n;
+
+	for (sec = config_sections; sec->name; sec++) {
+		n = strlen(sec->name);
+		if (!strncmp(o->key, sec->name, n) && o->key[n] == '.')
+			return sec;
+	}
+	return NULL;
+}
+
+static void test_table_rows_are_sound(void **state)
+{
+	const struct cfg_option *o, *p;
+	const struct cfg_section *sec;
+	struct config *cfg;
+	size_t nopts = 0;
+
+	(void)state;
+	cfg = parse_ok("");
+	for (o = config_options; o->key; o++, nopts++) {
+		sec = section_of(o);
+		if (!sec || sec->kind != CFG_SECTION_OPTIONS)
+			fail_msg("%s: not under an options section", o->key);
+		assert_ptr_equal(config_option(o->key), o);
+		for (p = o + 1; p->key; p++) {
+			if (!strcmp(p->key, o->key))
+				fail_msg("%s: two rows", o->key);
+			if (o->env && p->env && !strcmp(o->env, p->env))
+				fail_msg("%s and %s: one variable", o->key, p->key);
+			if (o->offset == p->offset)
+				fail_msg("%s and %s: one field", o->key, p->key);
+		}
+		if (!o->help || !*o->help)
+			fail_msg("%s: no help line", o->key);
+		if (o->env && strncmp(o->env, "IMAGEN_", 7))
+			fail_msg("%s: variable %s outside IMAGEN_", o->key, o->env);
+		/* every default is what an empty file gives, read back through the table */
+		if (strcmp(config_value(cfg, o), o->def))
+			fail_msg("%s: default '%s' reads back as '%s'", o->key, o->def,
+				 config_value(cfg, o));
+	}
+	assert_true(nopts >= 14);
+	assert_null(config_option("output.nope"));
+	assert_null(config_option(NULL));
+	config_free(cfg);
+}
+
+/* A file setting every option away from its default: each row must land in its own field. */
+static void test_every_row_reads_its_own_field(void **state)
+{
+	static const struct {
+		const char *key, *value;
+	} want[] = {
+		{ "defaults.backend", "fast" },
+		{ "defaults.style", "noir" },
+		{ "output.directory", "/srv/img" },
+		{ "output.naming", "{seed}.png" },
+		{ "output.write_metadata_json", "false" },
+		{ "output.cloud_sync", "on" },
+		{ "output.preview", "off" },
+		{ "preview.command", "timg {path}" },
+		{ "preview.focus", "true" },
+		{ "preview.inline", "false" },
+		{ "cloud.supabase_url", "http://127.0.0.1:9" },
+		{ "cloud.service_key_env", "MY_KEY" },
+		{ "cloud.bucket", "b" },
+		{ "cloud.owner_user_id", "AC6C9501-3757-4A6D-8B97-2CFF4288382B" },
+	};
+	struct config *cfg;
+	const struct cfg_option *o;
+	size_t i;
+
+	(void)state;
+	cfg = parse_ok("defaults: {backend: fast, style: noir}\n"
+		       "styles: {noir: \"black and white\"}\n"
+		       "output:\n  directory: /srv/img\n  naming: \"{seed}.png\"\n"
+		       "  write_metadata_json: false\n  cloud_sync: on\n  preview: off\n"
+		       "preview: {command: \"timg {path}\", focus: true, inline: false}\n"
+		       "cloud:\n  supabase_url: http://127.0.0.1:9\n  service_key_env: MY_KEY\n"
+		       "  bucket: b\n  owner_user_id: AC6C9501-3757-4A6D-8B97-2CFF4288382B\n"
+		       "backends: {fast: {type: mock}}\n");
+	for (o = config_options; o->key; o++) {
+		for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+			if (!strcmp(want[i].key, o->key))
+				break;
+		if (i == sizeof(want) / sizeof(want[0]))
+			fail_msg("%s: add it to this test", o->key);
+		if (strcmp(config_value(cfg, o), want[i].value))
+			fail_msg("%s: '%s', expected '%s'", o->key, config_value(cfg, o),
+				 want[i].value);
+	}
+	/* the typed fields the rest of the program reads */
+	assert_int_equal(cfg->write_metadata_json, 0);
+	assert_int_equal(cfg->cloud_sync, MODE_ON);
+	assert_int_equal(cfg->preview, MODE_OFF);
+	assert_int_equal(cfg->preview_focus, 1);
+	assert_int_equal(cfg->preview_inline, 0);
+	assert_string_equal(cfg->preview_command, "timg {path}");
+	config_free(cfg);
+}
+
+/* Every typed row refuses a wrong value with its key, position and what it expects. */
+static void test_every_typed_row_refuses_a_wrong_value(void **state)
+{
+	const struct cfg_option *o;
+	const char *dot;
+	char text[256], want[512];
+
+	(void)state;
+	for (o = config_options; o->key; o++) {
+		if (o->type == CFG_STRING)
+			continue;
+		dot = strchr(o->key, '.');
+		/* "SECTION:\n  LEAF: 'maybe'": the value starts in column 5 + strlen(LEAF) */
+		snprintf(text, sizeof(text), "%.*s:\n  %s: maybe\n", (int)(dot - o->key), o->key,
+			 dot + 1);
+		snprintf(want, sizeof(want), "config: t.yaml:2:%zu: %s: expected %s, got 'maybe'",
+			 strlen(dot + 1) + 5, o->key,
+			 o->type == CFG_BOOL   ? "true or false"
+			 : o->type == CFG_MODE ? "auto, on or off"
+					       : "auto, true or false");
+		assert_refused(text, want);
+	}
+	/* a string row refuses a collection */
+	assert_refused("output:\n  directory: [a, b]\n",
+		       "config: t.yaml:2:14: output.directory: expected a string");
+	assert_refused("preview:\n  inline: [1]\n",
+		       "config: t.yaml:2:11: preview.inline: expected auto, true or false, got "
+		       "'(a collection)'");
+}
+
+static void test_row_checks(void **state)
+{
+	(void)state;
+	assert_refused("output:\n  directory: \"\"\n",
+		       "config: t.yaml:2:14: output.directory: must not be empty");
+	assert_refused("cloud:\n  service_key_env: \"\"\n",
+		       "config: t.yaml:2:20: cloud.service_key_env: must name an environment "
+		       "variable");
+	assert_refused("cloud:\n  bucket: \"\"\n", "config: t.yaml:2:11: cloud.bucket: must not be "
+						   "empty");
+	assert_refused("cloud:\n  supabase_url: ftp://x\n",
+		       "config: t.yaml:2:17: cloud.supabase_url: expected an http(s) URL, got "
+		       "'ftp://x'");
+	assert_refused("preview:\n  command: \"chafa\"\n",
+		       "config: t.yaml:2:12: preview.command: 'chafa' has no {path} (where the "
+		       "image file goes)");
+	/* the backend check waits for the instances, wherever the section stands */
+	{
+		struct config *cfg = parse_ok("defaults: {backend: late}\n"
+					      "backends: {late: {type: mock}}\n");
+
+		assert_string_equal(cfg->default_backend, "late");
+		config_free(cfg);
+	}
+}
+
+/* ---- the sample: the table's defaults, the built-in styles, each adapter's block ---------- */
+
+static void test_sample_agrees_with_the_table(void **state)
+{
+	char *text = sample_text(), line[256];
+	struct config *cfg = parse_ok(text), *def = parse_ok("");
+	const struct cfg_option *o;
+	const char *p, *nl;
+
+	(void)state;
+	for (o = config_options; o->key; o++) {
+		/* the value the sample gives is the default */
+		if (strcmp(config_value(cfg, o), config_value(def, o)))
+			fail_msg("%s: the sample says '%s', the table '%s'", o->key,
+				 config_value(cfg, o), config_value(def, o));
+		/* and the key is there to edit, or shown by example */
+		snprintf(line, sizeof(line), "\n  %s%s: ", o->example && !*o->def ? "# " : "",
+			 strchr(o->key, '.') + 1);
+		if (!strstr(text, line))
+			fail_msg("%s: not in the sample", o->key);
+		if (o->env && !strstr(text, o->env))
+			fail_msg("%s: the sample does not name %s", o->key, o->env);
+	}
+	/* the built-in styles, as the built-in default has them */
+	config_free(def);
+	assert_int_equal(config_load_default(&def, NULL), 0);
+	assert_int_equal(cfg->nstyles, def->nstyles);
+	for (size_t i = 0; i < def->nstyles; i++)
+		assert_string_equal(config_style_suffix(cfg, def->styles[i].name),
+				    def->styles[i].suffix);
+	/* the owner's UUID is documented, in comment lines only, with the lookup */
+	assert_non_null(strstr(text, "ac6c9501-3757-4a6d-8b97-2cff4288382b"));
+	assert_non_null(strstr(text, "select id from auth.users"));
+	for (p = text; (p = strstr(p, "ac6c9501")); p++) {
+		for (nl = p; nl > text && nl[-1] != '\n'; nl--)
+			;
+		while (*nl == ' ')
+			nl++;
+		assert_int_equal(*nl, '#');
+	}
+	assert_non_null(strstr(text, "\n  owner_user_id: \"\""));
+	config_free(def);
+	config_free(cfg);
+
+	/* an example stands on a line of its own: uncommented, it is a working line */
+	for (o = config_options; o->key; o++) {
+		char *at, *edited;
+
+		if (!o->example || *o->def)
+			continue;
+		snprintf(line, sizeof(line), "\n  # %s: ", strchr(o->key, '.') + 1);
+		at = strstr(text, line);
+		assert_non_null(at);
+		edited = strdup(text);
+		assert_non_null(edited);
+		memmove(edited + (at - text) + 3, edited + (at - text) + 5,
+			strlen(edited + (at - text) + 5) + 1);
+		cfg = parse_ok(edited);
+		assert_string_equal(config_value(cfg, o), o->example);
+		config_free(cfg);
+		free(edited);
+	}
+	free(text);
+}
+
+static void test_sample_carries_every_adapter_block(void **state)
+{
+	const struct backend_ops *const *t = backend_types();
+	char *text = sample_text(), *line, want[64];
+	const char *type;
+	size_t i;
+
+	(void)state;
+	for (i = 0; t[i]; i++) {
+		assert_non_null(t[i]->sample);
+		/* the default backend (mock) is active, the others wait commented out */
+		snprintf(want, sizeof(want), "\n  %s  type: %s",
+			 strcmp(t[i]->type, "mock") ? "# " : "", t[i]->type);
+		if (!strstr(text, want))
+			fail_msg("%s: no '%s' in the sample", t[i]->type, want + 1);
+		/* verbatim, comments and all: the adapter's text is what the user reads */
+		type = strstr(t[i]->sample, "type:");
+		assert_non_null(type);
+		line = strndup(type, strcspn(type, "\n"));
+		assert_non_null(strstr(text, line));
+		free(line);
+	}
+	free(text);
+}
+
+/* Each adapter's own sample block validates, and documents every key it accepts. */
+static void test_adapter_samples_validate_and_cover_their_keys(void **state)
+{
+	const struct backend_ops *const *t = backend_types();
+	const struct ynode *inst;
+	struct ynode *root;
+	struct err err = ERR_INIT;
+	char want[128];
+	json_t *slice;
+	size_t i, k;
+
+	(void)state;
+	for (i = 0; t[i]; i++) {
+		assert_non_null(t[i]->keys);
+		assert_int_equal(
+			yaml_parse(&root, t[i]->sample, strlen(t[i]->sample), t[i]->type, &err), 0);
+		assert_int_equal(root->kind, YN_MAP);
+		assert_int_equal(root->n, 1); /* one instance */
+		inst = root->items[1];
+		slice = ynode_to_json(inst);
+		assert_non_null(slice);
+		err_clear(&err);
+		if (cfg_check_keys(root->items[0]->str, slice, t[i]->keys, &err) < 0 ||
+		    t[i]->validate(root->items[0]->str, slice, &err) < 0)
+			fail_msg("%s: its sample is refused: %s", t[i]->type, err.msg);
+		assert_string_equal(json_string_value(json_object_get(slice, "type")), t[i]->type);
+		for (k = 0; t[i]->keys[k]; k++) {
+			snprintf(want, sizeof(want), "\n  %s:", t[i]->keys[k]);
+			if (!strstr(t[i]->sample, want)) {
+				snprintf(want, sizeof(want), "\n  # %s:", t[i]->keys[k]);
+				if (!strstr(t[i]->sample, want))
+					fail_msg("%s: key '%s' is not in its sample", t[i]->type,
+						 t[i]->keys[k]);
+			}
+		}
+		json_decref(slice);
+		ynode_free(root);
+	}
+}
+
+static void test_adapter_key_list_is_checked_first(void **state)
+{
+	(void)state;
+	/* the framework refuses a key outside backend_ops.keys with the adapter's words */
+	assert_refused("backends:\n  o:\n    type: openai\n    model: m\n    qualty: low\n",
+		       "config: t.yaml:5:5: unknown key 'qualty' in backends.o (did you mean "
+		       "'quality'?)");
+}
+
+/* ---- the built-in mock (issue 9 item 7) -------------------------------------------------- */
+
+static void test_builtin_mock_is_builtin_without_a_file(void **state)
+{
+	struct config *cfg = NULL;
+	struct err err = ERR_INIT;
+
+	(void)state;
+	assert_int_equal(config_load_default(&cfg, &err), 0);
+	assert_null(config_backend(cfg, "mock")->node);
+	assert_int_equal(config_backends_configured(cfg), 0);
+	assert_int_equal(config_has_section(cfg, "backends"), 0);
+	config_free(cfg);
+
+	cfg = parse_ok("backends:\n  a: {type: mock}\n  b: {type: mock}\n  c: {type: openai, "
+		       "model: m}\n");
+	assert_int_equal(cfg->nbackends, 4); /* the three and the built-in mock */
+	assert_int_equal(config_backends_configured(cfg), 3);
+	assert_int_equal(config_has_section(cfg, "backends"), 1);
+	config_free(cfg);
+
+	cfg = parse_ok("backends:\n  mock: {type: mock}\n  b: {type: mock}\n");
+	assert_int_equal(cfg->nbackends, 2);
+	assert_int_equal(config_backends_configured(cfg), 2);
 	config_free(cfg);
 }
 
@@ -525,6 +857,15 @@ int main(void)
 		cmocka_unit_test(test_warnings_for_missing_owner),
 		cmocka_unit_test(test_style_suffix),
 		cmocka_unit_test(test_locate),
+		cmocka_unit_test(test_table_rows_are_sound),
+		cmocka_unit_test(test_every_row_reads_its_own_field),
+		cmocka_unit_test(test_every_typed_row_refuses_a_wrong_value),
+		cmocka_unit_test(test_row_checks),
+		cmocka_unit_test(test_sample_agrees_with_the_table),
+		cmocka_unit_test(test_sample_carries_every_adapter_block),
+		cmocka_unit_test(test_adapter_samples_validate_and_cover_their_keys),
+		cmocka_unit_test(test_adapter_key_list_is_checked_first),
+		cmocka_unit_test(test_builtin_mock_is_builtin_without_a_file),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

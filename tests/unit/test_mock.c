@@ -1,9 +1,5 @@
 /* test_mock.c - the mock adapter, driven only through its ops table as the framework does. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "testlib.h"
 
 #include <pthread.h>
 #include <spng.h>
@@ -22,16 +18,6 @@ static const struct backend_ops *mock_ops(void)
 
 	assert_non_null(ops);
 	return ops;
-}
-
-static json_t *json(const char *text)
-{
-	json_error_t jerr;
-	json_t *v = json_loads(text, 0, &jerr);
-
-	if (!v)
-		fail_msg("bad JSON in test: %s: %s", text, jerr.text);
-	return v;
 }
 
 /* Open an instance named "m" from a JSON config slice; fails the test on error. */

@@ -1,10 +1,6 @@
 /* test_openai.c - the pure parts of the openai adapter: size mapping, base64, response
  * parsing, image checks, cost; and config validation through the ops table. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "testlib.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -14,16 +10,6 @@
 #include "backends/openai.h"
 #include "core/cost.h"
 #include "core/pngmeta.h"
-
-static json_t *json(const char *text)
-{
-	json_error_t jerr;
-	json_t *v = json_loads(text, 0, &jerr);
-
-	if (!v)
-		fail_msg("bad JSON in test: %s: %s", text, jerr.text);
-	return v;
-}
 
 /* ---- sizes ---------------------------------------------------------------------------- */
 

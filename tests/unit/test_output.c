@@ -1,71 +1,13 @@
 /* test_output.c - slugs, naming templates, the clock reading, atomic no-replace writes. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "testlib.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "core/output.h"
 
 /* ---- helpers ----------------------------------------------------------------------------- */
-
-static char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static char *xasprintf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s = NULL;
-	int n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	assert_true(n >= 0);
-	return s;
-}
-
-static char *make_tmpdir(void)
-{
-	char tmpl[] = "/tmp/imagen-test-output-XXXXXX";
-	char *d = mkdtemp(tmpl);
-
-	assert_non_null(d);
-	return strdup(d);
-}
-
-/* rm -r for the flat or one-level-deep trees these tests create */
-static void remove_tree(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	struct stat st;
-	char *p;
-
-	if (!d)
-		return;
-	while ((e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		p = xasprintf("%s/%s", dir, e->d_name);
-		if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
-			remove_tree(p);
-		else
-			unlink(p);
-		free(p);
-	}
-	closedir(d);
-	rmdir(dir);
-}
 
 /* Number of entries in dir (without . and ..); *tmp_left counts ".imagen-*" names. */
 static int count_entries(const char *dir, int *tmp_left)
@@ -93,37 +35,6 @@ static int file_exists(const char *path)
 	struct stat st;
 
 	return lstat(path, &st) == 0;
-}
-
-/* The whole file (NUL-terminated) and its length. */
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *data;
-	long sz;
-
-	assert_non_null(f);
-	assert_int_equal(fseek(f, 0, SEEK_END), 0);
-	sz = ftell(f);
-	assert_true(sz >= 0);
-	rewind(f);
-	data = malloc((size_t)sz + 1);
-	assert_non_null(data);
-	assert_int_equal(fread(data, 1, (size_t)sz, f), (size_t)sz);
-	data[sz] = '\0';
-	fclose(f);
-	if (len)
-		*len = (size_t)sz;
-	return data;
-}
-
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "wb");
-
-	assert_non_null(f);
-	assert_int_equal(fputs(text, f) >= 0, 1);
-	assert_int_equal(fclose(f), 0);
 }
 
 static void fill_record(struct gen_record *rec)
@@ -616,7 +527,7 @@ static void test_write_skips_taken_sidecar_name(void **state)
 
 	(void)state;
 	path = xasprintf("%s/a-cat.json", dir);
-	write_file(path, "mine\n");
+	write_file(path, "mine\n", 5);
 	write_one(&rec, dir, "{slug}.png", sidecar_text, "a-cat-1.png", "a-cat-1.json");
 	gen_record_release(&rec);
 	data = slurp(path, NULL);
@@ -641,7 +552,7 @@ static void test_write_without_sidecar(void **state)
 	(void)state;
 	/* without a sidecar a taken .json name does not matter */
 	path = xasprintf("%s/a-cat.json", dir);
-	write_file(path, "mine\n");
+	write_file(path, "mine\n", 5);
 	free(path);
 	write_one(&rec, dir, "{slug}.png", NULL, "a-cat.png", NULL);
 	gen_record_release(&rec);

@@ -2,11 +2,7 @@
  * config validation messages, open() failing fast, --set checks before any request, and
  * the behaviour against a dead upstream and after Ctrl-C.  The wire protocol itself is
  * covered by tests/e2e/82-replicate.sh against tests/fake/replicate.py. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "testlib.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -23,16 +19,6 @@ static const struct backend_ops *ops(void)
 
 	assert_non_null(o);
 	return o;
-}
-
-static json_t *json(const char *text)
-{
-	json_error_t jerr;
-	json_t *v = json_loads(text, 0, &jerr);
-
-	if (!v)
-		fail_msg("bad JSON in test: %s: %s", text, jerr.text);
-	return v;
 }
 
 /* validate() on a slice; returns its status, the message and key in *err. */

@@ -1,88 +1,11 @@
 /* test_settings.c - precedence of every knob: flag > environment > config file > default. */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include "testlib.h"
 
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-
-#include "core/config.h"
-
-/* ---- a fake environment ------------------------------------------------------------------ */
-
-#define ENV_MAX 8
-
-static struct {
-	const char *name, *value;
-} fake_env[ENV_MAX];
-
-static void env_reset(void)
-{
-	memset(fake_env, 0, sizeof(fake_env));
-}
-
-static void env_set(const char *name, const char *value)
-{
-	int i;
-
-	for (i = 0; i < ENV_MAX; i++) {
-		if (!fake_env[i].name || !strcmp(fake_env[i].name, name)) {
-			fake_env[i].name = name;
-			fake_env[i].value = value;
-			return;
-		}
-	}
-	fail_msg("fake environment is full");
-}
-
-static const char *fake_getenv(const char *name)
-{
-	int i;
-
-	for (i = 0; i < ENV_MAX && fake_env[i].name; i++)
-		if (!strcmp(fake_env[i].name, name))
-			return fake_env[i].value;
-	return NULL;
-}
+#include <ctype.h>
 
 /* ---- helpers ----------------------------------------------------------------------------- */
 
 static const struct overrides no_overrides = { NULL, FROM_FLAG, NULL, -1, -1 };
-
-static struct config *parse_text(const char *text)
-{
-	struct config *cfg = NULL;
-	struct err err = ERR_INIT;
-
-	if (config_parse(&cfg, text, strlen(text), "t.yaml", &err) != 0)
-		fail_msg("config refused: %s", err.msg);
-	return cfg;
-}
-
-/* A config loaded from a real file, so that cfg->path is set and origins say "config". */
-static struct config *load_text_file(const char *text)
-{
-	char path[] = "/tmp/imagen-test-settings-XXXXXX";
-	struct config *cfg = NULL;
-	struct err err = ERR_INIT;
-	FILE *f;
-	int fd = mkstemp(path);
-
-	assert_true(fd >= 0);
-	f = fdopen(fd, "w");
-	assert_non_null(f);
-	assert_true(fputs(text, f) >= 0);
-	assert_int_equal(fclose(f), 0);
-	if (config_load_file(&cfg, path, &err) != 0)
-		fail_msg("config refused: %s", err.msg);
-	unlink(path);
-	assert_non_null(cfg->path);
-	return cfg;
-}
 
 static const char full_config[] = "defaults:\n  backend: fast\n"
 				  "output:\n  directory: /srv/from-config\n"
@@ -95,7 +18,7 @@ static void resolve_ok(struct settings *st, const struct config *cfg, const stru
 	struct err err = ERR_INIT;
 
 	memset(st, 0xa5, sizeof(*st));
-	if (settings_resolve(st, cfg, ov, fake_getenv, &err) != 0)
+	if (settings_resolve(st, cfg, ov, fake_env(), &err) != 0)
 		fail_msg("settings_resolve failed: %s", err.msg);
 }
 
@@ -252,7 +175,7 @@ static void test_invalid_environment_modes(void **state)
 
 	env_reset();
 	env_set("IMAGEN_CLOUD_SYNC", "x");
-	assert_int_equal(settings_resolve(&st, cfg, &no_overrides, fake_getenv, &err), -1);
+	assert_int_equal(settings_resolve(&st, cfg, &no_overrides, fake_env(), &err), -1);
 	assert_string_equal(err.msg,
 			    "IMAGEN_CLOUD_SYNC: invalid value 'x' (expected auto, on or off)");
 	assert_int_equal(err.code, 2);
@@ -260,7 +183,7 @@ static void test_invalid_environment_modes(void **state)
 	env_reset();
 	env_set("IMAGEN_PREVIEW", "ON"); /* case matters */
 	err_clear(&err);
-	assert_int_equal(settings_resolve(&st, cfg, &no_overrides, fake_getenv, &err), -1);
+	assert_int_equal(settings_resolve(&st, cfg, &no_overrides, fake_env(), &err), -1);
 	assert_string_equal(err.msg,
 			    "IMAGEN_PREVIEW: invalid value 'ON' (expected auto, on or off)");
 	assert_int_equal(err.code, 2);
@@ -291,7 +214,7 @@ static void test_invalid_environment_ignored_under_flag(void **state)
 		struct err err = ERR_INIT;
 
 		ov.preview = -1;
-		assert_int_equal(settings_resolve(&st, cfg, &ov, fake_getenv, &err), -1);
+		assert_int_equal(settings_resolve(&st, cfg, &ov, fake_env(), &err), -1);
 		assert_string_equal(
 			err.msg,
 			"IMAGEN_PREVIEW: invalid value 'maybe' (expected auto, on or off)");
@@ -369,6 +292,151 @@ static void test_from_file_beats_environment(void **state)
 	config_free(cfg);
 }
 
+/* ---- the whole chain, row by row of the options table ------------------------------------- */
+
+/* For every row with a variable: a value at each layer, and which layer must win. */
+static void test_chain_for_every_row_with_a_variable(void **state)
+{
+	static const struct {
+		const char *key, *file, *env, *flag;
+	} layers[] = {
+		{ "defaults.backend", "fast", "slow", "mock" },
+		{ "output.directory", "/srv/file", "/srv/env", "/srv/flag" },
+		{ "output.cloud_sync", "off", "auto", "on" },
+		{ "output.preview", "on", "off", "auto" },
+	};
+	const struct cfg_option *o;
+	struct config *def, *cfg;
+	struct err err = ERR_INIT;
+	const char *val;
+	enum origin from;
+	char text[512];
+	size_t i;
+
+	(void)state;
+	def = parse_text("");
+	for (o = config_options; o->key; o++) {
+		if (!o->env)
+			continue;
+		for (i = 0; i < sizeof(layers) / sizeof(layers[0]); i++)
+			if (!strcmp(layers[i].key, o->key))
+				break;
+		if (i == sizeof(layers) / sizeof(layers[0]))
+			fail_msg("%s: a row with a variable this test does not know", o->key);
+		snprintf(text, sizeof(text), "%.*s:\n  %s: %s\nbackends: {fast: {type: mock}}\n",
+			 (int)(strchr(o->key, '.') - o->key), o->key, strchr(o->key, '.') + 1,
+			 layers[i].file);
+		cfg = load_text_file(text);
+
+		/* nothing set: the built-in default */
+		env_reset();
+		assert_int_equal(
+			config_resolve(&val, &from, def, o, NULL, FROM_FLAG, fake_env(), &err), 0);
+		assert_string_equal(val, o->def);
+		assert_int_equal(from, FROM_DEFAULT);
+		/* the file over the default */
+		assert_int_equal(
+			config_resolve(&val, &from, cfg, o, NULL, FROM_FLAG, fake_env(), &err), 0);
+		assert_string_equal(val, layers[i].file);
+		assert_int_equal(from, FROM_CONFIG);
+		/* the environment over the file (an empty variable is no variable) */
+		env_set(o->env, "");
+		assert_int_equal(
+			config_resolve(&val, &from, cfg, o, NULL, FROM_FLAG, fake_env(), &err), 0);
+		assert_int_equal(from, FROM_CONFIG);
+		env_set(o->env, layers[i].env);
+		assert_int_equal(
+			config_resolve(&val, &from, cfg, o, NULL, FROM_FLAG, fake_env(), &err), 0);
+		assert_string_equal(val, layers[i].env);
+		assert_int_equal(from, FROM_ENV);
+		/* the flag over everything, with the origin the caller names */
+		assert_int_equal(config_resolve(&val, &from, cfg, o, layers[i].flag, FROM_FLAG,
+						fake_env(), &err),
+				 0);
+		assert_string_equal(val, layers[i].flag);
+		assert_int_equal(from, FROM_FLAG);
+		assert_int_equal(config_resolve(&val, &from, cfg, o, layers[i].flag, FROM_FILE_ARG,
+						fake_env(), &err),
+				 0);
+		assert_int_equal(from, FROM_FILE_ARG);
+		config_free(cfg);
+	}
+	config_free(def);
+}
+
+/* The name of a variable for key: IMAGEN_ and the upper-cased key, dots as '_'. */
+static void env_name_for(char *out, size_t size, const char *key)
+{
+	size_t i;
+
+	snprintf(out, size, "IMAGEN_%s", key);
+	for (i = 0; out[i]; i++)
+		out[i] = out[i] == '.' ? '_' : (char)toupper((unsigned char)out[i]);
+}
+
+/* A row without a variable never reads one, whatever is set. */
+static void test_rows_without_a_variable_ignore_the_environment(void **state)
+{
+	static char names[2][TESTLIB_ENV_MAX][96];
+	const struct cfg_option *o;
+	struct config *cfg = load_text_file("defaults: {style: noir}\nstyles: {noir: n}\n");
+	struct err err = ERR_INIT;
+	const char *val;
+	enum origin from;
+	size_t n = 0;
+
+	(void)state;
+	env_reset();
+	/* the names a careless table would use: IMAGEN_DEFAULTS_STYLE, IMAGEN_STYLE, ... */
+	for (o = config_options; o->key && n < TESTLIB_ENV_MAX / 2; o++) {
+		if (o->env)
+			continue;
+		env_name_for(names[0][n], sizeof(names[0][n]), o->key);
+		env_name_for(names[1][n], sizeof(names[1][n]), strchr(o->key, '.') + 1);
+		env_set(names[0][n], "from-env");
+		env_set(names[1][n], "from-env");
+		n++;
+	}
+	assert_true(n >= 5);
+	for (o = config_options; o->key; o++) {
+		if (o->env)
+			continue;
+		assert_int_equal(
+			config_resolve(&val, &from, cfg, o, NULL, FROM_FLAG, fake_env(), &err), 0);
+		assert_string_not_equal(val, "from-env");
+		assert_int_equal(from,
+				 strcmp(o->key, "defaults.style") ? FROM_DEFAULT : FROM_CONFIG);
+	}
+	config_free(cfg);
+}
+
+/* A variable the row's type refuses is an error naming it and what it expects. */
+static void test_environment_values_are_typed_by_the_row(void **state)
+{
+	struct cfg_option row = *config_option("preview.inline");
+	struct config *cfg = parse_text("");
+	struct err err = ERR_INIT;
+	const char *val;
+	enum origin from;
+
+	(void)state;
+	row.env = "IMAGEN_TEST_INLINE"; /* a row of another type than the table's variables */
+	env_reset();
+	env_set("IMAGEN_TEST_INLINE", "maybe");
+	assert_int_equal(config_resolve(&val, &from, cfg, &row, NULL, FROM_FLAG, fake_env(), &err),
+			 -1);
+	assert_string_equal(
+		err.msg,
+		"IMAGEN_TEST_INLINE: invalid value 'maybe' (expected auto, true or false)");
+	assert_int_equal(err.code, 2);
+	env_set("IMAGEN_TEST_INLINE", "true");
+	assert_int_equal(config_resolve(&val, &from, cfg, &row, NULL, FROM_FLAG, fake_env(), &err),
+			 0);
+	assert_string_equal(val, "true");
+	assert_int_equal(from, FROM_ENV);
+	config_free(cfg);
+}
+
 /* ---- names ------------------------------------------------------------------------------- */
 
 static void test_mode_round_trip(void **state)
@@ -402,7 +470,7 @@ static void test_origin_names(void **state)
 
 int main(void)
 {
-	/* the real environment holds traps: settings_resolve must only consult getenv_fn */
+	/* the real environment holds traps: settings_resolve must only consult its env */
 	setenv("IMAGEN_BACKEND", "real-env-backend", 1);
 	setenv("IMAGEN_OUTPUT_DIR", "/real/env/dir", 1);
 	setenv("IMAGEN_CLOUD_SYNC", "not-a-mode", 1);
@@ -420,6 +488,9 @@ int main(void)
 		cmocka_unit_test(test_flags_beat_environment),
 		cmocka_unit_test(test_flags_beat_config_without_environment),
 		cmocka_unit_test(test_from_file_beats_environment),
+		cmocka_unit_test(test_chain_for_every_row_with_a_variable),
+		cmocka_unit_test(test_rows_without_a_variable_ignore_the_environment),
+		cmocka_unit_test(test_environment_values_are_typed_by_the_row),
 		cmocka_unit_test(test_mode_round_trip),
 		cmocka_unit_test(test_origin_names),
 	};
