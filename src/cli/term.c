@@ -189,8 +189,10 @@ static void term_emit(const struct ev_sink *sink, const struct ev *ev)
 		draw_steps(t, t->value, t->max, ev->text ? t->what : NULL);
 		break;
 	case EV_LOG:
-		/* warnings unless -q; detail lines at the -v level asked for */
-		if (ev->level <= EV_WARN ? t->quiet : ev->level > t->verbose)
+		/* errors always, warnings unless -q, detail lines at the -v level asked for */
+		if (ev->level < EV_WARN    ? 0
+		    : ev->level == EV_WARN ? t->quiet
+					   : ev->level > t->verbose)
 			break;
 		clear_locked(t); /* the line redraws itself with the next status */
 		if (ev->source)
