@@ -570,8 +570,19 @@ struct run {
 	struct gen_outcome *out;
 };
 
+/* Every record of a run has a key for each after-step (null until the step ran). */
+static void step_keys(const struct run *r, json_t *rec)
+{
+	const struct gen_step *s;
+
+	for (s = r->steps; rec && s->name; s++)
+		if (!json_object_get(rec, s->name))
+			json_object_set_new(rec, s->name, json_null());
+}
+
 static void add_record(struct run *r, json_t *rec)
 {
+	step_keys(r, rec);
 	if (rec)
 		json_array_append_new(r->out->records, rec);
 }
@@ -775,6 +786,7 @@ static void write_image(struct run *r, struct imagen_result *res, int index)
 		if (record)
 			run_steps(r, record);
 	}
+	step_keys(r, record);
 	if (record) {
 		ev.path = rec.image_path;
 		ev.record = record;
