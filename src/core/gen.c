@@ -410,7 +410,21 @@ int gen_request_build(struct gen_request *r, const struct config *cfg, const str
 	r->height = (a = PICK(&src, height, GIVEN_INT)) ? a->height : 0;
 	r->steps = (a = PICK(&src, steps, GIVEN_INT)) ? a->steps : 0;
 	r->count = (a = PICK(&src, count, GIVEN_INT)) ? a->count : 1;
+	/* the command line checks its flags; other sources (batch files) are checked here */
+	if (r->width < 0 || r->height < 0 || r->steps < 0 || r->count < 1 ||
+	    r->count > GEN_COUNT_MAX) {
+		err_code(err, 2,
+			 "generate: width %d, height %d, steps %d, count %d: out of range (sizes "
+			 "and steps >= 0, count 1..%d)",
+			 r->width, r->height, r->steps, r->count, GEN_COUNT_MAX);
+		goto fail;
+	}
 	if ((a = PICK(&src, has_seed, GIVEN_INT))) {
+		if (a->seed < 0) {
+			err_code(err, 2, "generate: seed %lld is out of range (0..%lld)",
+				 (long long)a->seed, (long long)GEN_SEED_MAX);
+			goto fail;
+		}
 		r->seed = a->seed;
 		snprintf(r->seed_from, sizeof(r->seed_from), "%s", a->what ? a->what : "flag");
 	} else {

@@ -431,6 +431,15 @@ static void test_build_refusals(void **state)
 	f.name = "../x.png";
 	build_fails(cfg, &f, NULL, "--name: '../x.png' may not contain '.' or '..' segments");
 	f.name = NULL;
+	f.count = GEN_COUNT_MAX + 1;
+	build_fails(cfg, &f, NULL,
+		    "generate: width 0, height 0, steps 0, count 101: out of range (sizes and "
+		    "steps >= 0, count 1..100)");
+	f.count = 0;
+	f.seed = -5;
+	f.has_seed = 1;
+	build_fails(cfg, &f, NULL, "generate: seed -5 is out of range (0..9223372036854775807)");
+	f.has_seed = 0;
 	gen_args_from_repro(&fr, &bad);
 	build_fails(cfg, &f, &fr,
 		    "generate: the negative prompt of --from is not valid UTF-8 (byte 4)");
