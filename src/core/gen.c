@@ -525,42 +525,47 @@ static json_t *str_or_null(const char *s)
 	return v ? v : json_null();
 }
 
+static json_t *int_or_null(int known, json_int_t v)
+{
+	return known ? json_integer(v) : json_null();
+}
+
 /* One shape for every record: the image's facts (null when there is no image), then
- * "error" and "exit_code". */
+ * "error" and "exit_code".  rec and res are NULL for a failure; req is NULL when the
+ * request could not be built. */
 static json_t *record_new(const struct gen_request *req, const struct gen_record *rec,
 			  const struct imagen_result *res, const json_t *sidecar, int index,
 			  int64_t seed, const char *error, int code)
 {
-	json_t *o;
+	const struct gen_record none_rec = { 0 };
+	const struct imagen_result none_res = { 0 };
+	const struct gen_record *g = rec ? rec : &none_rec;
+	const struct imagen_result *x = res ? res : &none_res;
 
-#define S(v) str_or_null(v)
-	o = json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
-		      "s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:O?, s:n, s:o, s:i}",
-		      "image", S(rec ? rec->image_path : NULL), "sidecar",
-		      S(rec ? rec->sidecar_path : NULL), "file_name",
-		      S(rec ? rec->file_name : NULL), "rel_path", S(rec ? rec->rel_path : NULL),
-		      "dir",
-		      S(rec   ? rec->dir
-			: req ? req->output_dir
-			      : NULL),
-		      "date", S(rec ? rec->date : NULL), "time", S(rec ? rec->time : NULL), "slug",
-		      S(rec ? rec->slug : NULL), "seed",
-		      res         ? json_integer(res->seed)
-		      : seed >= 0 ? json_integer(seed)
-				  : json_null(),
-		      "bytes", rec ? json_integer((json_int_t)rec->bytes) : json_null(), "width",
-		      res ? json_integer(res->width) : json_null(), "height",
-		      res ? json_integer(res->height) : json_null(), "steps",
-		      res ? json_integer(res->steps) : json_null(), "backend",
-		      S(req ? req->cb->name : NULL), "backend_type", S(req ? req->cb->type : NULL),
-		      "created_at", S(rec ? rec->iso : NULL), "cloud_sync",
-		      S(req ? (req->st.cloud_on ? "on" : "off") : NULL), "preview",
-		      S(req ? mode_name(req->st.preview) : NULL), "mime", S(res ? res->mime : NULL),
-		      "index", index >= 0 ? json_integer(index) : json_null(), "cost",
-		      res && res->cost ? json_deep_copy(res->cost) : json_null(), "metadata",
-		      sidecar, "cloud", "error", S(error), "exit_code", code);
-#undef S
-	return o;
+	if (res)
+		seed = res->seed;
+	return json_pack(
+		"{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
+		"s:o, s:o, s:o, s:o, s:o, s:O?, s:n, s:o, s:i}",
+		"image", str_or_null(g->image_path), "sidecar", str_or_null(g->sidecar_path),
+		"file_name", str_or_null(g->file_name), "rel_path", str_or_null(g->rel_path), "dir",
+		str_or_null(rec   ? g->dir
+			    : req ? req->output_dir
+				  : NULL),
+		"date", str_or_null(rec ? g->date : NULL), "time",
+		str_or_null(rec ? g->time : NULL), "slug", str_or_null(rec ? g->slug : NULL),
+		"seed", int_or_null(seed >= 0, seed), "bytes",
+		int_or_null(rec != NULL, (json_int_t)g->bytes), "width",
+		int_or_null(res != NULL, x->width), "height", int_or_null(res != NULL, x->height),
+		"steps", int_or_null(res != NULL, x->steps), "backend",
+		str_or_null(req ? req->cb->name : NULL), "backend_type",
+		str_or_null(req ? req->cb->type : NULL), "created_at",
+		str_or_null(rec ? g->iso : NULL), "cloud_sync",
+		str_or_null(req ? (req->st.cloud_on ? "on" : "off") : NULL), "preview",
+		str_or_null(req ? mode_name(req->st.preview) : NULL), "mime",
+		str_or_null(res ? x->mime : NULL), "index", int_or_null(index >= 0, index), "cost",
+		x->cost ? json_deep_copy(x->cost) : json_null(), "metadata", sidecar, "cloud",
+		"error", str_or_null(error), "exit_code", code);
 }
 
 json_t *gen_record_failure(const struct gen_request *req, int index, int64_t seed,
