@@ -1,27 +1,18 @@
-/* cmd-generate.c - imagen generate: prompt in, PNG + sidecar out. */
-#include <errno.h>
-#include <stdint.h>
+/* cmd-generate.c - imagen generate: parse the options, build the request, run the core
+ * (core/gen.c) with the terminal's sink, print what it made. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/random.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "util/buf.h"
-#include "util/bytes.h"
-#include "util/cancel.h"
-#include "cloud/cloud.h"
 #include "cli/cli.h"
 #include "cli/cmds.h"
-#include "core/config.h"
-#include "net/http.h"
-#include "core/meta.h"
-#include "core/output.h"
-#include "core/pngmeta.h"
 #include "cli/preview.h"
 #include "cli/term.h"
+#include "core/config.h"
+#include "core/gen.h"
+#include "core/meta.h"
+#include "net/http.h"
+#include "util/buf.h"
 
 enum {
 	OPT_BACKEND = 'b',
@@ -42,11 +33,8 @@ enum {
 	OPT_COUNT,
 };
 
-#define SEED_MAX INT64_MAX
 #define DIM_MAX 16384
 #define STEPS_MAX 10000
-#define COUNT_MAX 100
-#define RESULTS_ROOM 16 /* images one backend call may hand back beyond --count */
 
 static const struct opt_spec generate_opts[] = {
 	{ OPT_BACKEND, "backend", 'b', ARG_REQUIRED, "NAME",
@@ -69,8 +57,8 @@ static const struct opt_spec generate_opts[] = {
 	  HINT_NONE },
 	{ OPT_FROM, "from", 0, ARG_REQUIRED, "FILE",
 	  "repeat the generation recorded in FILE (PNG or sidecar)", HINT_FILE },
-	{ OPT_JSON, "json", 0, ARG_NONE, NULL, "print a JSON record of what was written",
-	  HINT_NONE },
+	{ OPT_JSON, "json", 0, ARG_NONE, NULL,
+	  "print a JSON record per image written (and per failure)", HINT_NONE },
 	{ OPT_PREVIEW, "preview", 0, ARG_OPTIONAL, "auto|on|off",
 	  "preview the image (env IMAGEN_PREVIEW)", HINT_MODE },
 	{ OPT_NO_PREVIEW, "no-preview", 0, ARG_NONE, NULL, "same as --preview=off", HINT_NONE },
@@ -80,63 +68,12 @@ static const struct opt_spec generate_opts[] = {
 };
 
 struct gen_opts {
-	const char *backend, *style, *negative, *output, *name, *from;
-	long long width, height, steps, seed, count;
-	int has_seed, json;
-	int preview, cloud; /* enum mode or -1 */
-	json_t *set;        /* --set pairs */
+	struct gen_args a; /* the flags: the first source of the request */
+	const char *from;
+	int json;
+	json_t *set; /* --set pairs */
 	struct buf prompt;
 };
-
-/* --set values are typed the way YAML would type them, so `--set delay_ms=50`
- * reaches the adapter as the number 50 and `--set fast=true` as a boolean. */
-static json_t *typed_value(const char *s)
-{
-	char *end;
-	long long n;
-
-	if (!strcmp(s, "true"))
-		return json_true();
-	if (!strcmp(s, "false"))
-		return json_false();
-	if (*s) {
-		errno = 0;
-		n = strtoll(s, &end, 10);
-		if (!*end && !errno && (*s == '-' || (*s >= '0' && *s <= '9')))
-			return json_integer(n);
-	}
-	return json_string(s);
-}
-
-static int parse_set(json_t *set, const char *arg)
-{
-	const char *eq = strchr(arg, '=');
-	char key[128];
-	size_t i, len;
-
-	if (!eq || eq == arg) {
-		cli_error("--set: expected KEY=VALUE, got '%s'", arg);
-		return -1;
-	}
-	len = (size_t)(eq - arg);
-	if (len >= sizeof(key)) {
-		cli_error("--set: key too long in '%s'", arg);
-		return -1;
-	}
-	memcpy(key, arg, len);
-	key[len] = '\0';
-	for (i = 0; i < len; i++) {
-		char c = key[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == '-' || c == '.')) {
-			cli_error("--set: invalid key '%s' (letters, digits, '_', '-', '.')", key);
-			return -1;
-		}
-	}
-	json_object_set_new(set, key, typed_value(eq + 1));
-	return 0;
-}
 
 #define PROMPT_STDIN_MAX (64 * 1024)
 
@@ -172,7 +109,9 @@ static int read_prompt_stdin(struct buf *prompt)
 static int parse_args(struct gen_opts *o, struct global_opts *g, int argc, char **argv)
 {
 	struct cli_parser p;
+	struct err err = ERR_INIT;
 	const char *arg;
+	long long n = 0;
 	int c, i, rc = 0, m;
 
 	if (cli_begin(&p, &commands_generate, g, argc, argv) < 0)
@@ -186,38 +125,46 @@ static int parse_args(struct gen_opts *o, struct global_opts *g, int argc, char 
 			rc = -1; /* help printed */
 			break;
 		case OPT_BACKEND:
-			o->backend = arg;
+			o->a.backend = arg;
 			break;
 		case OPT_STYLE:
-			o->style = arg;
+			o->a.style = arg;
 			break;
 		case OPT_NEGATIVE:
-			o->negative = arg;
+			o->a.negative = arg;
 			break;
 		case OPT_WIDTH:
-			rc = cli_parse_int("--width", arg, 1, DIM_MAX, &o->width) < 0 ? 2 : 0;
+			rc = cli_parse_int("--width", arg, 1, DIM_MAX, &n) < 0 ? 2 : 0;
+			o->a.width = (int)n;
 			break;
 		case OPT_HEIGHT:
-			rc = cli_parse_int("--height", arg, 1, DIM_MAX, &o->height) < 0 ? 2 : 0;
+			rc = cli_parse_int("--height", arg, 1, DIM_MAX, &n) < 0 ? 2 : 0;
+			o->a.height = (int)n;
 			break;
 		case OPT_STEPS:
-			rc = cli_parse_int("--steps", arg, 1, STEPS_MAX, &o->steps) < 0 ? 2 : 0;
+			rc = cli_parse_int("--steps", arg, 1, STEPS_MAX, &n) < 0 ? 2 : 0;
+			o->a.steps = (int)n;
 			break;
 		case OPT_SEED:
-			rc = cli_parse_int("--seed", arg, 0, SEED_MAX, &o->seed) < 0 ? 2 : 0;
-			o->has_seed = 1;
+			rc = cli_parse_int("--seed", arg, 0, GEN_SEED_MAX, &n) < 0 ? 2 : 0;
+			o->a.seed = n;
+			o->a.has_seed = 1;
 			break;
 		case OPT_OUTPUT:
-			o->output = arg;
+			o->a.output_dir = arg;
 			break;
 		case OPT_NAME:
-			o->name = arg;
+			o->a.name = arg;
 			break;
 		case OPT_COUNT:
-			rc = cli_parse_int("--count", arg, 1, COUNT_MAX, &o->count) < 0 ? 2 : 0;
+			rc = cli_parse_int("--count", arg, 1, GEN_COUNT_MAX, &n) < 0 ? 2 : 0;
+			o->a.count = (int)n;
 			break;
 		case OPT_SET:
-			rc = parse_set(o->set, arg) < 0 ? 2 : 0;
+			if (gen_option_set(o->set, arg, &err) < 0) {
+				cli_error("%s", err.msg);
+				rc = 2;
+			}
 			break;
 		case OPT_FROM:
 			o->from = arg;
@@ -233,13 +180,13 @@ static int parse_args(struct gen_opts *o, struct global_opts *g, int argc, char 
 					arg);
 				rc = 2;
 			}
-			o->preview = m;
+			o->a.preview = m;
 			break;
 		case OPT_NO_PREVIEW:
-			o->preview = MODE_OFF;
+			o->a.preview = MODE_OFF;
 			break;
 		case OPT_NO_CLOUD:
-			o->cloud = MODE_OFF;
+			o->a.cloud = MODE_OFF;
 			break;
 		}
 	}
@@ -254,525 +201,143 @@ static int parse_args(struct gen_opts *o, struct global_opts *g, int argc, char 
 	return rc;
 }
 
-static int random_seed(int64_t *out)
+static void print_json(const json_t *record)
 {
-	uint32_t v;
+	char *s = json_dumps(record, JSON_COMPACT | JSON_REAL_PRECISION(12));
 
-	/* 32 bits: every backend (ComfyUI, A1111, Replicate) accepts that range */
-	if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
-		return -1;
-	*out = v;
-	return 0;
-}
-
-static double ms_since(const struct timespec *t0)
-{
-	struct timespec t1;
-
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
-}
-
-/* Where an image goes when the output directory refuses it: nothing generated is lost. */
-static int rescue_write(struct gen_record *rec, const struct iovec *iov, int iovcnt,
-			const char *sidecar, struct err *err)
-{
-	const char *state = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
-	char *dir = NULL;
-	int rc = -1;
-
-	if (state && *state == '/') {
-		if (asprintf(&dir, "%s/imagen/rescue", state) < 0)
-			dir = NULL;
-	} else if (home && *home) {
-		if (asprintf(&dir, "%s/.local/state/imagen/rescue", home) < 0)
-			dir = NULL;
-	}
-	gen_record_release(rec);
-	if (dir && output_mkdirs(dir, err) == 0)
-		rc = output_write(rec, dir, "{date}-{slug}-{seed}.{ext}", iov, iovcnt, sidecar,
-				  err);
-	if (!rec->image_path) {
-		gen_record_release(rec);
-		rc = output_write(rec, "/tmp", "imagen-{date}-{slug}-{seed}.{ext}", iov, iovcnt,
-				  sidecar, err);
-	}
-	free(dir);
-	return rec->image_path ? 0 : rc;
-}
-
-/* The --json record; error is set when the image was kept but something after it failed. */
-static void print_record(const struct gen_info *info, const struct settings *st,
-			 const json_t *sidecar, int index, const json_t *cloud, const char *error)
-{
-	const struct gen_record *rec = info->rec;
-	const struct imagen_result *res = info->res;
-	json_t *o;
-	char *s;
-
-	o = json_pack(
-		"{s:s, s:s?, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:i, s:i, s:i, s:s, s:s, "
-		"s:s, s:s, s:s, s:s, s:i, s:O?, s:O?, s:O?, s:s?}",
-		"image", rec->image_path, "sidecar", rec->sidecar_path, "file_name", rec->file_name,
-		"rel_path", rec->rel_path, "dir", rec->dir, "date", rec->date, "time", rec->time,
-		"slug", rec->slug, "seed", (json_int_t)res->seed, "bytes", (json_int_t)rec->bytes,
-		"width", res->width, "height", res->height, "steps", res->steps, "backend",
-		info->backend, "backend_type", info->backend_type, "created_at", rec->iso,
-		"cloud_sync", mode_name(st->cloud_sync), "preview", mode_name(st->preview), "mime",
-		res->mime, "index", index, "cost", res->cost, "metadata", sidecar, "cloud", cloud,
-		"error", error);
-	if (!o)
-		return;
-	s = json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(12));
 	if (s)
 		printf("%s\n", s);
 	free(s);
-	json_decref(o);
 }
 
-/* What every image of one run shares. */
-struct write_ctx {
-	struct global_opts *g;
-	struct gen_opts *o;
-	const struct config *cfg;
-	const struct settings *st;
-	const struct cfg_backend *cb;
-	const char *dir, *tmpl;
-	const char *prompt, *final, *style;
-	const json_t *opts;
-	struct term *term;          /* the progress line and message lines */
-	const struct ev_sink *sink; /* events of this run (term's) */
-	int written;                /* images on disk so far */
-	int failed;   /* some image could not be written where asked (kept elsewhere or lost) */
-	char **paths; /* images written where asked, for the preview (malloc'd) */
+/* The run's front end: the terminal draws progress and messages; images are printed on
+ * stdout as they land (a path, or the --json record) and remembered for the preview. */
+struct front {
+	struct term term;
+	struct ev_sink term_sink;
+	int json;
+	char **paths; /* images written where asked (malloc'd) */
 	size_t npaths;
 };
 
-/* The file extension for an upstream MIME type, after checking the bytes really are
- * that format; NULL (err set) when they are not an image we keep. */
-static const char *image_ext(const struct imagen_result *res, struct err *err)
+static void front_emit(const struct ev_sink *sink, const struct ev *ev)
 {
-	const unsigned char *d = res->data;
-	size_t n = res->len;
+	struct front *f = sink->ctx;
+	struct ev_sink t = f->term_sink;
+	char **grown;
 
-	if (!d || !n)
-		return err_set(err, "it is empty"), NULL;
-	if (!strcmp(res->mime, "image/png") || !res->mime[0])
-		return pngmeta_check(d, n, NULL, NULL, err) < 0 ? NULL : "png";
-	if (!strcmp(res->mime, "image/jpeg")) {
-		if (n < 4 || d[0] != 0xff || d[1] != 0xd8 || d[2] != 0xff || d[n - 2] != 0xff ||
-		    d[n - 1] != 0xd9)
-			return err_set(err, "not a complete JPEG image"), NULL;
-		return "jpg";
+	if (ev->kind != EV_IMAGE) {
+		t.job = sink->job;
+		ev_emit(&t, ev);
+		return;
 	}
-	if (!strcmp(res->mime, "image/webp")) {
-		/* RIFF's little-endian size counts what follows its 8-byte header */
-		if (n < 12 || memcmp(d, "RIFF", 4) || memcmp(d + 8, "WEBP", 4) ||
-		    (size_t)bytes_le32(d + 4) + 8 != n)
-			return err_set(err, "not a complete WebP image"), NULL;
-		return "webp";
-	}
-	return err_set(err, "unsupported image type '%s'", res->mime), NULL;
-}
-
-/* The naming template for a non-PNG image: a literal ".png" ending becomes ".{ext}". */
-static char *template_for(const char *tmpl, const char *ext)
-{
-	size_t n = strlen(tmpl);
-	char *t = NULL;
-
-	if (strcmp(ext, "png") && n >= 4 && !strcasecmp(tmpl + n - 4, ".png")) {
-		if (asprintf(&t, "%.*s.{ext}", (int)(n - 4), tmpl) < 0)
-			t = NULL;
-		return t;
-	}
-	return strdup(tmpl);
-}
-
-/* Write one generated image with its sidecar and metadata.  Returns 0 when it is where
- * the user asked, 1 when it was kept elsewhere (rescue) or could not be kept. */
-static int write_image(struct write_ctx *c, struct imagen_result *res, int index,
-		       const char *negative)
-{
-	struct gen_record rec;
-	struct gen_info info;
-	struct err err = ERR_INIT;
-	struct timespec now;
-	const char *ext;
-	char *side_text = NULL, *infotext = NULL, *tmpl = NULL;
-	struct pngmeta_splice sp = { 0 };
-	struct iovec whole = { res->data, res->len };
-	const struct iovec *iov = &whole;
-	int iovcnt = 1;
-	json_t *side = NULL, *cloud = NULL;
-	int rc = 1;
-
-	memset(&rec, 0, sizeof(rec));
-	ext = image_ext(res, &err);
-	if (!ext) {
-		cli_error("backend \"%s\": the image it returned is unusable: %s", c->cb->name,
-			  err.msg);
-		return 1;
-	}
-	tmpl = template_for(c->tmpl, ext);
-	if (!tmpl) {
-		cli_error("out of memory");
-		return 1;
-	}
-
-	/* one clock reading names the file, dates the sidecar and the storage path */
-	clock_gettime(CLOCK_REALTIME, &now);
-	output_clock(&rec, &now);
-	output_slug(rec.slug, c->prompt);
-	rec.seed = res->seed;
-	snprintf(rec.backend, sizeof(rec.backend), "%s", c->cb->name);
-	snprintf(rec.ext, sizeof(rec.ext), "%s", ext);
-
-	info = (struct gen_info){ c->prompt,   c->final, negative, c->style, c->cb->name,
-				  c->cb->type, c->opts,  res,      &rec };
-	side = meta_sidecar(&info);
-	/* a text file ends in a newline; the PNG chunk carries the very same text */
-	side_text = side ? json_dumps(side, JSON_INDENT(2) | JSON_REAL_PRECISION(12)) : NULL;
-	if (side_text) {
-		char *nl = NULL;
-
-		if (asprintf(&nl, "%s\n", side_text) < 0)
-			nl = NULL;
-		free(side_text);
-		side_text = nl;
-	}
-	infotext = meta_infotext(&info);
-	if (!strcmp(ext, "png") && side_text && infotext) {
-		struct png_text texts[2] = { { "parameters", infotext }, { "imagen", side_text } };
-		struct err perr = ERR_INIT;
-
-		/* the pieces point into res->data: the image bytes are written, never copied */
-		if (pngmeta_splice(&sp, res->data, res->len, texts, 2, &perr) == 0) {
-			iov = sp.iov;
-			iovcnt = sp.iovcnt;
-		} else if (!c->g->quiet) {
-			/* never lose pixels over metadata: the image goes out as it came */
-			cli_error("warning: metadata not embedded: %s", perr.msg);
-		}
-	}
-
-	if (output_write(&rec, c->dir, tmpl, iov, iovcnt,
-			 c->cfg->write_metadata_json && side_text ? side_text : NULL, &err) < 0) {
-		if (rec.image_path) {
-			cli_error("output: %s (the image is kept at %s)", err.msg, rec.image_path);
-		} else {
-			struct err rerr = ERR_INIT;
-
-			if (rescue_write(&rec, iov, iovcnt,
-					 c->cfg->write_metadata_json ? side_text : NULL,
-					 &rerr) == 0 ||
-			    rec.image_path)
-				cli_error("output: %s; the image was saved to %s instead", err.msg,
-					  rec.image_path);
-			else
-				cli_error("output: %s; saving it elsewhere failed too: %s", err.msg,
-					  rerr.msg);
-		}
-		if (rec.image_path && c->o->json)
-			print_record(&info, c->st, side, index, NULL, err.msg);
-		else if (rec.image_path)
-			printf("%s\n", rec.image_path);
-		goto out;
-	}
-	if (c->g->verbose)
-		fprintf(stderr, "imagen: wrote %s (%zu bytes)%s%s\n", rec.image_path, rec.bytes,
-			rec.sidecar_path ? ", sidecar " : "",
-			rec.sidecar_path ? rec.sidecar_path : "");
-	/* the image and sidecar are safe on disk: the cloud step reads them back from there
-	 * and never changes the outcome (a failure is queued for `imagen sync`) */
-	cloud = cloud_after_generate(c->cfg, c->st, env_process(), rec.image_path, c->sink);
-	if (c->o->json)
-		print_record(&info, c->st, side, index, cloud, NULL);
+	if (f->json)
+		print_json(ev->record);
 	else
-		printf("%s\n", rec.image_path);
+		printf("%s\n", ev->path);
 	fflush(stdout);
-	{
-		char **grown = realloc(c->paths, (c->npaths + 1) * sizeof(*c->paths));
-
-		if (grown) {
-			c->paths = grown;
-			c->paths[c->npaths] = strdup(rec.image_path);
-			if (c->paths[c->npaths])
-				c->npaths++;
-		}
+	if (!json_is_null(json_object_get(ev->record, "error")))
+		return; /* kept elsewhere: not what the user asked to see */
+	grown = realloc(f->paths, (f->npaths + 1) * sizeof(*f->paths));
+	if (grown) {
+		f->paths = grown;
+		f->paths[f->npaths] = strdup(ev->path);
+		if (f->paths[f->npaths])
+			f->npaths++;
 	}
-	rc = 0;
-out:
-	if (rec.image_path)
-		c->written++;
-	gen_record_release(&rec);
-	json_decref(side);
-	json_decref(cloud);
-	free(side_text);
-	free(infotext);
-	pngmeta_splice_release(&sp);
-	free(tmpl);
-	return rc;
 }
 
-/* --count N: batches of at most max_batch per call; unbatched adapters get seed, seed+1,
- * ...  Every image that arrives is written before the next call, so a failure or a
- * Ctrl-C later in the run loses nothing that was generated. */
-static int generate_all(struct write_ctx *c, struct backend *be, struct imagen_request *req,
-			int count)
+/* A failure: one line on stderr and, with --json, its record on stdout. */
+static int report(const struct gen_opts *o, const struct gen_request *req, int code,
+		  const char *msg)
 {
-	struct imagen_result *res;
-	struct ev_sink sink = *c->sink;
-	struct ev ev = { .kind = EV_JOB_START };
-	struct err err = ERR_INIT;
-	struct timespec t0;
-	int max_batch = be->ops->max_batch > 0 ? be->ops->max_batch : 1, done = 0, rc = 0;
-	/* room for more than asked: a ComfyUI graph may save several images per run, and
-	 * every image generated is kept (the last run may give more than --count) */
-	int room = count < max_batch ? count : max_batch;
-	int64_t base_seed = req->seed;
-	int calls = 0;
-	char label[160];
-	size_t i, nres;
+	json_t *rec;
 
-	if (room < RESULTS_ROOM)
-		room = RESULTS_ROOM;
-	res = calloc((size_t)room, sizeof(*res));
-	if (!res) {
-		cli_error("out of memory");
-		return 1;
+	cli_error("%s", msg);
+	if (o->json && (rec = gen_record_failure(req, -1, -1, msg, code))) {
+		print_json(rec);
+		json_decref(rec);
 	}
-	while (done < count) {
-		int batch = count - done < max_batch ? count - done : max_batch, grc;
-
-		req->count = batch;
-		req->room = room;
-		/* seeds stay in 0..2^63-1; an unbatched upstream gets seed, seed+1, ... per
-		 * call even when one call gave several images */
-		req->seed = (int64_t)(((uint64_t)base_seed +
-				       (uint64_t)(max_batch == 1 ? calls : done)) &
-				      (uint64_t)INT64_MAX);
-		calls++;
-		if (count > 1)
-			snprintf(label, sizeof(label), "%s %d/%d", c->cb->name, done + 1, count);
-		else
-			snprintf(label, sizeof(label), "%s", c->cb->name);
-		ev.kind = EV_JOB_START;
-		ev.text = label;
-		ev_emit(&sink, &ev);
-		req->events = &sink;
-		nres = 0;
-		err_clear(&err);
-		clock_gettime(CLOCK_MONOTONIC, &t0);
-		grc = backend_generate(be, req, res, &nres, &err);
-		ev.kind = EV_JOB_END;
-		ev.text = NULL;
-		ev_emit(&sink, &ev);
-		req->events = NULL;
-		if (nres > (size_t)room)
-			nres = (size_t)room;
-		if (c->g->verbose && nres)
-			fprintf(stderr, "imagen: generated %zu image%s in %.1f ms\n", nres,
-				nres == 1 ? "" : "s", ms_since(&t0));
-		for (i = 0; i < nres; i++) {
-			if (write_image(c, &res[i], done + (int)i, req->negative_prompt))
-				rc = 1;
-			imagen_result_release(&res[i]);
-		}
-		done += (int)nres;
-		if (grc < 0 || cancel_requested()) {
-			if (err.code == HTTP_EXIT_CANCELED || cancel_requested()) {
-				cli_error("interrupted%s",
-					  c->written ? " (the images written so far are kept)"
-						     : "");
-				rc = HTTP_EXIT_CANCELED;
-			} else {
-				cli_error("backend \"%s\": %s", c->cb->name,
-					  err.msg[0] ? err.msg : "generation failed");
-				rc = err.code ? err.code : 1;
-			}
-			break;
-		}
-		if (nres == 0) {
-			cli_error("backend \"%s\": returned no image", c->cb->name);
-			rc = 1;
-			break;
-		}
-	}
-	for (i = 0; i < (size_t)room; i++)
-		imagen_result_release(&res[i]);
-	free(res);
-	return rc;
+	return code;
 }
 
 static int run(struct gen_opts *o, struct global_opts *g)
 {
 	struct config *cfg = NULL;
 	struct repro rp;
-	struct overrides ov = { NULL, FROM_FLAG, NULL, -1, -1 };
-	struct settings st;
-	const struct cfg_backend *cb;
+	struct gen_args from;
+	struct gen_request req;
+	struct gen_env env = { env_process(), NULL, NULL };
+	struct gen_outcome oc = { 0, 0, NULL };
 	struct backend *be = NULL;
-	struct imagen_request req;
-	struct write_ctx ctx;
-	struct term term;
+	struct front f;
 	struct ev_sink sink;
 	struct err err = ERR_INIT;
-	const char *style, *suffix, *prompt, *tmpl;
-	char *final = NULL, *dir = NULL, names[512];
-	json_t *opts = NULL;
-	int rc = 2, from_style_kept;
+	const json_t *rec;
+	size_t i;
+	int rc, have_req = 0;
 
 	memset(&rp, 0, sizeof(rp));
-
+	memset(&f, 0, sizeof(f));
+	o->a.prompt = o->prompt.len ? (const char *)o->prompt.data : NULL;
+	o->a.options = o->set;
 	if (config_load(&cfg, g->config_path, &err) < 0) {
-		cli_error("%s", err.msg);
+		rc = report(o, NULL, 2, err.msg);
 		goto out;
 	}
 	if (o->from && repro_load(&rp, o->from, &err) < 0) {
-		cli_error("--from: %s", err.msg);
+		err_prefix(&err, "--from");
+		rc = report(o, NULL, 2, err.msg);
 		goto out;
 	}
+	gen_args_from_repro(&from, &rp);
+	if (gen_request_build(&req, cfg, &o->a, NULL, o->from ? &from : NULL, &env, &err) < 0) {
+		rc = report(o, NULL, err.code ? err.code : 2, err.msg);
+		goto out;
+	}
+	have_req = 1;
 
-	ov.backend = o->backend ? o->backend : rp.backend;
-	ov.backend_origin = o->backend ? FROM_FLAG : FROM_FILE_ARG;
-	ov.output_dir = o->output;
-	ov.cloud_sync = o->cloud;
-	ov.preview = o->preview;
-	if (settings_resolve(&st, cfg, &ov, env_process(), &err) < 0) {
-		cli_error("%s", err.msg);
+	term_init(&f.term, g->quiet, g->verbose);
+	f.term_sink = term_sink(&f.term);
+	f.json = o->json;
+	sink = f.term_sink;
+	sink.emit = front_emit;
+	sink.ctx = &f;
+	gen_request_log(&req, &sink);
+	if (o->from)
+		ev_log(&sink, EV_VERBOSE, NULL, "--from %s (%s)", o->from, rp.source);
+	if (req.cb->ops->open(&be, req.cb->name, req.cb->cfg, &err) < 0) {
+		term_release(&f.term);
+		err_prefix(&err, "backend \"%s\"", req.cb->name);
+		rc = report(o, &req, err.code ? err.code : 2, err.msg);
 		goto out;
 	}
-	cb = config_backend(cfg, st.backend);
-	if (!cb) {
-		config_backend_names(cfg, names, sizeof(names));
-		cli_error("backend \"%s\": unknown backend (configured: %s)", st.backend, names);
-		goto out;
+	gen_run(&oc, &req, be, NULL, &sink);
+	term_release(&f.term);
+	rc = oc.code;
+	/* the images are printed as they land; what failed without an image comes last */
+	json_array_foreach (oc.records, i, rec) {
+		if (!json_is_null(json_object_get(rec, "image")))
+			continue;
+		cli_error("%s", json_string_value(json_object_get(rec, "error")));
+		if (o->json)
+			print_json(rec);
 	}
-
-	/* a recorded prompt is already whole: a --from source that names no style (a plain
-	 * A1111 PNG) must not pick up the default style's suffix */
-	style = o->style ? o->style : rp.style ? rp.style : o->from ? "none" : cfg->default_style;
-	suffix = config_style_suffix(cfg, style);
-	prompt = o->prompt.len ? (const char *)o->prompt.data : rp.prompt;
-	if (!prompt || !*prompt) {
-		cli_error("generate: a prompt is required (e.g. imagen generate \"a lighthouse at "
-			  "dusk\")");
-		goto out;
-	}
-	/* --from with neither prompt nor style changed replays the exact recorded text, even if
-	 * the style preset has been edited since */
-	from_style_kept = rp.final_prompt && !o->prompt.len && !o->style;
-	if (from_style_kept) {
-		final = strdup(rp.final_prompt);
-	} else if (!suffix) {
-		size_t i;
-		struct buf sn = BUF_INIT;
-
-		buf_adds(&sn, "none");
-		for (i = 0; i < cfg->nstyles; i++)
-			buf_addf(&sn, ", %s", cfg->styles[i].name);
-		cli_error("style \"%s\": unknown style (configured: %s)", style, sn.data);
-		buf_release(&sn);
-		goto out;
-	} else if (*suffix) {
-		if (asprintf(&final, "%s, %s", prompt, suffix) < 0)
-			final = NULL;
-	} else {
-		final = strdup(prompt);
-	}
-	if (!final) {
-		cli_error("out of memory");
-		goto out;
-	}
-
-	opts = rp.options ? json_deep_copy(rp.options) : json_object();
-	if (!opts || json_object_update(opts, o->set) < 0) {
-		cli_error("out of memory");
-		goto out;
-	}
-
-	memset(&req, 0, sizeof(req));
-	req.prompt = final;
-	req.negative_prompt = o->negative ? o->negative : rp.negative;
-	if (req.negative_prompt && !*req.negative_prompt)
-		req.negative_prompt = NULL;
-	req.width = o->width ? (int)o->width : rp.width;
-	req.height = o->height ? (int)o->height : rp.height;
-	req.steps = o->steps ? (int)o->steps : rp.steps;
-	req.style = style;
-	req.opts = opts;
-	if (o->has_seed)
-		req.seed = o->seed;
-	else if (rp.has_seed)
-		req.seed = rp.seed;
-	else if (random_seed(&req.seed) < 0) {
-		cli_error("getrandom: %s", strerror(errno));
-		goto out;
-	}
-
-	tmpl = o->name ? o->name : cfg->naming;
-	if (o->name && output_check_template(o->name, &err) < 0) {
-		cli_error("--name: %s", err.msg);
-		goto out;
-	}
-	/* find out now, before spending a generation, whether the output directory works */
-	if (output_expand_dir(&dir, st.output_dir, &err) < 0 || output_mkdirs(dir, &err) < 0 ||
-	    access(dir, W_OK) < 0) {
-		if (!err.msg[0])
-			err_set(&err, "%s: %s", dir, strerror(errno));
-		cli_error("output: %s", err.msg);
-		goto out;
-	}
-
-	if (g->verbose) {
-		fprintf(stderr, "imagen: config: %s\n", cfg->display);
-		fprintf(stderr, "imagen: backend %s (type %s, from %s)\n", cb->name, cb->type,
-			origin_name(st.backend_from));
-		fprintf(stderr, "imagen: seed %lld (%s)\n", (long long)req.seed,
-			o->has_seed   ? "flag"
-			: rp.has_seed ? "--from"
-				      : "random");
-		fprintf(stderr,
-			"imagen: output %s (from %s), cloud sync %s%s (from %s), preview %s (from "
-			"%s)\n",
-			dir, origin_name(st.output_dir_from), mode_name(st.cloud_sync),
-			st.cloud_sync != MODE_AUTO ? ""
-			: st.cloud_on              ? " -> on"
-						   : " -> off",
-			origin_name(st.cloud_sync_from), mode_name(st.preview),
-			origin_name(st.preview_from));
-		if (o->from)
-			fprintf(stderr, "imagen: --from %s (%s)\n", o->from, rp.source);
-	}
-
-	if (cb->ops->open(&be, cb->name, cb->cfg, &err) < 0) {
-		cli_error("backend \"%s\": %s", cb->name, err.msg);
-		rc = err.code ? err.code : 2;
-		goto out;
-	}
-
-	term_init(&term, g->quiet, g->verbose);
-	sink = term_sink(&term);
-	ctx = (struct write_ctx){ g,     o,    cfg,   &st,   cb, dir, tmpl, prompt, final,
-				  style, opts, &term, &sink, 0,  0,   NULL, 0 };
-	rc = generate_all(&ctx, be, &req, o->count ? (int)o->count : 1);
-	term_release(&term);
-	if (ctx.npaths && rc != HTTP_EXIT_CANCELED)
-		preview_after_generate(cfg, &st, (const char *const *)ctx.paths, ctx.npaths,
+	if (f.npaths && rc != HTTP_EXIT_CANCELED)
+		preview_after_generate(cfg, &req.st, (const char *const *)f.paths, f.npaths,
 				       o->json, g->quiet);
-	while (ctx.npaths)
-		free(ctx.paths[--ctx.npaths]);
-	free(ctx.paths);
 out:
 	if (fflush(stdout) != 0 && rc == 0)
 		rc = 1;
+	while (f.npaths)
+		free(f.paths[--f.npaths]);
+	free(f.paths);
+	gen_outcome_release(&oc);
 	if (be)
 		be->ops->close(be);
+	if (have_req)
+		gen_request_release(&req);
 	repro_release(&rp);
-	json_decref(opts);
-	free(final);
-	free(dir);
 	config_free(cfg);
 	return rc;
 }
@@ -783,8 +348,7 @@ static int cmd_generate(struct global_opts *g, int argc, char **argv)
 	int rc;
 
 	memset(&o, 0, sizeof(o));
-	o.preview = -1;
-	o.cloud = -1;
+	gen_args_init(&o.a);
 	o.set = json_object();
 	if (!o.set)
 		return 2;

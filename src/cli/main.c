@@ -1,7 +1,9 @@
 /* main.c - global options, then dispatch through the command table. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "util/cancel.h"
@@ -36,6 +38,34 @@ static int cmd_help(struct global_opts *g, int argc, char **argv)
 const struct cmd_entry commands_help = {
 	"help", "[COMMAND]", "show help for imagen or one command", NULL, NULL, cmd_help,
 };
+
+/* SIGINT/SIGTERM: the first asks for a clean stop (the library sees cancel_requested()),
+ * the second exits at once: only the front end may end the process. */
+static void on_signal(int sig)
+{
+	static const char msg[] = "\nimagen: interrupted again, exiting now\n";
+
+	(void)sig;
+	if (cancel_raise()) {
+		ssize_t n = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+
+		(void)n;
+		_exit(130);
+	}
+}
+
+static void signals_install(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	/* no SA_RESTART: a blocking poll/sleep returns EINTR so the stop is noticed at once */
+	sa.sa_flags = 0;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
 
 static void unknown_command(const char *name)
 {
@@ -94,6 +124,6 @@ int main(int argc, char **argv)
 		unknown_command(argv[i]);
 		return 2;
 	}
-	cancel_install();
+	signals_install();
 	return cmd->exec(&g, argc - i, argv + i);
 }

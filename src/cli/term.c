@@ -1,12 +1,18 @@
-/* term.c - events drawn on a terminal: one redrawn progress line, message lines. */
+/* term.c - events drawn on a terminal: one redrawn progress line, message lines.
+ *
+ * Whatever is slow (an upstream that reports nothing for a minute, a long encode), the
+ * line keeps ticking: a thread started with the first job redraws the current status or
+ * step line with its elapsed time about four times a second, until term_release. */
 #include "cli/term.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #define BAR_WIDTH 24
+#define TICK_NS 250000000L /* the ticker redraws the line this often */
 
 static double elapsed_s(const struct term *t)
 {
@@ -22,6 +28,14 @@ void term_init(struct term *t, int quiet, int verbose)
 
 	memset(t, 0, sizeof(*t));
 	pthread_mutex_init(&t->mu, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&t->wake, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	t->quiet = quiet;
 	t->verbose = verbose;
 	t->enabled = !quiet && isatty(STDERR_FILENO);
@@ -32,7 +46,15 @@ void term_init(struct term *t, int quiet, int verbose)
 
 void term_release(struct term *t)
 {
+	pthread_mutex_lock(&t->mu);
+	t->stopping = 1;
+	pthread_cond_signal(&t->wake);
+	pthread_mutex_unlock(&t->mu);
+	if (t->ticking)
+		pthread_join(t->ticker, NULL);
+	t->ticking = 0;
 	term_clear(t);
+	pthread_cond_destroy(&t->wake);
 	pthread_mutex_destroy(&t->mu);
 }
 
@@ -94,6 +116,49 @@ static void draw_status(struct term *t, const char *status)
 	draw(t, line);
 }
 
+/* The current line again, its elapsed time moved on.  Called with mu held. */
+static void redraw_locked(struct term *t)
+{
+	if (t->line == TERM_LINE_STATUS)
+		draw_status(t, t->status);
+	else if (t->line == TERM_LINE_STEPS)
+		draw_steps(t, t->value, t->max, t->what[0] ? t->what : NULL);
+}
+
+static void *ticker_main(void *arg)
+{
+	struct term *t = arg;
+	struct timespec when;
+
+	pthread_mutex_lock(&t->mu);
+	while (!t->stopping) {
+		clock_gettime(CLOCK_MONOTONIC, &when);
+		when.tv_nsec += TICK_NS;
+		if (when.tv_nsec >= 1000000000L) {
+			when.tv_sec++;
+			when.tv_nsec -= 1000000000L;
+		}
+		while (!t->stopping && pthread_cond_timedwait(&t->wake, &t->mu, &when) == 0)
+			; /* woken early: only a stop does that */
+		if (!t->stopping)
+			redraw_locked(t);
+	}
+	pthread_mutex_unlock(&t->mu);
+	return NULL;
+}
+
+/* Start the ticker (mu held).  It blocks every signal: SIGINT stays with the thread that
+ * polls and sleeps, so the stop is noticed there at once. */
+static void ticker_start(struct term *t)
+{
+	sigset_t all, old;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	t->ticking = pthread_create(&t->ticker, NULL, ticker_main, t) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
 static void term_emit(const struct ev_sink *sink, const struct ev *ev)
 {
 	struct term *t = sink->ctx;
@@ -103,18 +168,31 @@ static void term_emit(const struct ev_sink *sink, const struct ev *ev)
 	case EV_JOB_START:
 		clock_gettime(CLOCK_MONOTONIC, &t->t0);
 		snprintf(t->label, sizeof(t->label), "%s", ev->text ? ev->text : "imagen");
+		t->line = TERM_LINE_NONE;
+		if (t->enabled && !t->ticking && !t->stopping)
+			ticker_start(t);
 		break;
 	case EV_STATUS:
-		if (t->enabled)
-			draw_status(t, ev->text);
+		if (!t->enabled)
+			break;
+		t->line = TERM_LINE_STATUS;
+		snprintf(t->status, sizeof(t->status), "%s", ev->text ? ev->text : "");
+		draw_status(t, t->status);
 		break;
 	case EV_STEPS:
-		if (t->enabled)
-			draw_steps(t, ev->value, ev->max, ev->text);
+		if (!t->enabled || ev->max <= 0)
+			break;
+		t->line = TERM_LINE_STEPS;
+		t->value = ev->value;
+		t->max = ev->max;
+		snprintf(t->what, sizeof(t->what), "%s", ev->text ? ev->text : "");
+		draw_steps(t, t->value, t->max, ev->text ? t->what : NULL);
 		break;
 	case EV_LOG:
-		/* warnings unless -q; detail lines at the -v level asked for */
-		if (ev->level <= EV_WARN ? t->quiet : ev->level > t->verbose)
+		/* errors always, warnings unless -q, detail lines at the -v level asked for */
+		if (ev->level < EV_WARN    ? 0
+		    : ev->level == EV_WARN ? t->quiet
+					   : ev->level > t->verbose)
 			break;
 		clear_locked(t); /* the line redraws itself with the next status */
 		if (ev->source)
@@ -126,6 +204,7 @@ static void term_emit(const struct ev_sink *sink, const struct ev *ev)
 	case EV_IMAGE:
 		break; /* the command prints paths and records on stdout itself */
 	case EV_JOB_END:
+		t->line = TERM_LINE_NONE;
 		clear_locked(t);
 		break;
 	}
@@ -142,6 +221,7 @@ struct ev_sink term_sink(struct term *t)
 void term_clear(struct term *t)
 {
 	pthread_mutex_lock(&t->mu);
+	t->line = TERM_LINE_NONE;
 	clear_locked(t);
 	pthread_mutex_unlock(&t->mu);
 }

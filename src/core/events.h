@@ -26,6 +26,7 @@ enum ev_kind {
 };
 
 enum ev_level {
+	EV_ERROR = -1,  /* shown even with -q: "output: ...; the image was saved to ... instead" */
 	EV_WARN = 0,    /* shown unless -q: "cloud sync: HTTP 401 ...; still queued" */
 	EV_VERBOSE = 1, /* -v: request lines, retries, timings */
 	EV_DEBUG = 2,   /* -vv */

@@ -1,38 +1,18 @@
-/* cancel.c - SIGINT/SIGTERM: the first asks for a clean stop, the second exits now. */
+/* cancel.c - the stop flag a Ctrl-C raises, and a sleep that notices it. */
 #include "util/cancel.h"
 
 #include <errno.h>
 #include <signal.h>
-#include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 static volatile sig_atomic_t stop_asked;
 
-static void on_signal(int sig)
+int cancel_raise(void)
 {
-	static const char msg[] = "\nimagen: interrupted again, exiting now\n";
+	int was = stop_asked != 0;
 
-	if (stop_asked) {
-		ssize_t n = write(STDERR_FILENO, msg, sizeof(msg) - 1);
-
-		(void)n;
-		_exit(130);
-	}
 	stop_asked = 1;
-}
-
-void cancel_install(void)
-{
-	struct sigaction sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	/* no SA_RESTART: a blocking poll/sleep returns EINTR so the stop is noticed at once */
-	sa.sa_flags = 0;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
+	return was;
 }
 
 int cancel_requested(void)

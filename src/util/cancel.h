@@ -1,11 +1,12 @@
-/* cancel.h - Ctrl-C: the first SIGINT/SIGTERM asks everything to stop (transfers abort,
- * adapters ask their upstream to stop the work, nothing partial is written, exit 130);
- * a second one exits at once. */
+/* cancel.h - Ctrl-C: the flag that asks everything to stop (transfers abort, adapters ask
+ * their upstream to stop the work, nothing partial is written, exit 130).  The signal
+ * handlers that raise it belong to the front end (cli/main.c); the library only reads it. */
 #ifndef IMAGEN_CANCEL_H
 #define IMAGEN_CANCEL_H
 
-/** Install the SIGINT/SIGTERM handlers (main, once). */
-void cancel_install(void);
+/** Raise the flag; returns whether it was already raised.  Async-signal-safe: a signal
+ *  handler calls it. */
+int cancel_raise(void);
 /** Non-zero once a stop was asked for. Async-signal-safe to read. */
 int cancel_requested(void);
 /** Sleep up to seconds, returning early (1) when a stop is asked for; 0 otherwise. */

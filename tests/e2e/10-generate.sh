@@ -134,7 +134,7 @@ test_json_record() {
 	expect_eq "$(jqr "$OUT" .bytes)" "$(stat -c %s "$(ls out/*.png)")" bytes
 	expect_eq "$(jqr "$OUT" .file_name)" "$(basename "$(ls out/*.png)")" file_name
 	expect_eq "$(jqr "$OUT" .metadata.prompt)" "json please" "metadata.prompt"
-	expect_eq "$(jqr "$OUT" .cloud_sync)" auto cloud_sync
+	expect_eq "$(jqr "$OUT" .cloud_sync)" off "cloud_sync resolved (no cloud configured)"
 	expect_eq "$(printf '%s\n' "$OUT" | wc -l)" 1 "one line of JSON"
 }
 
