@@ -3,6 +3,7 @@
 #include "core/backend.h"
 #include "util/suggest.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,9 +11,11 @@ struct inst {
 	char *name;
 	int limit, cur;
 	int in_flight, max_in_flight;
-	int fails; /* retryable failures in a row */
+	int fails;            /* retryable failures in a row */
+	double failing_since; /* when the current run of failures began */
 	double rest_until;
 	unsigned long done, retried, rate_limited;
+	char last_err[256];
 };
 
 struct member {
@@ -31,6 +34,7 @@ struct target {
 };
 
 struct batch_targets {
+	double backoff_base, backoff_max;
 	struct inst *insts;
 	size_t ninsts;
 	struct target *targets;
@@ -56,7 +60,18 @@ int batch_default_concurrency(const char *type)
 int batch_targets_new(struct batch_targets **out, struct err *err)
 {
 	*out = calloc(1, sizeof(**out));
-	return *out ? 0 : err_set(err, "out of memory");
+	if (!*out)
+		return err_set(err, "out of memory");
+	batch_targets_backoff(*out, 0, 0);
+	return 0;
+}
+
+void batch_targets_backoff(struct batch_targets *t, double base, double max)
+{
+	t->backoff_base = base > 0 ? base : 1;
+	t->backoff_max = max > 0 ? max : 60;
+	if (t->backoff_max < t->backoff_base)
+		t->backoff_max = t->backoff_base;
 }
 
 void batch_targets_free(struct batch_targets *t)
@@ -391,7 +406,7 @@ void batch_targets_begin(struct batch_targets *t, int inst)
 }
 
 double batch_targets_end(struct batch_targets *t, int inst, enum batch_result result,
-			 double retry_after, double now, double backoff_base, double backoff_max)
+			 double retry_after, const char *why, double now)
 {
 	struct inst *in = &t->insts[inst];
 	double rest;
@@ -402,6 +417,7 @@ double batch_targets_end(struct batch_targets *t, int inst, enum batch_result re
 	case BATCH_DONE:
 		in->done++;
 		in->fails = 0;
+		in->failing_since = 0;
 		in->rest_until = 0;
 		if (in->cur < in->limit)
 			in->cur++;
@@ -416,17 +432,40 @@ double batch_targets_end(struct batch_targets *t, int inst, enum batch_result re
 	default:
 		return 0;
 	}
-	in->fails++;
-	rest = backoff_base;
-	for (k = 1; k < in->fails && rest < backoff_max; k++)
+	if (in->fails++ == 0)
+		in->failing_since = now;
+	snprintf(in->last_err, sizeof(in->last_err), "%s", why ? why : "");
+	rest = t->backoff_base;
+	for (k = 1; k < in->fails && rest < t->backoff_max; k++)
 		rest *= 2;
 	if (retry_after > rest)
 		rest = retry_after;
-	if (rest > backoff_max)
-		rest = backoff_max;
+	if (rest > t->backoff_max)
+		rest = t->backoff_max;
 	if (now + rest > in->rest_until)
 		in->rest_until = now + rest;
 	return rest;
+}
+
+int batch_targets_down(const struct batch_targets *t, int target, int min_fails, double min_secs,
+		       double now, char *why, size_t size)
+{
+	const struct target *tg = &t->targets[target];
+	const struct inst *last = NULL;
+	size_t i, n = tg->inst >= 0 ? 1 : tg->nmembers;
+
+	for (i = 0; i < n; i++) {
+		const struct inst *in = &t->insts[tg->inst >= 0 ? tg->inst : tg->members[i].inst];
+
+		if (in->fails < min_fails || now - in->failing_since < min_secs || in->in_flight)
+			return 0;
+		if (!last || in->rest_until > last->rest_until)
+			last = in;
+	}
+	if (!last)
+		return 0;
+	snprintf(why, size, "%s", last->last_err);
+	return 1;
 }
 
 int batch_targets_stats(const struct batch_targets *t, const char *name,
@@ -446,6 +485,7 @@ int batch_targets_stats(const struct batch_targets *t, const char *name,
 		out->done = in->done;
 		out->retried = in->retried;
 		out->rate_limited = in->rate_limited;
+		out->fails = in->fails;
 		out->rest_until = in->rest_until;
 		return 0;
 	}

@@ -85,18 +85,32 @@ const char *batch_targets_inst_name(const struct batch_targets *t, int inst);
  * back (0 when the wait is for room, not for a rest).  Round-robin state advances.
  */
 int batch_targets_pick(struct batch_targets *t, int target, double now, double *wake);
+/** Rests: the first lasts base seconds, each further failure in a row doubles it, up to
+ *  max (default 1 and 60). */
+void batch_targets_backoff(struct batch_targets *t, double base, double max);
 /** A job was sent to inst. */
 void batch_targets_begin(struct batch_targets *t, int inst);
 /** The job on inst ended with result; retry_after is the upstream's wish in seconds (0
- *  none).  Applies rests and AIMD; returns the rest given (0 when none). */
+ *  none), why the error (kept as the member's last error).  Applies rests and AIMD;
+ *  returns the rest given (0 when none). */
 double batch_targets_end(struct batch_targets *t, int inst, enum batch_result result,
-			 double retry_after, double now, double backoff_base, double backoff_max);
+			 double retry_after, const char *why, double now);
+/**
+ * 1 when every instance target may use has failed at least min_fails times in a row and
+ * for at least min_secs (a pool wholly down, not a blip): the scheduler then fails the
+ * target's waiting jobs at once instead of letting each wait out its rests.  Members
+ * with a job in flight are not down.  why gets the last error of the member resting
+ * longest.
+ */
+int batch_targets_down(const struct batch_targets *t, int target, int min_fails, double min_secs,
+		       double now, char *why, size_t size);
 
 struct batch_inst_stats {
 	int limit;     /* configured */
 	int cur_limit; /* now (AIMD) */
 	int in_flight, max_in_flight;
 	unsigned long done, retried, rate_limited;
+	int fails; /* retryable failures in a row */
 	double rest_until;
 };
 

@@ -71,7 +71,7 @@ struct sched {
 	struct batch_targets *t;
 	int (*stop_fn)(void);
 	int max_attempts;
-	double backoff_base, backoff_max;
+	double down_after; /* seconds of failures before a wholly failing target gives up */
 
 	int *target_of;         /* by job index */
 	int *attempts;          /* by job index */
@@ -121,10 +121,13 @@ static void wait_until(struct sched *s, double wake)
 	pthread_cond_timedwait(&s->cv, &s->mu, &ts);
 }
 
-enum dispatch { D_RUN, D_WAIT, D_BUDGET };
+enum dispatch { D_RUN, D_WAIT, D_BUDGET, D_DOWN };
 
-/* Under the lock: the next job that can start, in index order across targets. */
-static enum dispatch dispatch(struct sched *s, size_t *job_out, int *inst_out, double *wake)
+/* Under the lock: the next job that can start, in index order across targets (D_RUN:
+ * *inst_out is where), or one to fail because every instance its target may use is down
+ * (D_DOWN: *inst_out is the target, why the last error). */
+static enum dispatch dispatch(struct sched *s, size_t *job_out, int *inst_out, double *wake,
+			      char *why, size_t why_size)
 {
 	const struct batch_sched_opts *o = s->o;
 	double now = mono_now();
@@ -148,6 +151,14 @@ static enum dispatch dispatch(struct sched *s, size_t *job_out, int *inst_out, d
 		if (best < 0)
 			return D_WAIT;
 		inst = batch_targets_pick(s->t, best, now, &w);
+		if (inst < 0 && batch_targets_down(s->t, best, s->max_attempts, s->down_after, now,
+						   why, why_size)) {
+			dq_pop_front(&s->queues[best]);
+			s->queued--;
+			*job_out = best_job;
+			*inst_out = best;
+			return D_DOWN;
+		}
 		if (inst < 0) {
 			s->blocked[best] = 1;
 			if (w > 0 && (*wake == 0 || w < *wake))
@@ -195,6 +206,51 @@ static json_t *journal_fields(const char *inst, int attempts, double cost, int c
 	return f;
 }
 
+/* A job ended for good (lock not held): its journal line, then the report, then the
+ * count.  Takes out->record. */
+static void finish(struct sched *s, size_t j, const char *where, struct batch_outcome *out,
+		   int attempts, double cost, int cost_known)
+{
+	const struct batch_sched_opts *o = s->o;
+	const struct batch_job *job = &s->jobs->jobs[j];
+	enum batch_job_state st = out->result == BATCH_DONE        ? BATCH_JOB_DONE
+				  : out->result == BATCH_CANCELLED ? BATCH_JOB_CANCELLED
+								   : BATCH_JOB_FAILED;
+	json_t *fields;
+
+	if (o->journal) {
+		struct err jerr = ERR_INIT;
+
+		fields = journal_fields(where, attempts, cost, cost_known, out);
+		if (!fields ||
+		    batch_journal_append(o->journal, job->index, st, fields, &jerr) < 0) {
+			if (!fields)
+				err_set(&jerr, "out of memory");
+			pthread_mutex_lock(&s->mu);
+			if (!s->err.msg[0])
+				s->err = jerr;
+			stop_with(s, BATCH_STOP_ERROR);
+			pthread_mutex_unlock(&s->mu);
+		}
+		json_decref(fields);
+	}
+	if (o->report)
+		o->report(o->ctx, job, where, out);
+	pthread_mutex_lock(&s->mu);
+	if (st == BATCH_JOB_DONE) {
+		s->sum.done++;
+		if (out->cost_usd < 0)
+			s->sum.unknown_cost++;
+	} else if (st == BATCH_JOB_CANCELLED) {
+		s->sum.cancelled++;
+	} else {
+		s->sum.failed++;
+	}
+	pthread_mutex_unlock(&s->mu);
+	json_decref(out->record);
+	out->record = NULL;
+}
+
 /* Run job j on inst (lock not held), then settle. */
 static void run_one(struct sched *s, size_t j, int inst)
 {
@@ -203,10 +259,8 @@ static void run_one(struct sched *s, size_t j, int inst)
 	const char *iname = batch_targets_inst_name(s->t, inst);
 	struct ev_sink sink;
 	struct batch_outcome out;
-	enum batch_job_state st;
 	double rest, cost;
 	int retryable, attempts, cost_known;
-	json_t *fields;
 
 	memset(&sink, 0, sizeof(sink));
 	if (o->sink)
@@ -220,8 +274,7 @@ static void run_one(struct sched *s, size_t j, int inst)
 		err_set(&out.err, "the job failed without a message");
 
 	pthread_mutex_lock(&s->mu);
-	rest = batch_targets_end(s->t, inst, out.result, out.retry_after, mono_now(),
-				 s->backoff_base, s->backoff_max);
+	rest = batch_targets_end(s->t, inst, out.result, out.retry_after, out.err.msg, mono_now());
 	s->in_flight--;
 	cost_known = out.cost_usd >= 0 || (out.result == BATCH_DONE && s->reserve[j] > 0);
 	cost = out.cost_usd >= 0 ? out.cost_usd : out.result == BATCH_DONE ? s->reserve[j] : 0;
@@ -249,42 +302,26 @@ static void run_one(struct sched *s, size_t j, int inst)
 	}
 	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
-
 	if (retryable)
 		err_prefix(&out.err, "gave up after %d attempts", attempts);
-	st = out.result == BATCH_DONE        ? BATCH_JOB_DONE
-	     : out.result == BATCH_CANCELLED ? BATCH_JOB_CANCELLED
-					     : BATCH_JOB_FAILED;
-	if (o->journal) {
-		struct err jerr = ERR_INIT;
+	finish(s, j, iname, &out, attempts, cost, cost_known);
+}
 
-		fields = journal_fields(iname, attempts, cost, cost_known, &out);
-		if (!fields ||
-		    batch_journal_append(o->journal, job->index, st, fields, &jerr) < 0) {
-			if (!fields)
-				err_set(&jerr, "out of memory");
-			pthread_mutex_lock(&s->mu);
-			if (!s->err.msg[0])
-				s->err = jerr;
-			stop_with(s, BATCH_STOP_ERROR);
-			pthread_mutex_unlock(&s->mu);
-		}
-		json_decref(fields);
-	}
-	if (o->report)
-		o->report(o->ctx, job, iname, &out);
+/* Fail job j without running it: every instance of target is down. */
+static void fail_down(struct sched *s, size_t j, int target, const char *why)
+{
+	struct batch_outcome out;
+	int attempts;
+
+	memset(&out, 0, sizeof(out));
+	out.result = BATCH_FAILED;
+	out.cost_usd = -1;
+	err_set(&out.err, "every backend of '%s' keeps failing (last error: %s)",
+		batch_targets_name(s->t, target), why);
 	pthread_mutex_lock(&s->mu);
-	if (st == BATCH_JOB_DONE) {
-		s->sum.done++;
-		if (out.cost_usd < 0)
-			s->sum.unknown_cost++;
-	} else if (st == BATCH_JOB_CANCELLED) {
-		s->sum.cancelled++;
-	} else {
-		s->sum.failed++;
-	}
+	attempts = s->attempts[j];
 	pthread_mutex_unlock(&s->mu);
-	json_decref(out.record);
+	finish(s, j, batch_targets_name(s->t, target), &out, attempts, 0, 0);
 }
 
 static void *worker(void *arg)
@@ -297,6 +334,7 @@ static void *worker(void *arg)
 		int inst;
 		double wake;
 		enum dispatch d;
+		char why[256];
 
 		if (!s->stopped && s->stop_fn())
 			stop_with(s, BATCH_STOP_CANCEL);
@@ -308,7 +346,7 @@ static void *worker(void *arg)
 			wait_until(s, 0); /* a running job may come back for a retry */
 			continue;
 		}
-		d = dispatch(s, &j, &inst, &wake);
+		d = dispatch(s, &j, &inst, &wake, why, sizeof(why));
 		if (d == D_BUDGET) {
 			stop_with(s, BATCH_STOP_BUDGET);
 			break;
@@ -318,7 +356,10 @@ static void *worker(void *arg)
 			continue;
 		}
 		pthread_mutex_unlock(&s->mu);
-		run_one(s, j, inst);
+		if (d == D_DOWN)
+			fail_down(s, j, inst, why);
+		else
+			run_one(s, j, inst);
 		pthread_mutex_lock(&s->mu);
 	}
 	pthread_cond_broadcast(&s->cv);
@@ -346,6 +387,8 @@ static int check_jobs(struct sched *s, const size_t *which, size_t n, struct err
 		if (j >= s->jobs->n)
 			return err_code(err, 2, "batch: job %zu is not in the batch", j);
 		job = &s->jobs->jobs[j];
+		if (s->target_of[j] >= 0)
+			return err_code(err, 2, "batch: job %zu is listed twice", j);
 		if (!job->backend)
 			return err_code(err, 2, "%s:%d:%d: the job has no backend",
 					job_file(s->jobs), job->line, job->col);
@@ -405,8 +448,8 @@ int batch_run(struct batch_summary *out, const struct batch_list *jobs, const si
 	s.t = opts->targets;
 	s.stop_fn = opts->stop ? opts->stop : cancel_requested;
 	s.max_attempts = opts->max_attempts > 0 ? opts->max_attempts : 4;
-	s.backoff_base = opts->backoff_base > 0 ? opts->backoff_base : 1;
-	s.backoff_max = opts->backoff_max > 0 ? opts->backoff_max : 60;
+	s.down_after = opts->backoff_max > 0 ? opts->backoff_max : 60;
+	batch_targets_backoff(s.t, opts->backoff_base, opts->backoff_max);
 	s.spent = opts->spent_before;
 	s.ntargets = batch_targets_count(s.t);
 	s.target_of = calloc(jobs->n ? jobs->n : 1, sizeof(*s.target_of));
@@ -418,6 +461,8 @@ int batch_run(struct batch_summary *out, const struct batch_list *jobs, const si
 		err_set(err, "out of memory");
 		goto out;
 	}
+	for (k = 0; k < jobs->n; k++)
+		s.target_of[k] = -1;
 	if (check_jobs(&s, which, n, err) < 0)
 		goto out;
 	for (k = 0; k < n; k++) {

@@ -13,6 +13,10 @@
  *   - a retryable outcome (BATCH_RETRY, BATCH_RATE_LIMITED) rests that instance and puts
  *     the job back at the front of its queue, so a pool sends it to another member; after
  *     max_attempts runs it fails with the last error;
+ *   - a target whose every instance has failed max_attempts times in a row, for at least
+ *     backoff_max seconds, with nothing in flight, is down: its waiting jobs fail at once
+ *     ("every backend of 'farm' keeps failing (last error: ...)") instead of each waiting
+ *     out the rests; a resume tries them again;
  *   - each job that ends (done, failed, cancelled) gets its journal line written and
  *     fsync'd (batch_journal_append) before opts->report hears of it;
  *   - budget: with max_cost > 0, a job's estimated cost is reserved before it is sent;
@@ -79,7 +83,8 @@ struct batch_sched_opts {
 	int allow_unknown_cost;
 	int max_attempts;              /* runs of one job before it fails; 0: 4 */
 	double backoff_base;           /* first rest of a failing member, s; 0: 1 */
-	double backoff_max;            /* longest rest, s; 0: 60 */
+	double backoff_max;            /* longest rest, s, and how long a target must keep
+					* failing to be down; 0: 60 */
 	struct batch_journal *journal; /* NULL: no journal */
 	batch_report_fn report;        /* NULL: none */
 	const struct ev_sink *sink;    /* NULL: events dropped */
@@ -105,7 +110,8 @@ struct batch_summary {
 };
 
 /**
- * Run jobs->jobs[which[0..n)] (which NULL: every job, n ignored) to the end or to a stop.
+ * Run jobs->jobs[which[0..n)] (distinct indexes; which NULL: every job, n ignored) to the
+ * end or to a stop.
  * Returns 0 with *out filled (failed jobs are counted there, not errors), or -1: before
  * anything ran (code 2: a job's backend names no target, unknown price under a budget;
  * the message names the job's FILE:LINE:COL), or after a journal write failed (the run

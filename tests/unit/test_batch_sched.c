@@ -455,6 +455,7 @@ static void test_pick_strategies(void **state)
 	double wake;
 
 	(void)state;
+	batch_targets_backoff(t, 1, 60);
 	a = 0;
 	b = 1;
 	assert_string_equal(batch_targets_inst_name(t, a), "a");
@@ -480,14 +481,14 @@ static void test_pick_strategies(void **state)
 	/* ordered: the first member while it is up */
 	assert_int_equal(batch_targets_pick(t, ord, 0, &wake), a);
 	/* a fails: it rests, the next member takes over, until a is back */
-	assert_true(batch_targets_end(t, a, BATCH_RETRY, 0, 10.0, 1.0, 60.0) == 1.0);
+	assert_true(batch_targets_end(t, a, BATCH_RETRY, 0, "e", 10.0) == 1.0);
 	assert_int_equal(batch_targets_pick(t, ord, 10.5, &wake), b);
 	assert_int_equal(batch_targets_pick(t, ord, 11.0, &wake), a);
 	/* every member resting: no pick, and when to look again */
-	batch_targets_end(t, b, BATCH_RETRY, 0, 20.0, 1.0, 60.0);
-	batch_targets_end(t, b, BATCH_RETRY, 0, 20.0, 1.0, 60.0); /* second failure: 2 s */
+	batch_targets_end(t, b, BATCH_RETRY, 0, "e", 20.0);
+	batch_targets_end(t, b, BATCH_RETRY, 0, "e", 20.0); /* second failure: 2 s */
 	batch_targets_begin(t, a);
-	batch_targets_end(t, a, BATCH_RETRY, 0, 20.5, 1.0, 60.0); /* second failure: 2 s */
+	batch_targets_end(t, a, BATCH_RETRY, 0, "e", 20.5); /* second failure: 2 s */
 	assert_int_equal(batch_targets_pick(t, lb, 21.0, &wake), -1);
 	assert_true(wake == 22.0);
 	batch_targets_free(t);
@@ -501,18 +502,19 @@ static void test_rest_and_aimd(void **state)
 	double wake;
 
 	(void)state;
+	batch_targets_backoff(t, 1, 30);
 	for (i = 0; i < 8; i++)
 		batch_targets_begin(t, 0);
 	assert_int_equal(batch_targets_pick(t, x, 0, &wake), -1); /* full: wait for room */
 	assert_true(wake == 0);
 	/* 429s halve the limit down to 1, rests double (1, 2, 4) and honour Retry-After */
-	assert_true(batch_targets_end(t, 0, BATCH_RATE_LIMITED, 0, 0, 1, 30) == 1);
+	assert_true(batch_targets_end(t, 0, BATCH_RATE_LIMITED, 0, "e", 0) == 1);
 	assert_int_equal(stats(t, "x").cur_limit, 4);
-	assert_true(batch_targets_end(t, 0, BATCH_RATE_LIMITED, 0, 0, 1, 30) == 2);
+	assert_true(batch_targets_end(t, 0, BATCH_RATE_LIMITED, 0, "e", 0) == 2);
 	assert_int_equal(stats(t, "x").cur_limit, 2);
-	assert_true(batch_targets_end(t, 0, BATCH_RATE_LIMITED, 0, 0, 1, 30) == 4);
-	assert_true(batch_targets_end(t, 0, BATCH_RATE_LIMITED, 10, 0, 1, 30) == 10);
-	assert_true(batch_targets_end(t, 0, BATCH_RATE_LIMITED, 99, 0, 1, 30) == 30);
+	assert_true(batch_targets_end(t, 0, BATCH_RATE_LIMITED, 0, "e", 0) == 4);
+	assert_true(batch_targets_end(t, 0, BATCH_RATE_LIMITED, 10, "e", 0) == 10);
+	assert_true(batch_targets_end(t, 0, BATCH_RATE_LIMITED, 99, "e", 0) == 30);
 	assert_int_equal(stats(t, "x").cur_limit, 1);
 	assert_true(stats(t, "x").rest_until == 30);
 	assert_int_equal(batch_targets_pick(t, x, 29, &wake), -1);
@@ -521,18 +523,98 @@ static void test_rest_and_aimd(void **state)
 	assert_int_equal(stats(t, "x").in_flight, 3);
 	assert_int_equal(batch_targets_pick(t, x, 31, &wake), -1);
 	/* each success: one more slot, up to the configured 8; the rest is over */
-	batch_targets_end(t, 0, BATCH_DONE, 0, 31, 1, 30);
+	batch_targets_end(t, 0, BATCH_DONE, 0, "e", 31);
 	assert_int_equal(stats(t, "x").cur_limit, 2);
 	assert_true(stats(t, "x").rest_until == 0);
 	for (i = 0; i < 10; i++) {
 		batch_targets_begin(t, 0);
-		batch_targets_end(t, 0, BATCH_DONE, 0, 32, 1, 30);
+		batch_targets_end(t, 0, BATCH_DONE, 0, "e", 32);
 	}
 	assert_int_equal(stats(t, "x").cur_limit, 8);
 	/* a final error says nothing about the member's health */
 	batch_targets_begin(t, 0);
-	assert_true(batch_targets_end(t, 0, BATCH_FAILED, 0, 40, 1, 30) == 0);
+	assert_true(batch_targets_end(t, 0, BATCH_FAILED, 0, "e", 40) == 0);
 	assert_int_equal(stats(t, "x").cur_limit, 8);
+	batch_targets_free(t);
+}
+
+static void test_target_down(void **state)
+{
+	struct batch_targets *t =
+		targets_from("{\"a\": {\"type\": \"mock\"}, \"b\": {\"type\": \"mock\"},"
+			     " \"p\": {\"type\": \"pool\", \"members\": [\"a\", \"b\"]}}");
+	int p = batch_targets_find(t, "p"), i;
+	char why[64] = "";
+
+	(void)state;
+	batch_targets_backoff(t, 1, 60);
+	for (i = 0; i < 4; i++) {
+		batch_targets_begin(t, 0);
+		batch_targets_end(t, 0, BATCH_RETRY, 0, "connection refused", 100.0 + 10 * i);
+	}
+	/* a has failed 4 times over 30 s: not yet a minute; b is fine */
+	assert_false(batch_targets_down(t, p, 4, 60, 130.0, why, sizeof(why)));
+	assert_false(batch_targets_down(t, p, 4, 60, 200.0, why, sizeof(why)));
+	assert_true(
+		batch_targets_down(t, batch_targets_find(t, "a"), 4, 60, 200.0, why, sizeof(why)));
+	assert_string_equal(why, "connection refused");
+	for (i = 0; i < 4; i++) {
+		batch_targets_begin(t, 1);
+		batch_targets_end(t, 1, BATCH_RATE_LIMITED, 0, "HTTP 429", 150.0);
+	}
+	/* both down long enough, but b still has a job in flight */
+	batch_targets_begin(t, 1);
+	assert_false(batch_targets_down(t, p, 4, 60, 300.0, why, sizeof(why)));
+	batch_targets_end(t, 1, BATCH_RETRY, 0, "HTTP 503", 300.0);
+	assert_true(batch_targets_down(t, p, 4, 60, 360.0, why, sizeof(why)));
+	assert_string_equal(why, "HTTP 503");
+	/* one success and the pool is up again */
+	batch_targets_begin(t, 0);
+	batch_targets_end(t, 0, BATCH_DONE, 0, NULL, 361.0);
+	assert_false(batch_targets_down(t, p, 4, 60, 999.0, why, sizeof(why)));
+	batch_targets_free(t);
+}
+
+static int down_reports;
+
+static void count_down(void *ctx, const struct batch_job *job, const char *instance,
+		       const struct batch_outcome *out)
+{
+	(void)ctx;
+	(void)job;
+	pthread_mutex_lock(&F.mu);
+	if (out->result == BATCH_FAILED && !strcmp(instance, "dead") &&
+	    !strcmp(out->err.msg, "every backend of 'dead' keeps failing (last error: "
+				  "connection refused)"))
+		down_reports++;
+	pthread_mutex_unlock(&F.mu);
+}
+
+static void test_wholly_down_target_fails_fast(void **state)
+{
+	static const char *const be[] = { "dead" };
+	struct batch_targets *t = targets_from("{\"dead\": {\"type\": \"mock\"}}");
+	struct batch_sched_opts o = opts_for(t, 2);
+	struct batch_summary sum;
+	struct batch_list l;
+	struct err err = ERR_INIT;
+
+	(void)state;
+	fake_reset(0);
+	fake_add("dead", DOWN);
+	down_reports = 0;
+	o.max_attempts = 3;
+	o.backoff_base = 0.002;
+	o.backoff_max = 0.01;
+	o.report = count_down;
+	jobs_on(&l, 12, be, 1);
+	assert_int_equal(batch_run(&sum, &l, NULL, 0, &o, &err), 0);
+	assert_int_equal(sum.failed, 12);
+	/* without the rule every job would have run 3 times */
+	assert_true(F.inst[0].runs < 36);
+	assert_true(down_reports >= 1);
+	assert_int_equal(down_reports + (int)(F.inst[0].runs - sum.retries), 12);
+	batch_list_release(&l);
 	batch_targets_free(t);
 }
 
@@ -849,6 +931,8 @@ int main(void)
 		cmocka_unit_test(test_retries_exhausted_and_final_errors),
 		cmocka_unit_test(test_pick_strategies),
 		cmocka_unit_test(test_rest_and_aimd),
+		cmocka_unit_test(test_target_down),
+		cmocka_unit_test(test_wholly_down_target_fails_fast),
 		cmocka_unit_test(test_pool_config),
 		cmocka_unit_test(test_budget_stops_scheduling),
 		cmocka_unit_test(test_ctrl_c_then_resume),
