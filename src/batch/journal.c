@@ -2,6 +2,7 @@
 #include "batch/journal.h"
 #include "core/output.h"
 #include "util/file.h"
+#include "util/xdg.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -53,19 +54,9 @@ static int state_parse(const char *s)
 
 int batch_state_root(char **out, const char *(*getenv_fn)(const char *), struct err *err)
 {
-	const char *xdg = getenv_fn("XDG_STATE_HOME"), *home = getenv_fn("HOME");
-	int n;
-
-	*out = NULL;
-	if (xdg && xdg[0] == '/')
-		n = asprintf(out, "%s/imagen/batches", xdg);
-	else if (home && home[0])
-		n = asprintf(out, "%s/.local/state/imagen/batches", home);
-	else
-		return err_code(err, 2, "batch: neither XDG_STATE_HOME nor HOME is set");
-	if (n < 0) {
-		*out = NULL;
-		return err_set(err, "out of memory");
+	if (xdg_path(out, XDG_STATE, "imagen/batches", getenv_fn, err) < 0) {
+		err_prefix(err, "batch");
+		return -1;
 	}
 	return 0;
 }

@@ -4,6 +4,7 @@
 #include "batch/lines.h"
 #include "util/buf.h"
 #include "util/file.h"
+#include "util/xdg.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -301,19 +302,9 @@ void wildcards_free(struct wildcards *w)
 
 int wildcards_default_dir(char **out, const char *(*getenv_fn)(const char *), struct err *err)
 {
-	const char *xdg = getenv_fn("XDG_CONFIG_HOME"), *home = getenv_fn("HOME");
-	int n;
-
-	*out = NULL;
-	if (xdg && xdg[0] == '/')
-		n = asprintf(out, "%s/imagen/wildcards", xdg);
-	else if (home && home[0])
-		n = asprintf(out, "%s/.config/imagen/wildcards", home);
-	else
-		return err_code(err, 2, "wildcards: neither XDG_CONFIG_HOME nor HOME is set");
-	if (n < 0) {
-		*out = NULL;
-		return err_set(err, "out of memory");
+	if (xdg_path(out, XDG_CONFIG, "imagen/wildcards", getenv_fn, err) < 0) {
+		err_prefix(err, "wildcards");
+		return -1;
 	}
 	return 0;
 }

@@ -374,6 +374,7 @@ static void test_state_root(void **state)
 	env_home = NULL;
 	assert_int_equal(batch_state_root(&r, fake_getenv, &err), -1);
 	assert_int_equal(err.code, 2);
+	assert_string_equal(err.msg, "batch: neither XDG_STATE_HOME nor HOME is set");
 }
 
 int main(void)

@@ -328,6 +328,8 @@ static void test_default_dir(void **state)
 	env_xdg = env_home = NULL;
 	assert_int_equal(wildcards_default_dir(&d, fake_getenv, &err), -1);
 	assert_null(d);
+	assert_int_equal(err.code, 2);
+	assert_string_equal(err.msg, "wildcards: neither XDG_CONFIG_HOME nor HOME is set");
 }
 
 int main(void)
