@@ -7,8 +7,10 @@ and calls serve(Handler, description).  What this module gives every fake:
 * a threaded HTTP/1.1 server on 127.0.0.1, port 0 by default; the bound port is
   written to --port-file once the server listens (tests wait for that file);
 * a request log: every request (method, path, query, headers with lower-case
-  names, body as text or base64, time) is appended as one JSON line to --log and
-  is also served at GET /_fake/requests (a JSON array);
+  names, body as text or base64, time, and in_flight: how many requests the fake
+  was handling when it arrived, itself included) is appended as one JSON line to
+  --log and is also served at GET /_fake/requests (a JSON array); the most
+  requests ever held at once is the largest in_flight;
 * fault injection, queued per route and consumed in order:
       POST /_fake/faults   [ {fault}, ... ]      (or --fault JSON on the command line)
       POST /_fake/reset                          (clears faults and the log)
@@ -56,6 +58,7 @@ class State:
         self.requests = []
         self.log_path = log_path
         self.data = {}  # per-fake shared state, free for handlers to use
+        self.in_flight = 0  # requests being handled now (control routes aside)
 
     def add_faults(self, faults):
         with self.lock:
@@ -149,6 +152,16 @@ class FakeHandler(BaseHTTPRequestHandler):
             "body_len": len(self.body),
         }
         entry.update(body_entry)
+        with self.state.lock:
+            self.state.in_flight += 1
+            entry["in_flight"] = self.state.in_flight
+        try:
+            self._serve(method, entry)
+        finally:
+            with self.state.lock:
+                self.state.in_flight -= 1
+
+    def _serve(self, method, entry):
         self.state.log(entry)
         self.fault = self.state.take_fault(method, self.route)
         f = self.fault or {}

@@ -21,7 +21,10 @@ Speaks what the openai adapter uses (../shared/protocols/openai-images.md):
   GET  /files/<name>?se=...&sig=...    the images handed out as url (signed-link shape).
 
 Answers are instant (images are built once per size and cached), so the benchmark
-can measure the client alone.
+can measure the client alone, unless a latency is asked for: --latency-ms N (or the
+knob latency_ms) holds every generation request N ms before answering, like a real
+upstream busy generating; concurrent requests are held side by side, and each log
+entry's in_flight (fakelib) shows how many were held at once.
 
 Per-test knobs (POST /_fake/data, JSON object, merged):
   api_key          the only key accepted
@@ -34,6 +37,7 @@ Per-test knobs (POST /_fake/data, JSON object, merged):
   images_short     return this many images fewer than asked
   sizes            the sizes accepted instead of the model family's (["640x480"])
   moderation_word  the trigger word (default "forbidden-fruit")
+  latency_ms       hold each generation request this long before answering
   fail             a list of errors answered first, one per request, each
                    {"status": 429, "code": "rate_limit_exceeded", "type": ...,
                     "message": ..., "param": ..., "retry_after": 1}
@@ -173,6 +177,8 @@ class Handler(fakelib.FakeHandler):
         if not self.route.endswith("/images/generations"):
             return self.reply_json(404, error_body("Invalid URL (POST %s)" % self.route))
         k = self.knobs()
+        if k.get("latency_ms"):
+            time.sleep(k["latency_ms"] / 1000.0)
         auth = self.headers.get("Authorization") or ""
         if not auth.startswith("Bearer ") or not auth[7:].strip() or \
                 ("api_key" in k and auth[7:] != k["api_key"]):
@@ -316,11 +322,15 @@ def main():
     ap = fakelib.arg_parser(__doc__.splitlines()[0])
     ap.add_argument("--image", choices=["ok", "noise"], default="ok",
                     help="default of the image knob (the benchmark uses noise)")
+    ap.add_argument("--latency-ms", type=int, default=0,
+                    help="default of the latency_ms knob: hold each generation this long")
     args = ap.parse_args()
 
     def setup(srv, state):
         if args.image != "ok":
             state.data["image"] = args.image
+        if args.latency_ms:
+            state.data["latency_ms"] = args.latency_ms
         # build the usual answer's image before listening: the first request is instant too
         image_bytes(args.image, "png", 1024, 1024, 0)
 
