@@ -495,6 +495,9 @@ static int call(const struct cloud_conn *c, const char *method, const char *url,
 	req.max_body = 4u << 20;
 	req.label = "cloud";
 	req.events = c->events;
+	/* every call is safe to repeat: the upload overwrites (x-upsert), the row inserts
+	 * merge on storage_path, signing makes another URL */
+	req.idempotent = 1;
 	return http_request_retry(&req, NULL, resp, err);
 }
 
