@@ -1048,13 +1048,13 @@ static json_t *build_body(const struct openai_backend *o, const char *prompt,
 	return b;
 }
 
-/* error.code of an OpenAI error body, into out ("" when none). */
 /* An upstream text as one printable line (NULL reads as empty). */
 static void clean_copy(char *out, size_t size, const char *in)
 {
 	http_clean_text(out, size, in ? in : "", in ? strlen(in) : 0);
 }
 
+/* error.code (else error.type) of an OpenAI error body, into out ("" when none). */
 static void error_code_of(const struct http_response *resp, char *out, size_t size)
 {
 	json_t *j;
@@ -1111,22 +1111,30 @@ static void describe_failure(const struct openai_backend *o, const char *what,
 		 msg[0] ? ": " : "", msg, tail);
 }
 
-/*
- * POST under the common retry policy, with one exception from the protocol notes: a 429
- * whose error code is insufficient_quota (money, not rate) is final.  Returns 0 with the
- * last response (any status), -1 on transport failure or Ctrl-C (err->code 130).
- */
-static int post_retry(const struct openai_backend *o, const struct imagen_request *req,
-		      const char *body, int n, struct http_response *resp, struct err *err)
+/* The protocol notes' one exception to the common rules: a 429 whose error code is
+ * insufficient_quota is money, not rate - asking again cannot help. */
+static enum http_verdict openai_judge(void *arg, int rc, const struct http_response *resp,
+				      const struct err *err)
+{
+	char code[64];
+
+	if (rc == 0 && resp->status == 429) {
+		error_code_of(resp, code, sizeof(code));
+		if (!strcmp(code, "insufficient_quota"))
+			return HTTP_VERDICT_FINAL;
+	}
+	return HTTP_VERDICT_POLICY;
+}
+
+/* POST the request under the common retry loop (a billed create: http.c never sends it
+ * twice once it may have arrived).  Returns 0 with the last response (any status), -1 on
+ * transport failure or Ctrl-C (err->code 130). */
+static int post(const struct openai_backend *o, const struct imagen_request *req,
+		const char *body, int n, struct http_response *resp, struct err *err)
 {
 	const char *headers[] = { o->auth, "Content-Type: application/json",
 				  "Accept: application/json", NULL };
 	struct http_request hr;
-	struct retry_policy pol = http_retry_default();
-	double start = http_now_s(), delay;
-	char code[64];
-	int attempt, rc;
-	long status;
 
 	memset(&hr, 0, sizeof(hr));
 	hr.method = "POST";
@@ -1139,47 +1147,14 @@ static int post_retry(const struct openai_backend *o, const struct imagen_reques
 	hr.label = o->base.name;
 	hr.events = req->events;
 	hr.progress_status = "generating"; /* the elapsed time keeps moving while OpenAI works */
-	for (attempt = 1;; attempt++) {
-		err_clear(err);
-		rc = http_request(&hr, resp, err);
-		resp->attempts = attempt;
-		if (rc < 0 && err && err->code == HTTP_EXIT_CANCELED)
-			return -1;
-		status = rc < 0 ? 0 : resp->status;
-		if (status == 429) {
-			error_code_of(resp, code, sizeof(code));
-			if (!strcmp(code, "insufficient_quota"))
-				break;
-		}
-		if (!retry_decide(&pol, attempt, status, rc < 0 ? -1 : resp->retry_after,
-				  http_now_s() - start, http_jitter(), &delay))
-			break;
-		if (ev_wants(req->events, EV_VERBOSE)) {
-			char why[64];
-
-			if (rc < 0)
-				snprintf(why, sizeof(why), "transport error");
-			else
-				snprintf(why, sizeof(why), "HTTP %ld", status);
-			ev_log(req->events, EV_VERBOSE, o->base.name,
-			       "%s, retrying in %.1f s (attempt %d of %d)", why, delay, attempt + 1,
-			       pol.max_attempts);
-		}
-		if (cancel_sleep(delay)) {
-			http_response_release(resp);
-			return err_code(err, HTTP_EXIT_CANCELED, "interrupted");
-		}
+	hr.judge = openai_judge;
+	if (http_request_retry(&hr, NULL, resp, err) == 0)
+		return 0;
+	if (err && err->code != HTTP_EXIT_CANCELED) {
+		err_prefix(err, "POST %s", o->path);
+		err->code = 1;
 	}
-	if (rc < 0) {
-		char msg[sizeof(err->msg)];
-
-		snprintf(msg, sizeof(msg), "%s", err->msg);
-		if (attempt > 1)
-			err_code(err, 1, "POST %s after %d attempts: %s", o->path, attempt, msg);
-		else
-			err_code(err, 1, "POST %s: %s", o->path, msg);
-	}
-	return rc;
+	return -1;
 }
 
 /* GET an image url (no credentials: it is a signed link on another host). */
@@ -1272,7 +1247,7 @@ static int openai_request(struct openai_backend *o, const struct imagen_request 
 	}
 	snprintf(status, sizeof(status), n > 1 ? "generating %d images" : "generating", n);
 	ev_status(req->events, status);
-	rc = post_retry(o, req, text, n, &resp, err);
+	rc = post(o, req, text, n, &resp, err);
 	free(text);
 	if (rc < 0) {
 		json_decref(body);
