@@ -652,11 +652,17 @@ static int rp_check_opts(const json_t *opts, struct err *err)
 
 /* ---- talking to the API ----------------------------------------------------------------- */
 
-enum { SEND_RETRY, SEND_ONCE, SEND_CANCEL };
+/* SEND_RETRY: the common retry loop (GET); SEND_CREATE: the same under the create's
+ * judge; SEND_ONCE: one attempt; SEND_CANCEL: one attempt that ignores Ctrl-C. */
+enum { SEND_RETRY, SEND_CREATE, SEND_ONCE, SEND_CANCEL };
+
+struct rp_create_ctx;
+static enum http_verdict rp_create_judge(void *arg, int rc, const struct http_response *resp,
+					 const struct err *err);
 
 static int rp_send(const struct rp_backend *r, const char *method, const char *url,
 		   const char *body, const char *prefer, long timeout_ms, int mode,
-		   struct http_response *resp, struct err *err)
+		   struct rp_create_ctx *create, struct http_response *resp, struct err *err)
 {
 	const char *hdrs[5];
 	struct http_request hr;
@@ -678,13 +684,15 @@ static int rp_send(const struct rp_backend *r, const char *method, const char *u
 	hr.timeout_ms = timeout_ms;
 	hr.max_body = RP_MAX_JSON;
 	hr.no_cancel = mode == SEND_CANCEL;
-	hr.label = "replicate";
+	hr.label = r->base.name;
 	hr.events = r->base.events;
-	if (mode == SEND_ONCE && !strcmp(method, "POST")) {
+	if (mode == SEND_CREATE) {
 		/* a create held open by Prefer: wait still shows the time going by */
 		hr.progress_status = "starting";
+		hr.judge = rp_create_judge;
+		hr.judge_arg = create;
 	}
-	if (mode == SEND_RETRY)
+	if (mode == SEND_RETRY || mode == SEND_CREATE)
 		return http_request_retry(&hr, NULL, resp, err);
 	return http_request(&hr, resp, err);
 }
@@ -757,7 +765,7 @@ static char *rp_pred_url(const struct rp_backend *r, const json_t *pred, const c
 }
 
 /* Ask Replicate to stop a prediction; best effort, the result is ignored. */
-static void rp_cancel(const struct rp_backend *r, const json_t *pred, int verbose)
+static void rp_cancel(const struct rp_backend *r, const json_t *pred)
 {
 	struct http_response resp;
 	struct err e = ERR_INIT;
@@ -766,11 +774,10 @@ static void rp_cancel(const struct rp_backend *r, const json_t *pred, int verbos
 	if (!url)
 		return;
 	memset(&resp, 0, sizeof(resp));
-	rp_send(r, "POST", url, NULL, NULL, RP_CANCEL_TIMEOUT_MS, SEND_CANCEL, &resp, &e);
-	if (verbose)
-		ev_log(r->base.events, EV_VERBOSE, r->base.name,
-		       "asked Replicate to cancel prediction %s (%s)", jstr(pred, "id"),
-		       resp.status ? (resp.status < 300 ? "accepted" : "refused") : e.msg);
+	rp_send(r, "POST", url, NULL, NULL, RP_CANCEL_TIMEOUT_MS, SEND_CANCEL, NULL, &resp, &e);
+	ev_log(r->base.events, EV_VERBOSE, r->base.name,
+	       "asked Replicate to cancel prediction %s (%s)", jstr(pred, "id"),
+	       resp.status ? (resp.status < 300 ? "accepted" : "refused") : e.msg);
 	http_response_release(&resp);
 	free(url);
 }
@@ -796,7 +803,7 @@ static json_t *rp_find_orphan(const struct rp_backend *r, const json_t *input, t
 		return NULL;
 	memset(&resp, 0, sizeof(resp));
 	if (rp_send(r, "GET", url, NULL, NULL, no_cancel ? RP_CANCEL_TIMEOUT_MS : 10000L,
-		    no_cancel ? SEND_CANCEL : SEND_ONCE, &resp, &e) == 0) {
+		    no_cancel ? SEND_CANCEL : SEND_ONCE, NULL, &resp, &e) == 0) {
 		list = rp_parse(&resp, "GET", url, &e);
 		json_array_foreach (json_object_get(list, "results"), i, item) {
 			const json_t *in = json_object_get(item, "input");
@@ -826,104 +833,91 @@ static json_t *rp_find_orphan(const struct rp_backend *r, const json_t *input, t
 
 /* A create we cannot follow (interrupted, unreadable answer) may have started a
  * prediction: find it and ask Replicate to stop it, ignoring Ctrl-C while doing so. */
-static void rp_stop_orphan(const struct rp_backend *r, const json_t *input, time_t since,
-			   int verbose)
+static void rp_stop_orphan(const struct rp_backend *r, const json_t *input, time_t since)
 {
 	json_t *pred = rp_find_orphan(r, input, since, 1);
 
 	if (pred && !terminal_status(jstr(pred, "status")))
-		rp_cancel(r, pred, verbose);
+		rp_cancel(r, pred);
 	json_decref(pred);
+}
+
+/* What the create's judge knows and finds. */
+struct rp_create_ctx {
+	const struct rp_backend *r;
+	const json_t *input;
+	time_t since; /* wall clock when the first attempt started */
+	json_t *found; /* a prediction of ours a failed attempt left upstream (own reference) */
+};
+
+/*
+ * Replicate's no-double-create rule, as the retry loop's judge.  An answer (any status)
+ * and a create that never left follow the usual rules.  A create that may have reached
+ * Replicate is not sent again blindly: the prediction it may have started is looked for
+ * (GET /predictions: our model, prompt and seed, created since the first attempt); found,
+ * it is adopted (FINAL, ctx->found); not found, Replicate never got it, so sending it
+ * again cannot bill twice (RETRY).  Ctrl-C during the lookup ends the loop.
+ */
+static enum http_verdict rp_create_judge(void *arg, int rc, const struct http_response *resp,
+					 const struct err *err)
+{
+	struct rp_create_ctx *x = arg;
+
+	if (rc == 0 || !resp->sent)
+		return HTTP_VERDICT_POLICY;
+	x->found = rp_find_orphan(x->r, x->input, x->since, 0);
+	if (x->found || cancel_requested())
+		return HTTP_VERDICT_FINAL;
+	return HTTP_VERDICT_RETRY;
 }
 
 /*
  * POST the prediction.  Returns the prediction (new reference) or NULL with err set.
- * A transport failure is retried only when no prediction of ours exists upstream (else
- * that one is adopted); 429 and 5xx are retried under the usual policy (Retry-After or
- * the body's retry_after honoured by http.c); other statuses are final.
+ * 429 and 5xx are retried under the usual policy (Retry-After or the body's retry_after
+ * honoured by http.c); a transport failure as rp_create_judge says; other statuses are
+ * final.  A create we cannot follow (interrupted, unreadable answer) is found and stopped.
  */
 static json_t *rp_create(const struct rp_backend *r, const char *url, const char *body,
-			 const json_t *input, int verbose, struct err *err)
+			 const json_t *input, struct err *err)
 {
-	struct retry_policy pol = http_retry_default();
+	struct rp_create_ctx x = { r, input, time(NULL), NULL };
 	struct http_response resp;
-	char prefer[32], *prefer_p = NULL;
-	double start = http_now_s(), delay;
-	time_t wall = time(NULL);
+	char prefer[32], *prefer_p = NULL, path[512];
 	json_t *pred = NULL;
-	long status, timeout;
-	int attempt, rc;
+	int rc;
 
 	if (r->wait_s > 0) {
 		snprintf(prefer, sizeof(prefer), "Prefer: wait=%d", r->wait_s);
 		prefer_p = prefer;
 	}
-	/* Replicate holds the request up to wait_s: allow that plus a margin */
-	timeout = (r->wait_s + 30) * 1000L;
 	memset(&resp, 0, sizeof(resp));
-	for (attempt = 1;; attempt++) {
+	url_path(path, sizeof(path), url);
+	/* Replicate holds the request up to wait_s: allow that plus a margin */
+	rc = rp_send(r, "POST", url, body, prefer_p, (r->wait_s + 30) * 1000L, SEND_CREATE, &x,
+		     &resp, err);
+	if ((rc < 0 && err->code == HTTP_EXIT_CANCELED) || cancel_requested()) {
+		/* Replicate may be running it already (a lookup cut short proves nothing) */
+		json_decref(x.found);
+		rp_stop_orphan(r, input, x.since);
+		err_code(err, HTTP_EXIT_CANCELED, "interrupted");
+	} else if (x.found) {
+		ev_log(r->base.events, EV_VERBOSE, r->base.name,
+		       "%s; carrying on with prediction %s", err->msg, jstr(x.found, "id"));
 		err_clear(err);
-		rc = rp_send(r, "POST", url, body, prefer_p, timeout, SEND_ONCE, &resp, err);
-		if (rc < 0 && err->code == HTTP_EXIT_CANCELED) {
-			/* Replicate may be running it already */
-			rp_stop_orphan(r, input, wall, verbose);
-			break;
+		pred = x.found;
+	} else if (rc < 0) {
+		err_prefix(err, "POST %s", path);
+		err->code = 1;
+	} else if (resp.status >= 200 && resp.status <= 299) {
+		pred = rp_parse(&resp, "POST", url, err);
+		if (pred && rp_check_prediction(pred, "POST", url, err) < 0) {
+			json_decref(pred);
+			pred = NULL;
 		}
-		if (rc < 0) {
-			pred = rp_find_orphan(r, input, wall, 0);
-			if (cancel_requested()) {
-				/* Ctrl-C during the lookup, which it cut short: look again */
-				json_decref(pred);
-				pred = NULL;
-				rp_stop_orphan(r, input, wall, verbose);
-				err_code(err, HTTP_EXIT_CANCELED, "interrupted");
-				break;
-			}
-			if (pred) {
-				if (verbose)
-					ev_log(r->base.events, EV_VERBOSE, r->base.name,
-					       "%s; carrying on with prediction %s", err->msg,
-					       jstr(pred, "id"));
-				err_clear(err);
-				break;
-			}
-			status = 0;
-		} else if (resp.status >= 200 && resp.status <= 299) {
-			pred = rp_parse(&resp, "POST", url, err);
-			if (pred && rp_check_prediction(pred, "POST", url, err) < 0) {
-				json_decref(pred);
-				pred = NULL;
-			}
-			if (!pred) /* created, but we cannot follow it: stop it, not pay */
-				rp_stop_orphan(r, input, wall, verbose);
-			break;
-		} else {
-			status = resp.status;
-		}
-		if (!retry_decide(&pol, attempt, status, rc < 0 ? -1 : resp.retry_after,
-				  http_now_s() - start, http_jitter(), &delay)) {
-			char path[512];
-
-			url_path(path, sizeof(path), url);
-			if (rc == 0) {
-				resp.attempts = attempt;
-				rp_http_error(err, &resp, "POST", path);
-			} else if (attempt > 1) {
-				err_prefix(err, "POST %s after %d attempts", path, attempt);
-			} else {
-				err_prefix(err, "POST %s", path);
-			}
-			break;
-		}
-		if (verbose)
-			ev_log(r->base.events, EV_VERBOSE, r->base.name,
-			       "%s, retrying in %.1f s (attempt %d of %d)",
-			       rc < 0 ? err->msg : "retryable status", delay, attempt + 1,
-			       pol.max_attempts);
-		if (cancel_sleep(delay)) {
-			err_code(err, HTTP_EXIT_CANCELED, "interrupted");
-			break;
-		}
+		if (!pred) /* created, but we cannot follow it: stop it, not pay */
+			rp_stop_orphan(r, input, x.since);
+	} else {
+		rp_http_error(err, &resp, "POST", path);
 	}
 	http_response_release(&resp);
 	return pred;
@@ -946,7 +940,7 @@ static int rp_wait(const struct rp_backend *r, const struct imagen_request *req,
 	while (!terminal_status(status)) {
 		ev_status(req->events, status);
 		if (http_now_s() > deadline) {
-			rp_cancel(r, *pred, ev_wants(req->events, EV_VERBOSE));
+			rp_cancel(r, *pred);
 			err_code(err, 1,
 				 "prediction %s still %s after %ld s (asked Replicate to "
 				 "cancel it)",
@@ -954,14 +948,15 @@ static int rp_wait(const struct rp_backend *r, const struct imagen_request *req,
 			goto out;
 		}
 		if (cancel_sleep((double)r->poll_ms / 1e3)) {
-			rp_cancel(r, *pred, ev_wants(req->events, EV_VERBOSE));
+			rp_cancel(r, *pred);
 			err_code(err, HTTP_EXIT_CANCELED, "interrupted");
 			goto out;
 		}
-		if (rp_send(r, "GET", url, NULL, NULL, RP_API_TIMEOUT_MS, SEND_RETRY, &resp, err) <
+		if (rp_send(r, "GET", url, NULL, NULL, RP_API_TIMEOUT_MS, SEND_RETRY, NULL, &resp,
+			    err) <
 		    0) {
 			/* whatever happened, nobody will collect this prediction's output */
-			rp_cancel(r, *pred, ev_wants(req->events, EV_VERBOSE));
+			rp_cancel(r, *pred);
 			if (err->code != HTTP_EXIT_CANCELED) {
 				char path[512];
 
@@ -974,7 +969,7 @@ static int rp_wait(const struct rp_backend *r, const struct imagen_request *req,
 		next = rp_parse(&resp, "GET", url, err);
 		if (!next || rp_check_prediction(next, "GET", url, err) < 0) {
 			json_decref(next);
-			rp_cancel(r, *pred, ev_wants(req->events, EV_VERBOSE));
+			rp_cancel(r, *pred);
 			goto out;
 		}
 		if (strcmp(status, jstr(next, "status")))
@@ -1075,7 +1070,8 @@ static int rp_fetch(const struct rp_backend *r, const char *url, int index, int 
 		hr.headers = hdrs[0] ? hdrs : NULL;
 		hr.timeout_ms = RP_DOWNLOAD_TIMEOUT_MS;
 		hr.max_body = RP_MAX_IMAGE;
-		hr.label = "replicate";
+		hr.label = r->base.name;
+		hr.events = r->base.events;
 		if (http_request_retry(&hr, NULL, &resp, &e) < 0) {
 			http_response_release(&resp);
 			if (e.code == HTTP_EXIT_CANCELED)
@@ -1292,7 +1288,7 @@ static int rp_predict(const struct rp_backend *r, const struct imagen_request *r
 	}
 
 	ev_status(req->events, "starting");
-	pred = rp_create(r, url, body, input, ev_wants(req->events, EV_VERBOSE), err);
+	pred = rp_create(r, url, body, input, err);
 	if (!pred)
 		goto out;
 	status = jstr(pred, "status");
