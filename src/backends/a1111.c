@@ -949,6 +949,8 @@ static int a1111_generate(struct backend *b, const struct imagen_request *req,
 			a1111_interrupt(m);
 			err_code(err, HTTP_EXIT_CANCELED, "interrupted");
 		} else if (err) {
+			/* name the endpoint, as the other adapters do */
+			err_prefix(err, "POST %s", A1111_TXT2IMG);
 			err->code = 1;
 		}
 		goto out;
