@@ -20,7 +20,7 @@
 #include "util/cancel.h"
 #include "util/file.h"
 #include "net/http.h"
-#include "core/pngmeta.h"
+#include "core/image.h"
 #include "core/events.h"
 #include "util/suggest.h"
 #include "net/ws.h"
@@ -1089,6 +1089,7 @@ struct run {
 	char ws_error[256]; /* why the socket is not used, "" when it is */
 	int started, done;  /* execution_start / finished seen on the socket */
 	int queued;         /* POST /prompt may have queued it: cancel on the way out */
+	int adopted;        /* POST /prompt failed, but the server had queued the prompt */
 	double success_at;  /* when execution_success came, 0 before */
 	double t0;
 };
@@ -1268,8 +1269,8 @@ static char *url_of(const struct comfy *c, const char *path)
 /* One request to the server.  retry: the http retry policy; cancel: the no_cancel request
  * sent after Ctrl-C (one attempt, short). */
 static int request(const struct run *r, const char *method, const char *path, const char *body,
-		   long timeout_ms, size_t max_body, int retry, int cancel,
-		   struct http_response *resp, struct err *err)
+		   long timeout_ms, size_t max_body, int retry, int cancel, http_judge_fn judge,
+		   void *judge_arg, struct http_response *resp, struct err *err)
 {
 	static const char *const json_hdr[] = { "Content-Type: application/json", NULL };
 	struct http_request hr;
@@ -1289,6 +1290,8 @@ static int request(const struct run *r, const char *method, const char *path, co
 	hr.no_cancel = cancel;
 	hr.label = r->c->base.name;
 	hr.events = r->req->events;
+	hr.judge = judge;
+	hr.judge_arg = judge_arg;
 	if (cancel)
 		hr.connect_timeout_ms = timeout_ms;
 	rc = retry ? http_request_retry(&hr, NULL, resp, err) : http_request(&hr, resp, err);
@@ -1331,7 +1334,8 @@ static int queue_place(const struct run *r)
 	int place = -1;
 
 	memset(&resp, 0, sizeof(resp));
-	if (request(r, "GET", "/queue", NULL, CF_CANCEL_TIMEOUT_MS, 0, 0, 1, &resp, &e) < 0 ||
+	if (request(r, "GET", "/queue", NULL, CF_CANCEL_TIMEOUT_MS, 0, 0, 1, NULL, NULL, &resp,
+		    &e) < 0 ||
 	    resp.status != 200) {
 		http_response_release(&resp);
 		return -1;
@@ -1380,7 +1384,8 @@ static void cancel_upstream(const struct run *r)
 			     : "queue unknown: delete");
 	for (i = 0; i < 2 && place != 0 && place != 2; i++) {
 		snprintf(body, sizeof(body), "{\"delete\": [\"%s\"]}", r->prompt_id);
-		request(r, "POST", "/queue", body, CF_CANCEL_TIMEOUT_MS, 0, 0, 1, &resp, &e);
+		request(r, "POST", "/queue", body, CF_CANCEL_TIMEOUT_MS, 0, 0, 1, NULL, NULL, &resp,
+			&e);
 		http_response_release(&resp);
 		if (place < 0)
 			return; /* we cannot tell whether it runs: never interrupt blindly */
@@ -1389,7 +1394,8 @@ static void cancel_upstream(const struct run *r)
 	}
 	if (place == 2) {
 		snprintf(body, sizeof(body), "{\"prompt_id\": \"%s\"}", r->prompt_id);
-		request(r, "POST", "/interrupt", body, CF_CANCEL_TIMEOUT_MS, 0, 0, 1, &resp, &e);
+		request(r, "POST", "/interrupt", body, CF_CANCEL_TIMEOUT_MS, 0, 0, 1, NULL, NULL,
+			&resp, &e);
 		http_response_release(&resp);
 	}
 }
@@ -1425,6 +1431,51 @@ static void drop_socket(struct run *r, const char *why)
 	r->ws = NULL;
 }
 
+/* Whether the server holds our prompt: queued, running or in /history (ComfyUI queues
+ * a prompt before it answers POST /prompt).  1 yes, 0 no, -1 cannot tell. */
+static int prompt_known(const struct run *r)
+{
+	struct http_response resp;
+	struct err e = ERR_INIT;
+	char path[64];
+	json_t *h;
+	int place = queue_place(r), known;
+
+	if (place != 0)
+		return place > 0 ? 1 : -1;
+	snprintf(path, sizeof(path), "/history/%s", r->prompt_id);
+	memset(&resp, 0, sizeof(resp));
+	if (request(r, "GET", path, NULL, CF_CANCEL_TIMEOUT_MS, CF_MAX_HISTORY, 0, 1, NULL, NULL,
+		    &resp, &e) < 0 ||
+	    resp.status != 200) {
+		http_response_release(&resp);
+		return -1;
+	}
+	h = json_loadb((const char *)resp.body.data, resp.body.len, 0, NULL);
+	http_response_release(&resp);
+	known = json_is_object(h) ? json_object_get(h, r->prompt_id) != NULL : -1;
+	json_decref(h);
+	return known;
+}
+
+/* POST /prompt's judge.  Our prompt_id is the idempotency handle ComfyUI lacks: after a
+ * failure that may have reached the server, ask whether it holds the prompt; it does:
+ * carry on with it (FINAL, r->adopted).  Otherwise the usual rules: a POST that may
+ * have arrived is not sent again. */
+static enum http_verdict prompt_judge(void *arg, int rc, const struct http_response *resp,
+				      const struct err *err)
+{
+	struct run *r = arg;
+
+	if (rc == 0 || !resp->sent)
+		return HTTP_VERDICT_POLICY;
+	if (prompt_known(r) == 1) {
+		r->adopted = 1;
+		return HTTP_VERDICT_FINAL;
+	}
+	return HTTP_VERDICT_POLICY;
+}
+
 /* POST /prompt.  Returns 0, or -1 (a 400 names the nodes and inputs at fault). */
 static int queue_prompt(struct run *r, struct err *err)
 {
@@ -1442,8 +1493,16 @@ static int queue_prompt(struct run *r, struct err *err)
 		return err_code(err, 1, "out of memory");
 	memset(&resp, 0, sizeof(resp));
 	r->queued = 1;
-	rc = request(r, "POST", "/prompt", text, CF_PROMPT_TIMEOUT_MS, 0, 1, 0, &resp, err);
+	rc = request(r, "POST", "/prompt", text, CF_PROMPT_TIMEOUT_MS, 0, 1, 0, prompt_judge, r,
+		     &resp, err);
 	free(text);
+	if (rc < 0 && r->adopted && !cancel_requested()) {
+		verbose(r, "%s; the server has prompt %s, carrying on with it", err->msg,
+			r->prompt_id);
+		err_clear(err);
+		http_response_release(&resp);
+		return 0;
+	}
 	if (rc < 0) {
 		http_response_release(&resp);
 		return fail_transport("POST", "/prompt", err);
@@ -1597,8 +1656,8 @@ static int wait_history(struct run *r, double deadline, json_t **images, struct 
 		ev_status(r->req->events, "waiting");
 	for (;;) {
 		memset(&resp, 0, sizeof(resp));
-		if (request(r, "GET", path, NULL, CF_HISTORY_TIMEOUT_MS, CF_MAX_HISTORY, 1, 0,
-			    &resp, err) < 0) {
+		if (request(r, "GET", path, NULL, CF_HISTORY_TIMEOUT_MS, CF_MAX_HISTORY, 1, 0, NULL,
+			    NULL, &resp, err) < 0) {
 			http_response_release(&resp);
 			return fail_transport("GET", path, err);
 		}
@@ -1626,16 +1685,15 @@ static int wait_history(struct run *r, double deadline, json_t **images, struct 
 	}
 }
 
-/* What the bytes are, by their first bytes: "image/png", ... or NULL. */
-static const char *sniff_image(const unsigned char *d, size_t n)
+/* /view's judge: a 200 whose body is not a whole image (cut short, garbage from a
+ * proxy) is asked for again - the file stays on the server. */
+static enum http_verdict view_judge(void *arg, int rc, const struct http_response *resp,
+				    const struct err *err)
 {
-	if (n >= 8 && !memcmp(d, "\x89PNG\r\n\x1a\n", 8))
-		return "image/png";
-	if (n >= 4 && d[0] == 0xff && d[1] == 0xd8 && d[2] == 0xff)
-		return "image/jpeg";
-	if (n >= 12 && !memcmp(d, "RIFF", 4) && !memcmp(d + 8, "WEBP", 4))
-		return "image/webp";
-	return NULL;
+	if (rc == 0 && resp->status == 200 &&
+	    image_check(resp->body.data, resp->body.len, NULL, NULL) < 0)
+		return HTTP_VERDICT_RETRY;
+	return HTTP_VERDICT_POLICY;
 }
 
 /* GET /view for one image into res. */
@@ -1647,8 +1705,8 @@ static int download(struct run *r, const json_t *im, struct imagen_result *res, 
 	char *efn = http_escape(fn), *esub = http_escape(sub), *etype = http_escape(type);
 	char *path = NULL, shown[300];
 	struct http_response resp;
-	const char *mime;
-	unsigned w = 0, h = 0;
+	struct image_info info;
+	struct err e2 = ERR_INIT;
 	int rc = -1;
 
 	memset(&resp, 0, sizeof(resp));
@@ -1659,7 +1717,7 @@ static int download(struct run *r, const json_t *im, struct imagen_result *res, 
 		err_code(err, 1, "out of memory");
 		goto out;
 	}
-	if (request(r, "GET", path, NULL, 0, 0, 1, 0, &resp, err) < 0) {
+	if (request(r, "GET", path, NULL, 0, 0, 1, 0, view_judge, NULL, &resp, err) < 0) {
 		fail_transport("GET", shown, err);
 		goto out;
 	}
@@ -1667,29 +1725,26 @@ static int download(struct run *r, const json_t *im, struct imagen_result *res, 
 		fail_status("GET", shown, &resp, err);
 		goto out;
 	}
-	mime = sniff_image(resp.body.data, resp.body.len);
-	if (!mime) {
-		err_code(err, 1, "GET %s: the answer is not an image (%zu bytes)", shown,
-			 resp.body.len);
+	if (image_check(resp.body.data, resp.body.len, &info, &e2) < 0) {
+		char why[sizeof(e2.msg)];
+
+		if (image_sniff(resp.body.data, resp.body.len) == IMAGE_NONE)
+			snprintf(why, sizeof(why), "the answer is not an image (%zu bytes)",
+				 resp.body.len);
+		else
+			snprintf(why, sizeof(why), "%s", e2.msg);
+		if (resp.attempts > 1)
+			err_code(err, 1, "GET %s: %.900s (after %d attempts)", shown, why,
+				 resp.attempts);
+		else
+			err_code(err, 1, "GET %s: %.900s", shown, why);
 		goto out;
 	}
-	if (!strcmp(mime, "image/png") &&
-	    pngmeta_check(resp.body.data, resp.body.len, &w, &h, err) < 0) {
-		err_prefix(err, "GET %s", shown);
-		if (err)
-			err->code = 1;
-		goto out;
-	}
-	if (!strcmp(mime, "image/jpeg") &&
-	    (resp.body.len < 4 || resp.body.data[resp.body.len - 2] != 0xff ||
-	     resp.body.data[resp.body.len - 1] != 0xd9)) {
-		err_code(err, 1, "GET %s: truncated JPEG (%zu bytes)", shown, resp.body.len);
-		goto out;
-	}
-	snprintf(res->mime, sizeof(res->mime), "%s", mime);
-	res->width = (int)w;
-	res->height = (int)h;
+	snprintf(res->mime, sizeof(res->mime), "%s", image_mime(info.format));
+	res->width = info.width;
+	res->height = info.height;
 	res->data = buf_detach(&resp.body, &res->len);
+	res->len = info.len; /* without anything after the image's end */
 	rc = 0;
 out:
 	http_response_release(&resp);

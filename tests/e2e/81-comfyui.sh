@@ -408,22 +408,60 @@ test_server_down_is_one_clear_line() {
 	expect_match "$ERR" '^imagen: backend "local": POST /prompt: after 2 attempts: cannot connect to 127\.0\.0\.1:[0-9]+ \(connection refused\)$' stderr
 }
 
-test_truncated_image_fails_and_leaves_nothing() {
+# The image stays on the server: a /view answer cut short or replaced by garbage is
+# fetched again (issue 9 item 15); only when every attempt is bad does the run fail.
+test_truncated_or_garbage_image_is_fetched_again() {
 	fake_start comfyui
 	cf_config
 	fake_faults "$FAKE_URL" '[{"match": "GET /view", "truncate": 60}]'
-	im generate --seed 2 -W 64 -H 64 -o out "cut short"
-	expect_rc 1
-	expect_one_error_line
-	expect_match "$ERR" '^imagen: backend "local": GET /view \(imagen_00001_\.png\): truncated PNG' stderr
-	expect_empty_dir out
-	# a body that is not an image at all
+	im generate --seed 2 -W 64 -H 64 -o out "cut short once"
+	expect_rc 0
+	expect_eq "$ERR" "" stderr
+	pngcheck -q "$OUT" >/dev/null || fail "pngcheck rejects $OUT"
+	expect_eq "$(nreqs GET '^/view$')" 2 "downloads"
 	fake_faults "$FAKE_URL" '[{"match": "GET /view", "garbage": true}]'
-	im generate --seed 2 -W 64 -H 64 -o out "not a picture"
+	im generate --seed 3 -W 64 -H 64 -o out2 "garbage once"
+	expect_rc 0
+	pngcheck -q "$OUT" >/dev/null || fail "pngcheck rejects $OUT"
+	expect_eq "$(nreqs GET '^/view$')" 4 "downloads"
+	# bad every time: a clear line naming the file and the attempts, nothing written
+	export IMAGEN_HTTP_RETRIES=2
+	fake_faults "$FAKE_URL" '[{"match": "GET /view", "truncate": 60, "times": 2}]'
+	im generate --seed 4 -W 64 -H 64 -o out3 "cut short"
 	expect_rc 1
 	expect_one_error_line
-	expect_match "$ERR" 'GET /view \(imagen_00002_\.png\): the answer is not an image \([0-9]+ bytes\)' stderr
-	expect_empty_dir out
+	expect_match "$ERR" '^imagen: backend "local": GET /view \(imagen_00003_\.png\): truncated PNG .*\(after 2 attempts\)$' stderr
+	expect_empty_dir out3
+	fake_faults "$FAKE_URL" '[{"match": "GET /view", "garbage": true, "times": 2}]'
+	im generate --seed 5 -W 64 -H 64 -o out4 "not a picture"
+	expect_rc 1
+	expect_one_error_line
+	expect_match "$ERR" 'GET /view \(imagen_00004_\.png\): the answer is not an image \([0-9]+ bytes\) \(after 2 attempts\)$' stderr
+	expect_empty_dir out4
+}
+
+# POST /prompt is not idempotent (a second one would run the graph again), but our
+# prompt_id is a handle: when the answer broke off, the server is asked whether it holds
+# the prompt, and the run carries on with it (issue 9 item 13).
+test_prompt_answer_dropped_carries_on_with_the_queued_prompt() {
+	fake_start comfyui
+	cf_config
+	fake_faults "$FAKE_URL" '[{"match": "POST /prompt", "drop": true}]'
+	im -v generate --seed 6 -W 64 -H 64 -o out "dropped answer"
+	expect_rc 0
+	expect_file "$OUT"
+	expect_eq "$(nreqs POST '^/prompt$')" 1 "POST /prompt (never sent twice)"
+	expect_eq "$(events execution_start)" 1 "runs upstream"
+	expect_contains "$ERR" "carrying on with it"
+	# the connection hung up before the server read the prompt: it holds nothing, and the
+	# prompt is not sent again blindly either
+	fake_faults "$FAKE_URL" '[{"match": "POST /prompt", "hang_up": true}]'
+	im generate --seed 7 -W 64 -H 64 -o out2 "hung up"
+	expect_rc 1
+	expect_one_error_line
+	expect_match "$ERR" '^imagen: backend "local": POST /prompt: connection to 127\.0\.0\.1:[0-9]+ closed before the whole response arrived; not sent again, as the server may have received it$' stderr
+	expect_eq "$(nreqs POST '^/prompt$')" 2 "POST /prompt (one per run)"
+	expect_empty_dir out2
 }
 
 test_connection_dropped_mid_download_is_retried() {
