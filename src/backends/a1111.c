@@ -16,10 +16,9 @@
 
 #include "core/backend.h"
 #include "util/base64.h"
-#include "util/bytes.h"
 #include "util/cancel.h"
 #include "net/http.h"
-#include "core/pngmeta.h"
+#include "core/image.h"
 #include "core/events.h"
 #include "util/suggest.h"
 
@@ -656,27 +655,6 @@ static int b64_decode(const char *s, size_t n, unsigned char **out, size_t *out_
 	return base64_decode(out, out_len, s, n, BASE64_LENIENT, NULL);
 }
 
-/* Length of the PNG up to the end of its IEND chunk (n when no IEND is found): bytes a
- * writer left after IEND would make pngmeta_check refuse an otherwise good image. */
-static size_t png_trim_len(const unsigned char *p, size_t n)
-{
-	static const unsigned char sig[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
-	size_t off = 8;
-	uint32_t len;
-
-	if (n < 8 || memcmp(p, sig, 8))
-		return n;
-	while (n - off >= 12) {
-		len = bytes_be32(p + off);
-		if (len > n - off - 12)
-			return n;
-		if (!memcmp(p + off + 4, "IEND", 4))
-			return off + 12 + len;
-		off += 12 + (size_t)len;
-	}
-	return n;
-}
-
 /* `info`: a JSON document inside a JSON string (parse twice).  Returns a new reference,
  * or NULL with *why saying what was wrong with it. */
 static json_t *parse_info(const json_t *v, const char **why)
@@ -803,8 +781,8 @@ static int a1111_parse_response(const char *body, size_t len, const struct a1111
 		struct imagen_result *r = &res[got];
 		const json_t *s = json_array_get(images, first + i);
 		unsigned char *data;
-		size_t dlen, trimmed = 0;
-		unsigned w = 0, h = 0;
+		size_t dlen, trimmed;
+		struct image_info img;
 		struct err perr = ERR_INIT;
 
 		if (!json_is_string(s) ||
@@ -814,32 +792,26 @@ static int a1111_parse_response(const char *body, size_t len, const struct a1111
 					 "image %zu of the response is not valid base64", i + 1);
 			continue;
 		}
-		mime = pngmeta_sniff_mime(data, dlen);
-		if (mime && !strcmp(mime, "image/png")) {
-			size_t keep = png_trim_len(data, dlen);
-
-			trimmed = dlen - keep;
-			dlen = keep;
-			if (pngmeta_check(data, dlen, &w, &h, &perr) < 0)
-				mime = NULL;
-		}
-		if (!mime) {
+		if (image_check(data, dlen, &img, &perr) < 0) {
 			if (!bad++)
 				snprintf(bad_msg, sizeof(bad_msg),
 					 "image %zu of the response is not a usable image: %.400s",
-					 i + 1,
-					 perr.msg[0] ? perr.msg : "not a PNG, JPEG or WebP file");
+					 i + 1, perr.msg);
 			free(data);
 			continue;
 		}
+		/* bytes a writer left after the image's end would make it refused later */
+		trimmed = dlen - img.len;
+		dlen = img.len;
+		mime = image_mime(img.format);
 		seed = (int64_t)(((uint64_t)base_seed + i) & (uint64_t)INT64_MAX);
 		json_int_at(json_object_get(info, "all_seeds"), i, &seed);
 
 		r->data = data;
 		r->len = dlen;
 		snprintf(r->mime, sizeof(r->mime), "%s", mime);
-		r->width = w ? (int)w : p->width;
-		r->height = h ? (int)h : p->height;
+		r->width = img.width ? img.width : p->width;
+		r->height = img.height ? img.height : p->height;
 		v = json_object_get(info, "steps");
 		r->steps = json_is_integer(v) ? (int)json_integer_value(v) : p->steps;
 		r->seed = seed;

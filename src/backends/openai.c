@@ -14,12 +14,11 @@
 
 #include "core/backend.h"
 #include "util/base64.h"
-#include "util/bytes.h"
 #include "util/buf.h"
 #include "util/cancel.h"
 #include "core/cost.h"
 #include "net/http.h"
-#include "core/pngmeta.h"
+#include "core/image.h"
 #include "core/events.h"
 #include "util/suggest.h"
 
@@ -496,102 +495,6 @@ int openai_parse_reply(char *body, size_t len, struct openai_reply *out, struct 
 	out->output_format = str_field(out->root, "output_format");
 	out->background = str_field(out->root, "background");
 	return 0;
-}
-
-/* Walk the JPEG marker segments to EOI; the size comes from the SOFn segment. */
-static int check_jpeg(const unsigned char *d, size_t n, int *w, int *h, struct err *err)
-{
-	size_t i = 2, seg;
-	unsigned char m;
-
-	while (i < n) {
-		if (d[i] != 0xff)
-			return err_set(err, "corrupt JPEG (no marker at offset %zu)", i);
-		while (i < n && d[i] == 0xff)
-			i++;
-		if (i >= n)
-			break;
-		m = d[i++];
-		if (m == 0xd9)
-			return i == n || n - i <= 16 ? 0 : err_set(err, "data after the JPEG end");
-		if ((m >= 0xd0 && m <= 0xd7) || m == 0x01)
-			continue;
-		if (i + 2 > n)
-			break;
-		seg = bytes_be16(d + i);
-		if (seg < 2 || i + seg > n)
-			break;
-		if (m >= 0xc0 && m <= 0xcf && m != 0xc4 && m != 0xc8 && m != 0xcc && seg >= 7) {
-			*h = (int)bytes_be16(d + i + 3);
-			*w = (int)bytes_be16(d + i + 5);
-		}
-		i += seg;
-		if (m == 0xda) {
-			/* entropy-coded data: runs to the next marker that is not a stuffed
-			 * 0xff00 or a restart marker */
-			while (i + 1 < n && !(d[i] == 0xff && d[i + 1] != 0 &&
-					      !(d[i + 1] >= 0xd0 && d[i + 1] <= 0xd7)))
-				i++;
-			if (i + 1 >= n)
-				break;
-		}
-	}
-	return err_set(err, "truncated JPEG (%zu bytes)", n);
-}
-
-static int check_webp(const unsigned char *d, size_t n, int *w, int *h, struct err *err)
-{
-	unsigned long riff = bytes_le32(d + 4);
-	const unsigned char *c = d + 12, *p = d + 20;
-
-	if (riff + 8 > n)
-		return err_set(err, "truncated WebP (%zu of %lu bytes)", n, riff + 8);
-	if (n < 30)
-		return err_set(err, "truncated WebP (%zu bytes)", n);
-	if (!memcmp(c, "VP8 ", 4) && p[3] == 0x9d && p[4] == 0x01 && p[5] == 0x2a) {
-		*w = (int)((p[6] | p[7] << 8) & 0x3fff);
-		*h = (int)((p[8] | p[9] << 8) & 0x3fff);
-	} else if (!memcmp(c, "VP8L", 4) && p[0] == 0x2f) {
-		unsigned long bits = bytes_le32(p + 1);
-
-		*w = (int)(bits & 0x3fff) + 1;
-		*h = (int)((bits >> 14) & 0x3fff) + 1;
-	} else if (!memcmp(c, "VP8X", 4)) {
-		*w = (int)(p[4] | p[5] << 8 | p[6] << 16) + 1;
-		*h = (int)(p[7] | p[8] << 8 | p[9] << 16) + 1;
-	} else {
-		return err_set(err, "corrupt WebP (unknown first chunk)");
-	}
-	return 0;
-}
-
-int openai_check_image(const unsigned char *data, size_t len, char *mime, size_t mime_size,
-		       int *width, int *height, struct err *err)
-{
-	unsigned pw = 0, ph = 0;
-
-	*width = *height = 0;
-	if (len >= 8 && !memcmp(data, "\x89PNG\r\n\x1a\n", 8)) {
-		if (pngmeta_check(data, len, &pw, &ph, err))
-			return -1;
-		snprintf(mime, mime_size, "image/png");
-		*width = (int)pw;
-		*height = (int)ph;
-		return 0;
-	}
-	if (len >= 4 && data[0] == 0xff && data[1] == 0xd8 && data[2] == 0xff) {
-		if (check_jpeg(data, len, width, height, err))
-			return -1;
-		snprintf(mime, mime_size, "image/jpeg");
-		return 0;
-	}
-	if (len >= 12 && !memcmp(data, "RIFF", 4) && !memcmp(data + 8, "WEBP", 4)) {
-		if (check_webp(data, len, width, height, err))
-			return -1;
-		snprintf(mime, mime_size, "image/webp");
-		return 0;
-	}
-	return err_set(err, "not a PNG, JPEG or WebP image (%zu bytes)", len);
 }
 
 /* ---- prices ------------------------------------------------------------------------- */
@@ -1231,6 +1134,7 @@ static int openai_request(struct openai_backend *o, const struct imagen_request 
 	struct http_response resp;
 	struct openai_reply reply;
 	struct err e2 = ERR_INIT;
+	struct image_info info;
 	json_t *body;
 	char *text, status[64], sizebuf[32], what[300];
 	const char *quality, *cost_size;
@@ -1296,11 +1200,15 @@ static int openai_request(struct openai_backend *o, const struct imagen_request 
 		} else if (download(o, it->url, index, &r->data, &r->len, err)) {
 			goto fail;
 		}
-		if (openai_check_image(r->data, r->len, r->mime, sizeof(r->mime), &w, &h, &e2)) {
+		if (image_check(r->data, r->len, &info, &e2)) {
 			err_code(err, 1, "image %d from the upstream is unusable: %s", index,
 				 e2.msg);
 			goto fail;
 		}
+		snprintf(r->mime, sizeof(r->mime), "%s", image_mime(info.format));
+		r->len = info.len; /* without anything after the image's end */
+		w = info.width;
+		h = info.height;
 		if ((!w || !h) && reply.size)
 			openai_parse_wxh(reply.size, &w, &h);
 		r->width = w;

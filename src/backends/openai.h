@@ -1,5 +1,5 @@
-/* openai.h - the pure parts of the `openai` adapter (size mapping, response parsing, image
- * checks, cost), exposed for tests/unit/test_openai.c.  The adapter itself is
+/* openai.h - the pure parts of the `openai` adapter (size mapping, response parsing,
+ * cost), exposed for tests/unit/test_openai.c.  The adapter itself is
  * openai_backend_ops in openai.c. */
 #ifndef IMAGEN_BACKENDS_OPENAI_H
 #define IMAGEN_BACKENDS_OPENAI_H
@@ -85,11 +85,6 @@ struct openai_reply {
  */
 int openai_parse_reply(char *body, size_t len, struct openai_reply *out, struct err *err);
 void openai_reply_release(struct openai_reply *r);
-
-/** Check that data is a whole PNG, JPEG or WebP image; sets mime ("image/png", ...) and
- *  the pixel size when it can be read (else 0).  -1 with a reason otherwise. */
-int openai_check_image(const unsigned char *data, size_t len, char *mime, size_t mime_size,
-		       int *width, int *height, struct err *err);
 
 /** Built-in price table (JSON text: model -> price object), from the protocol notes. */
 extern const char openai_default_prices[];

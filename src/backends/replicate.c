@@ -26,7 +26,7 @@
 #include "util/cancel.h"
 #include "core/cost.h"
 #include "net/http.h"
-#include "core/pngmeta.h"
+#include "core/image.h"
 #include "core/events.h"
 
 #define RP_DEFAULT_BASE "https://api.replicate.com/v1"
@@ -1047,7 +1047,8 @@ static int rp_fetch(const struct rp_backend *r, const char *url, int index, int 
 	const char *hdrs[3] = { NULL, NULL, NULL };
 	unsigned char *d = NULL;
 	size_t n = 0;
-	unsigned w = 0, h = 0;
+	enum image_format fmt;
+	struct image_info info;
 	char path[512];
 
 	if (!strncmp(url, "data:", 5))
@@ -1092,26 +1093,23 @@ static int rp_fetch(const struct rp_backend *r, const char *url, int index, int 
 				index + 1, total);
 	}
 
-	if (n >= 8 && !memcmp(d, "\x89PNG\r\n\x1a\n", 8)) {
-		if (pngmeta_check(d, n, &w, &h, &e) < 0) {
-			free(d);
-			return err_code(err, 1, "output %d of %d is not a valid PNG: %s (%s%s)",
-					index + 1, total, e.msg, *path == '/' ? "GET " : "", path);
-		}
-		snprintf(res->mime, sizeof(res->mime), "image/png");
-	} else if (n >= 4 && d[0] == 0xff && d[1] == 0xd8 && d[2] == 0xff) {
-		snprintf(res->mime, sizeof(res->mime), "image/jpeg");
-	} else if (n >= 12 && !memcmp(d, "RIFF", 4) && !memcmp(d + 8, "WEBP", 4)) {
-		snprintf(res->mime, sizeof(res->mime), "image/webp");
-	} else {
+	fmt = image_sniff(d, n);
+	if (fmt == IMAGE_NONE) {
 		free(d);
 		return err_code(err, 1, "output %d of %d is not an image (%zu bytes from %s%s)",
 				index + 1, total, n, *path == '/' ? "GET " : "", path);
 	}
+	if (image_check(d, n, &info, &e) < 0) {
+		free(d);
+		return err_code(err, 1, "output %d of %d is not a valid %s: %s (%s%s)", index + 1,
+				total, fmt == IMAGE_PNG ? "PNG" : fmt == IMAGE_JPEG ? "JPEG" : "WebP",
+				e.msg, *path == '/' ? "GET " : "", path);
+	}
+	snprintf(res->mime, sizeof(res->mime), "%s", image_mime(info.format));
 	res->data = d;
-	res->len = n;
-	res->width = (int)w;
-	res->height = (int)h;
+	res->len = info.len; /* without anything after the image's end */
+	res->width = info.width;
+	res->height = info.height;
 	return 0;
 }
 

@@ -13,6 +13,7 @@
 #include "util/file.h"
 #include "net/http.h"
 #include "cloud/outbox.h"
+#include "core/image.h"
 #include "core/pngmeta.h"
 #include "util/sha256.h"
 
@@ -262,7 +263,7 @@ int cloud_item_load(struct cloud_item *out, const char *image_path, struct err *
 		err->code = read_failure_is_final(out->image) ? CLOUD_ERR_RECORD : 1;
 		goto fail;
 	}
-	out->mime = pngmeta_sniff_mime(out->data, out->bytes);
+	out->mime = image_mime(image_sniff(out->data, out->bytes));
 	if (!out->mime) {
 		err_code(err, CLOUD_ERR_RECORD, "%s: not a PNG, JPEG or WebP image", out->image);
 		goto fail;

@@ -374,7 +374,7 @@ test_bad_image_data_fails_and_writes_nothing() {
 	fake_data '{"image": "not_png"}'
 	im generate --seed 8 -o out "gif"
 	expect_rc 1
-	expect_contains "$ERR" "image 1 of the response is not a usable image: not a PNG, JPEG or WebP file"
+	expect_contains "$ERR" "image 1 of the response is not a usable image: not a PNG, JPEG or WebP image (24 bytes)"
 	expect_empty_dir out
 	fake_data '{"image": "bad_base64"}'
 	im generate --seed 8 -o out "b64"

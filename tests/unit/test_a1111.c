@@ -297,19 +297,6 @@ static void test_base64(void **state)
 	assert_int_equal(b64_decode("aGVs*G8=", 8, &out, &n), -1); /* not base64 */
 }
 
-static void test_png_trim(void **state)
-{
-	unsigned char buf[sizeof(tiny_png) + 4];
-
-	memcpy(buf, tiny_png, sizeof(tiny_png));
-	memcpy(buf + sizeof(tiny_png), "junk", 4);
-	assert_int_equal(png_trim_len(buf, sizeof(buf)), sizeof(tiny_png));
-	assert_int_equal(png_trim_len(tiny_png, sizeof(tiny_png)), sizeof(tiny_png));
-	/* truncated: left alone for pngmeta_check to refuse */
-	assert_int_equal(png_trim_len(tiny_png, 40), 40);
-	assert_int_equal(png_trim_len((const unsigned char *)"GIF89a", 6), 6);
-}
-
 static void test_error_texts(void **state)
 {
 	struct http_response r;
@@ -400,7 +387,6 @@ int main(void)
 		cmocka_unit_test(test_no_info_in_a_batch_skips_the_grid_by_count),
 		cmocka_unit_test(test_bad_answers),
 		cmocka_unit_test(test_base64),
-		cmocka_unit_test(test_png_trim),
 		cmocka_unit_test(test_error_texts),
 		cmocka_unit_test(test_config_slice),
 		cmocka_unit_test(test_open_reads_credentials),

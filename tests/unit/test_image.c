@@ -220,6 +220,56 @@ static void test_webp_lossless_and_extended_headers(void **state)
 	assert_int_equal(in.height, 640);
 }
 
+/* A minimal JPEG: SOI, SOF0 16x8, SOS with two bytes of entropy data (one stuffed
+ * 0xff00), EOI. */
+static const unsigned char tiny_jpg[] = { 0xff, 0xd8, 0xff, 0xc0, 0,    11,   8,   0,
+					  8,    0,    16,   1,    1,    0x11, 0,   0xff,
+					  0xda, 0,    8,    1,    1,    0,    0,   0x3f,
+					  0,    0x12, 0xff, 0,    0xff, 0xd9 };
+
+static void test_minimal_jpeg(void **state)
+{
+	struct image_info in;
+	struct err err = ERR_INIT;
+
+	assert_int_equal(image_check(tiny_jpg, sizeof(tiny_jpg), &in, &err), 0);
+	assert_int_equal(in.width, 16);
+	assert_int_equal(in.height, 8);
+	assert_int_equal(image_check(tiny_jpg, sizeof(tiny_jpg) - 2, &in, &err), -1);
+	assert_non_null(strstr(err.msg, "truncated JPEG"));
+}
+
+/* Mutated and truncated images never crash the checks (ASan watches the reads); the
+ * fuzz harness fuzz/image.c does the same at length. */
+static void test_mutations_never_crash(void **state)
+{
+	struct blob b[3] = { png(8, 8), decode(jpeg16_b64), decode(webp16_b64) };
+	struct image_info in;
+	unsigned char *buf;
+	unsigned seed = 12345;
+	size_t n;
+	int i, k;
+
+	for (i = 0; i < 6000; i++) {
+		k = i % 3;
+		seed = seed * 1103515245u + 12345u;
+		n = b[k].n - (seed >> 8) % (b[k].n / 2 + 1);
+		buf = malloc(n ? n : 1);
+		memcpy(buf, b[k].d, n);
+		if (n > 4) {
+			seed = seed * 1103515245u + 12345u;
+			buf[4 + (seed >> 8) % (n - 4)] ^= (unsigned char)(seed >> 3);
+		}
+		if (image_check(buf, n, &in, NULL) == 0) {
+			assert_true(in.len <= n);
+			assert_true(in.width > 0);
+		}
+		free(buf);
+	}
+	for (k = 0; k < 3; k++)
+		free(b[k].d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -229,6 +279,8 @@ int main(void)
 		cmocka_unit_test(test_trailing_bytes_give_the_image_length),
 		cmocka_unit_test(test_corrupt_files_are_named),
 		cmocka_unit_test(test_webp_lossless_and_extended_headers),
+		cmocka_unit_test(test_minimal_jpeg),
+		cmocka_unit_test(test_mutations_never_crash),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
