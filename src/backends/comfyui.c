@@ -691,6 +691,26 @@ static void describe_execution_error(struct err *err, const json_t *d)
 	buf_release(&b);
 }
 
+/* Whether the execution_cached message among a history entry's status messages lists
+ * node: ComfyUI answered it from its cache of an earlier run with the same inputs. */
+static int node_cached(const json_t *msgs, const char *node)
+{
+	const json_t *m, *nodes, *id;
+	size_t i, k;
+
+	json_array_foreach (msgs, i, m) {
+		const char *kind = json_string_value(json_array_get(m, 0));
+
+		if (!kind || strcmp(kind, "execution_cached"))
+			continue;
+		nodes = json_object_get(json_array_get(m, 1), "nodes");
+		json_array_foreach (nodes, k, id)
+			if (json_is_string(id) && !strcmp(json_string_value(id), node))
+				return 1;
+	}
+	return 0;
+}
+
 int comfyui_history_images(const json_t *history, const char *prompt_id, json_t **images,
 			   struct err *err)
 {
@@ -754,10 +774,11 @@ int comfyui_history_images(const json_t *history, const char *prompt_id, json_t 
 					type = "output";
 				if ((pass == 0) != (strcmp(type, "output") == 0))
 					continue;
-				json_array_append_new(list,
-						      json_pack("{s:s, s:s, s:s, s:s}", "node",
-								ids[i], "filename", fn, "subfolder",
-								sub ? sub : "", "type", type));
+				json_array_append_new(
+					list, json_pack("{s:s, s:s, s:s, s:s, s:b}", "node", ids[i],
+							"filename", fn, "subfolder", sub ? sub : "",
+							"type", type, "cached",
+							node_cached(msgs, ids[i])));
 			}
 		}
 	}
@@ -1090,6 +1111,7 @@ struct run {
 	int started, done;  /* execution_start / finished seen on the socket */
 	int queued;         /* POST /prompt may have queued it: cancel on the way out */
 	int adopted;        /* POST /prompt failed, but the server had queued the prompt */
+	int batch;          /* the batch_size written into the graph */
 	double success_at;  /* when execution_success came, 0 before */
 	double t0;
 };
@@ -1239,7 +1261,7 @@ static int build_graph(struct run *r, const struct run_opts *o, struct err *err)
 	if (p->n[P_HEIGHT] && req->height)
 		bad |= set_param(g, p, P_HEIGHT, json_integer(req->height));
 	if (p->n[P_BATCH])
-		bad |= set_param(g, p, P_BATCH, json_integer(1));
+		bad |= set_param(g, p, P_BATCH, json_integer(r->batch));
 	if (o->has_cfg)
 		bad |= set_param(g, p, P_CFG, json_real(o->cfg));
 	if (o->sampler)
@@ -1755,6 +1777,18 @@ out:
 	return rc;
 }
 
+/* Whether every image of the run came from ComfyUI's cache (comfyui_history_images). */
+static int all_cached(const json_t *images)
+{
+	const json_t *im;
+	size_t i;
+
+	json_array_foreach (images, i, im)
+		if (!json_is_true(json_object_get(im, "cached")))
+			return 0;
+	return json_array_size(images) > 0;
+}
+
 static json_t *int_or_null(const json_t *v)
 {
 	return json_is_integer(v) ? json_incref((json_t *)v) : json_null();
@@ -1810,6 +1844,38 @@ static int fill_result(struct run *r, const json_t *images, size_t index, struct
 	return 0;
 }
 
+/*
+ * How many images one run makes.  The framework asks for one per call, with seed, seed+1,
+ * ...; that only gives different images when the seed goes somewhere.  ComfyUI caches
+ * node outputs: a graph queued again unchanged is answered from the cache with the first
+ * run's file.  So without a seed input the whole run's images come from one batch
+ * (batch_size = req->total), and a graph with neither input cannot make more than one:
+ * refused before anything is queued.
+ */
+static int plan_batch(const struct comfy *c, const struct imagen_request *req, int *batch,
+		      struct err *err)
+{
+	int total = req->total > req->count ? req->total : req->count;
+
+	*batch = 1;
+	if (total <= 1 || c->params->n[P_SEED])
+		return 0;
+	if (!c->params->n[P_BATCH])
+		return err_code(err, 2,
+				"%d images asked for, but the workflow %s has no seed input: "
+				"ComfyUI would answer every run after the first from its cache "
+				"with the same image (set backends.%s.params.seed, or "
+				"params.batch_size to make them in one run)",
+				total, c->workflow, c->base.name);
+	if (total > req->room)
+		return err_code(err, 2,
+				"%d images asked for, but the workflow %s has no seed input and "
+				"one batch holds at most %d (set backends.%s.params.seed)",
+				total, c->workflow, req->room, c->base.name);
+	*batch = total;
+	return 0;
+}
+
 static int comfyui_generate(struct backend *b, const struct imagen_request *req,
 			    struct imagen_result *res, size_t *nres, struct err *err)
 {
@@ -1827,7 +1893,8 @@ static int comfyui_generate(struct backend *b, const struct imagen_request *req,
 	r.req = req;
 	r.number = -1;
 	r.t0 = http_now_s();
-	if (read_opts(c, req->opts, &o, err) < 0 || build_graph(&r, &o, err) < 0)
+	if (plan_batch(c, req, &r.batch, err) < 0 || read_opts(c, req->opts, &o, err) < 0 ||
+	    build_graph(&r, &o, err) < 0)
 		return -1;
 	if (uuid4(r.client_id) < 0 || uuid4(r.prompt_id) < 0) {
 		json_decref(r.graph);
@@ -1853,6 +1920,12 @@ static int comfyui_generate(struct backend *b, const struct imagen_request *req,
 			 r.prompt_id, c->workflow);
 		goto out;
 	}
+	if (all_cached(images))
+		ev_log(req->events, EV_WARN, c->base.name,
+		       "prompt %s was answered from ComfyUI's cache: %s the one%s an earlier run "
+		       "of the same graph made",
+		       r.prompt_id, json_array_size(images) > 1 ? "its images are" : "its image is",
+		       json_array_size(images) > 1 ? "s" : "");
 	ev_status(req->events, "downloading");
 	/* every image the run saved (a batch, several SaveImage nodes), as far as the
 	 * caller has room: they are ours, generated and paid for in GPU time */

@@ -40,8 +40,9 @@ void comfyui_describe_prompt_error(char *out, size_t size, const json_t *body);
 
 /**
  * The images a /history/{id} answer lists for prompt_id: *images gets a new array of
- * {"node", "filename", "subfolder", "type"} (nodes in id order; "output" images before
- * "temp" ones).  Returns 1 when the prompt is finished, 0 when the answer does not hold
+ * {"node", "filename", "subfolder", "type", "cached"} (nodes in id order; "output" images
+ * before "temp" ones; cached: the status messages' execution_cached lists the node, so
+ * the image is an earlier identical run's).  Returns 1 when the prompt is finished, 0 when the answer does not hold
  * it yet ({}), -1 with err when it finished with an error (the message names the node
  * and the exception) or the answer is not the expected shape.
  */

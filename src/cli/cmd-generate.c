@@ -546,6 +546,7 @@ static int generate_all(struct write_ctx *c, struct backend *be, struct imagen_r
 		int batch = count - done < max_batch ? count - done : max_batch, grc;
 
 		req->count = batch;
+		req->total = count;
 		req->room = room;
 		/* seeds stay in 0..2^63-1; an unbatched upstream gets seed, seed+1, ... per
 		 * call even when one call gave several images */

@@ -257,6 +257,7 @@ test_progress_colour_follows_no_color_and_quiet() {
 	fake_start comfyui
 	cf_config
 	fake_data '{"steps_delay_ms": 10}'
+	seed=4
 	for mode in colour no_color dumb quiet; do
 		case $mode in
 		colour) envs="TERM=xterm" q= ;;
@@ -264,9 +265,12 @@ test_progress_colour_follows_no_color_and_quiet() {
 		dumb) envs="TERM=dumb" q= ;;
 		quiet) envs="TERM=xterm" q=-q ;;
 		esac
+		# a new seed each time: the same graph again would come from ComfyUI's cache,
+		# without sampler steps to draw
+		seed=$((seed + 1))
 		cat >"$T_TMP/run.sh" <<EOF
 unset NO_COLOR
-exec env $envs "$IMAGEN" $q generate --no-preview --seed 4 -W 64 -H 64 --steps 8 -o "$HOME/out-$mode" "colours"
+exec env $envs "$IMAGEN" $q generate --no-preview --seed $seed -W 64 -H 64 --steps 8 -o "$HOME/out-$mode" "colours"
 EOF
 		SHELL=/bin/bash script -qefc "bash $T_TMP/run.sh" /dev/null >"$T_TMP/tty-$mode" 2>&1 ||
 			fail "$mode: generate under a pty failed: $(cat -v "$T_TMP/tty-$mode")"
@@ -663,6 +667,65 @@ test_count_with_a_two_image_graph_counts_images_and_keeps_the_surplus() {
 	expect_eq "$(jq -sc '[.[] | .seed]' <<<"$OUT")" '[20,20,21,21]' "recorded seeds"
 	expect_eq "$(prompt_body 0 | jq -c '[.prompt[] | select(.class_type == "KSampler") | .inputs.seed]')" '[20]' "first seed sent"
 	expect_eq "$(prompt_body 1 | jq -c '[.prompt[] | select(.class_type == "KSampler") | .inputs.seed]')" '[21]' "second seed sent"
+}
+
+# ComfyUI caches node outputs (issue 9 item 17): the same graph queued again runs nothing
+# and answers with the earlier run's file.  imagen says so (a warning, -q hides it) and
+# records it; the image is the same bytes.
+test_an_identical_graph_again_comes_from_the_cache_with_a_warning() {
+	fake_start comfyui
+	cf_config
+	im generate --seed 9 -W 64 -H 64 -o out "same again"
+	expect_rc 0
+	expect_eq "$ERR" "" "stderr of the first run"
+	first=$OUT
+	im generate --seed 9 -W 64 -H 64 -o out2 "same again"
+	expect_rc 0
+	expect_one_error_line
+	expect_match "$ERR" "^imagen: local: prompt [0-9a-f-]+ was answered from ComfyUI's cache: its image is the one an earlier run of the same graph made\$" stderr
+	expect_eq "$(jqr "${OUT%.png}.json" .metadata.image.filename)" \
+		"$(jqr "${first%.png}.json" .metadata.image.filename)" "the file ComfyUI answered with"
+	expect_eq "$(jqr "${OUT%.png}.json" .metadata.image.cached)" true "recorded as cached"
+	expect_eq "$(jqr "${first%.png}.json" .metadata.image.cached)" false "first run recorded as run"
+	expect_eq "$(events execution_cached)" 1 "runs the fake served from its cache"
+	im -q generate --seed 9 -W 64 -H 64 -o out3 "same again"
+	expect_rc 0
+	expect_eq "$ERR" "" "stderr with -q"
+	# another seed: the sampler runs again, no warning
+	im generate --seed 10 -W 64 -H 64 -o out4 "same again"
+	expect_rc 0
+	expect_eq "$ERR" "" "stderr with a new seed"
+	[ "$(jqr "${OUT%.png}.json" .metadata.image.filename)" != "$(jqr "${first%.png}.json" .metadata.image.filename)" ] ||
+		fail "a new seed gave the cached image"
+}
+
+# A workflow whose seed goes nowhere cannot make several different images one run at a
+# time: refused before anything is queued - or, when it has a batch size, made in one
+# run (issue 9 item 17).
+test_count_without_a_seed_input_is_refused_or_batched() {
+	fake_start comfyui
+	cf_config "    model: sd15.safetensors
+    params: {seed: null, batch_size: null}"
+	im generate --count 3 -W 64 -H 64 -o out "no seed"
+	expect_rc 2
+	expect_one_error_line
+	expect_eq "$ERR" 'imagen: backend "local": 3 images asked for, but the workflow builtin:txt2img has no seed input: ComfyUI would answer every run after the first from its cache with the same image (set backends.local.params.seed, or params.batch_size to make them in one run)' stderr
+	expect_eq "$(nreqs POST '^/prompt$')" 0 "prompts queued"
+	expect_empty_dir out
+	# one image is fine
+	im generate -W 64 -H 64 -o out "no seed"
+	expect_rc 0
+	expect_eq "$(count_files out '*.png')" 1 pngs
+	# a batch size: all three in one run, three different images
+	cf_config "    model: sd15.safetensors
+    params: {seed: null}"
+	im generate --count 3 -W 64 -H 64 -o out2 "no seed, batched"
+	expect_rc 0
+	expect_eq "$ERR" "" stderr
+	expect_eq "$(count_files out2 '*.png')" 3 pngs
+	expect_eq "$(nreqs POST '^/prompt$')" 2 "prompts queued (one per run)"
+	expect_eq "$(prompt_body 1 | jq '.prompt["5"].inputs.batch_size')" 3 "batch_size sent"
+	expect_eq "$(sha256sum out2/*.png | cut -c1-64 | sort -u | wc -l | tr -d ' ')" 3 "different images"
 }
 
 test_config_validate_checks_the_slice() {
