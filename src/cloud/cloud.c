@@ -415,6 +415,7 @@ static void describe_storage(char *out, size_t size, const struct http_response 
 	const char *code = json_string_value(json_object_get(b, "code"));
 	const char *error = json_string_value(json_object_get(b, "error"));
 	const json_t *sc = json_object_get(b, "statusCode");
+	const char *text, *tag;
 	char m[256], c[96], e[96], s[16] = "";
 
 	if (!msg && !code && !error) {
@@ -426,10 +427,18 @@ static void describe_storage(char *out, size_t size, const struct http_response 
 		clean(s, sizeof(s), json_string_value(sc), 8);
 	else if (json_is_integer(sc))
 		snprintf(s, sizeof(s), "%lld", (long long)json_integer_value(sc));
-	clean(m, sizeof(m), msg ? msg : error, 200);
-	clean(c, sizeof(c), code ? code : error, 60);
+	text = msg ? msg : error ? error : code;
+	/* a code (or the error's name) only when there is one beside the text: the gateway's
+	 * own answers carry a message alone ({"message": "Invalid API key"}) */
+	tag = code && code != text ? code : msg && error ? error : NULL;
+	clean(m, sizeof(m), text, 200);
+	clean(c, sizeof(c), tag, 60);
 	clean(e, sizeof(e), s, 8);
-	snprintf(out, size, "HTTP %ld: %s (%s%s%s)", resp->status, m, c, *e ? ", " : "", e);
+	if (*c || *e)
+		snprintf(out, size, "HTTP %ld: %s (%s%s%s)", resp->status, m, c,
+			 *c && *e ? ", " : "", e);
+	else
+		snprintf(out, size, "HTTP %ld: %s", resp->status, m);
 	json_decref(b);
 }
 
