@@ -14,6 +14,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "core/adapter.h"
 #include "core/backend.h"
 #include "backends/comfyui.h"
 #include "util/buf.h"
@@ -23,6 +24,7 @@
 #include "core/image.h"
 #include "core/events.h"
 #include "util/suggest.h"
+#include "util/text.h"
 #include "net/ws.h"
 
 #define CF_DEFAULT_TIMEOUT_S 600
@@ -580,17 +582,6 @@ int comfyui_params_detect(struct comfyui_params **out, const json_t *graph, cons
 
 /* ---- messages from the server ------------------------------------------------------------ */
 
-/* Append s (at most max bytes of it) without control characters. */
-static void add_clean(struct buf *b, const char *s, size_t max)
-{
-	size_t i;
-
-	for (i = 0; s && s[i] && i < max; i++)
-		buf_addf(b, "%c", (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? ' ' : s[i]);
-	if (s && strlen(s) > max)
-		buf_adds(b, "...");
-}
-
 void comfyui_describe_prompt_error(char *out, size_t size, const json_t *body)
 {
 	const json_t *e = json_object_get(body, "error"),
@@ -600,15 +591,15 @@ void comfyui_describe_prompt_error(char *out, size_t size, const json_t *body)
 	size_t n = 0, i, j;
 
 	if (json_is_string(e)) {
-		add_clean(&b, json_string_value(e), 200);
+		text_clean_adds(&b, json_string_value(e), 200);
 	} else {
 		msg = json_string_value(json_object_get(e, "message"));
 		details = json_string_value(json_object_get(e, "details"));
-		add_clean(&b, msg ? msg : "prompt refused", 200);
+		text_clean_adds(&b, msg ? msg : "prompt refused", 200);
 		/* details only help when no node error says more */
 		if (details && *details && json_object_size(ne) == 0) {
 			buf_adds(&b, ": ");
-			add_clean(&b, details, 300);
+			text_clean_adds(&b, details, 300);
 		}
 	}
 	if (json_is_object(ne))
@@ -625,25 +616,25 @@ void comfyui_describe_prompt_error(char *out, size_t size, const json_t *body)
 
 			buf_adds(&b, b.len ? (j || i ? "; " : ": ") : "");
 			buf_adds(&b, "node ");
-			add_clean(&b, ids[i], 40);
+			text_clean_adds(&b, ids[i], 40);
 			if (cls) {
 				buf_adds(&b, " (");
-				add_clean(&b, cls, 60);
+				text_clean_adds(&b, cls, 60);
 				buf_adds(&b, ")");
 			}
 			if (input) {
 				buf_adds(&b, " input ");
-				add_clean(&b, input, 60);
+				text_clean_adds(&b, input, 60);
 			}
 			msg = json_string_value(json_object_get(er, "message"));
 			details = json_string_value(json_object_get(er, "details"));
 			if (msg) {
 				buf_adds(&b, ": ");
-				add_clean(&b, msg, 120);
+				text_clean_adds(&b, msg, 120);
 			}
 			if (details && *details) {
 				buf_adds(&b, ": ");
-				add_clean(&b, details, 200);
+				text_clean_adds(&b, details, 200);
 			}
 		}
 	}
@@ -665,17 +656,17 @@ static void describe_execution_error(struct err *err, const json_t *d)
 	buf_adds(&b, "execution failed");
 	if (node) {
 		buf_adds(&b, " in node ");
-		add_clean(&b, node, 40);
+		text_clean_adds(&b, node, 40);
 		if (type) {
 			buf_adds(&b, " (");
-			add_clean(&b, type, 60);
+			text_clean_adds(&b, type, 60);
 			buf_adds(&b, ")");
 		}
 	}
 	if (ex || msg)
 		buf_adds(&b, ": ");
 	if (ex) {
-		add_clean(&b, ex, 80);
+		text_clean_adds(&b, ex, 80);
 		if (msg)
 			buf_adds(&b, ": ");
 	}
@@ -683,7 +674,7 @@ static void describe_execution_error(struct err *err, const json_t *d)
 		/* the message often ends in a newline; no trailing blanks in ours */
 		size_t start = b.len;
 
-		add_clean(&b, msg, 400);
+		text_clean_adds(&b, msg, 400);
 		while (b.len > start && b.data[b.len - 1] == ' ')
 			b.data[--b.len] = '\0';
 	}
@@ -810,23 +801,6 @@ static const char *const cfg_keys[] = {
 };
 
 static const char *const opt_keys[] = { "cfg", "sampler", "scheduler", "model", NULL };
-
-static int get_number(const json_t *v, double *out)
-{
-	char *end;
-
-	if (json_is_number(v)) {
-		*out = json_number_value(v);
-		return 0;
-	}
-	if (json_is_string(v)) {
-		errno = 0;
-		*out = strtod(json_string_value(v), &end);
-		if (!errno && end != json_string_value(v) && !*end)
-			return 0;
-	}
-	return -1;
-}
 
 static int contains_ci(const char *hay, const char *needle)
 {
@@ -984,7 +958,7 @@ static int comfy_load(struct comfy **out, const char *name, const json_t *cfg, s
 	c->base.ops = &comfyui_backend_ops;
 	v = json_object_get(cfg, "cfg");
 	if (v) {
-		if (get_number(v, &c->cfg) < 0 || c->cfg < 0 || c->cfg > 100) {
+		if (adapter_number(v, 0, 100, &c->cfg) < 0) {
 			err_key(err, "cfg", "backends.%s.cfg: expected a number, 0..100", name);
 			goto bad_c;
 		}
@@ -1192,7 +1166,7 @@ static int read_opts(const struct comfy *c, const json_t *opts, struct run_opts 
 		key = json_object_iter_key(it);
 		v = json_object_iter_value(it);
 		if (!strcmp(key, "cfg")) {
-			if (get_number(v, &o->cfg) < 0 || o->cfg < 0 || o->cfg > 100)
+			if (adapter_number(v, 0, 100, &o->cfg) < 0)
 				return err_code(err, 2, "option cfg: expected a number, 0..100");
 			o->has_cfg = 1;
 			continue;

@@ -12,6 +12,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "core/adapter.h"
 #include "core/backend.h"
 #include "util/base64.h"
 #include "util/buf.h"
@@ -21,6 +22,7 @@
 #include "core/image.h"
 #include "core/events.h"
 #include "util/suggest.h"
+#include "util/text.h"
 
 #define OPENAI_DEFAULT_BASE_URL "https://api.openai.com/v1"
 #define OPENAI_DEFAULT_KEY_ENV "OPENAI_API_KEY"
@@ -680,16 +682,6 @@ static int cfg_fail(struct err *err)
 	return -1;
 }
 
-static int env_name_ok(const char *s)
-{
-	if (!s || !(isalpha((unsigned char)*s) || *s == '_'))
-		return 0;
-	for (; *s; s++)
-		if (!(isalnum((unsigned char)*s) || *s == '_'))
-			return 0;
-	return 1;
-}
-
 static int check_choice(const char *name, const char *key, const char *v, const char *a,
 			const char *b, const char *c, struct err *err)
 {
@@ -733,7 +725,7 @@ static int openai_read_cfg(const char *name, const json_t *cfg, struct openai_cf
 			name);
 		return cfg_fail(err);
 	}
-	if (!env_name_ok(c->api_key_env)) {
+	if (!adapter_env_name_ok(c->api_key_env)) {
 		err_key(err, "api_key_env",
 			"backends.%s.api_key_env: '%s' is not an environment variable name", name,
 			c->api_key_env);
@@ -951,12 +943,6 @@ static json_t *build_body(const struct openai_backend *o, const char *prompt,
 	return b;
 }
 
-/* An upstream text as one printable line (NULL reads as empty). */
-static void clean_copy(char *out, size_t size, const char *in)
-{
-	http_clean_text(out, size, in ? in : "", in ? strlen(in) : 0);
-}
-
 /* error.code (else error.type) of an OpenAI error body, into out ("" when none). */
 static void error_code_of(const struct http_response *resp, char *out, size_t size)
 {
@@ -971,7 +957,7 @@ static void error_code_of(const struct http_response *resp, char *out, size_t si
 	if (json_is_object(e)) {
 		const char *c = str_field(e, "code") ? str_field(e, "code") : str_field(e, "type");
 
-		clean_copy(out, size, c ? c : "");
+		text_clean(out, size, c);
 	}
 	json_decref(j);
 }
@@ -988,9 +974,9 @@ static void describe_failure(const struct openai_backend *o, const char *what,
 		j = json_loadb((const char *)resp->body.data, resp->body.len, 0, NULL);
 	e = json_object_get(j, "error");
 	if (json_is_object(e)) {
-		clean_copy(msg, sizeof(msg), str_field(e, "message"));
-		clean_copy(param, sizeof(param), str_field(e, "param"));
-		clean_copy(code, sizeof(code), str_field(e, "code"));
+		text_clean(msg, sizeof(msg), str_field(e, "message"));
+		text_clean(param, sizeof(param), str_field(e, "param"));
+		text_clean(code, sizeof(code), str_field(e, "code"));
 	}
 	json_decref(j);
 	if (!msg[0]) {
@@ -1000,7 +986,7 @@ static void describe_failure(const struct openai_backend *o, const char *what,
 		http_describe_status(d, sizeof(d), resp);
 		colon = strchr(d, ':');
 		if (colon)
-			clean_copy(msg, sizeof(msg), colon + 2);
+			text_clean(msg, sizeof(msg), colon + 2);
 	}
 	if (param[0] || code[0])
 		snprintf(tail, sizeof(tail), " (%s%s%s%s%s)", param[0] ? "param " : "", param,

@@ -22,12 +22,15 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "core/adapter.h"
 #include "core/backend.h"
 #include "util/cancel.h"
 #include "core/cost.h"
 #include "net/http.h"
 #include "core/image.h"
 #include "core/events.h"
+#include "util/base64.h"
+#include "util/text.h"
 
 #define RP_DEFAULT_BASE "https://api.replicate.com/v1"
 #define RP_DEFAULT_TOKEN_ENV "REPLICATE_API_TOKEN"
@@ -249,9 +252,7 @@ static int rp_read_cfg(const char *name, const json_t *cfg, struct rp_cfg *c, st
 			c->model);
 		goto bad;
 	}
-	for (p = c->token_env; *p && (isalnum((unsigned char)*p) || *p == '_'); p++)
-		;
-	if (*p || !*c->token_env || isdigit((unsigned char)*c->token_env)) {
+	if (!adapter_env_name_ok(c->token_env)) {
 		err_key(err, "token_env",
 			"backends.%s.token_env: '%s' is not an environment variable name", name,
 			c->token_env);
@@ -448,27 +449,6 @@ static int delivery_host(const char *url)
 		return 0; /* userinfo in a file URL: not one of Replicate's */
 	return (n == 18 && !strncasecmp(h, "replicate.delivery", 18)) ||
 	       (n > 19 && !strncasecmp(h + n - 19, ".replicate.delivery", 19));
-}
-
-/* An error text from upstream cut to one clean line. */
-static void one_line(char *out, size_t size, const char *in)
-{
-	size_t o = 0;
-
-	for (; in && *in && o + 1 < size; in++) {
-		unsigned char ch = (unsigned char)*in;
-
-		if (ch == '\n' || ch == '\r' || ch == '\t')
-			ch = ' ';
-		if (ch < 0x20 || ch == 0x7f)
-			continue;
-		if (ch == ' ' && (o == 0 || out[o - 1] == ' '))
-			continue;
-		out[o++] = (char)ch;
-	}
-	while (o && out[o - 1] == ' ')
-		o--;
-	out[o] = '\0';
 }
 
 static const char *jstr(const json_t *o, const char *key)
@@ -988,55 +968,6 @@ out:
 
 /* ---- outputs ---------------------------------------------------------------------------- */
 
-static int b64_val(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+' || c == '-')
-		return 62;
-	if (c == '/' || c == '_')
-		return 63;
-	return -1;
-}
-
-/* data:[mime];base64,.... -> bytes (malloc'd).  Only base64 data URLs carry images. */
-static int decode_data_url(const char *url, unsigned char **out, size_t *len)
-{
-	const char *comma = strchr(url, ','), *p;
-	unsigned char *d;
-	unsigned acc = 0;
-	size_t n = 0;
-	int bits = 0, v;
-
-	if (!comma || comma - url < 12 || strncmp(comma - 7, ";base64", 7))
-		return -1;
-	d = malloc(strlen(comma) * 3 / 4 + 3);
-	if (!d)
-		return -1;
-	for (p = comma + 1; *p && *p != '='; p++) {
-		v = b64_val((unsigned char)*p);
-		if (v < 0) {
-			if (isspace((unsigned char)*p))
-				continue;
-			free(d);
-			return -1;
-		}
-		acc = (acc << 6) | (unsigned)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			d[n++] = (unsigned char)(acc >> bits);
-		}
-	}
-	*out = d;
-	*len = n;
-	return 0;
-}
-
 /* Download one output; on success res has data, mime, width and height. */
 static int rp_fetch(const struct rp_backend *r, const char *url, int index, int total,
 		    struct imagen_result *res, struct err *err)
@@ -1056,7 +987,7 @@ static int rp_fetch(const struct rp_backend *r, const char *url, int index, int 
 	else
 		url_path(path, sizeof(path), url);
 	if (!strncmp(url, "data:", 5)) {
-		if (decode_data_url(url, &d, &n) < 0)
+		if (base64_decode_text(&d, &n, url, strlen(url), NULL) < 0)
 			return err_code(err, 1,
 					"output %d of %d is a data URL without base64 image "
 					"data",
@@ -1302,7 +1233,7 @@ static int rp_predict(const struct rp_backend *r, const struct imagen_request *r
 	if (strcmp(status, "succeeded")) {
 		char why[400];
 
-		one_line(why, sizeof(why), jstr(pred, "error"));
+		text_clean(why, sizeof(why), jstr(pred, "error"));
 		if (!strcmp(status, "failed"))
 			err_code(err, 1, "prediction %s failed: %s", jstr(pred, "id"),
 				 why[0] ? why : "(Replicate gave no error text)");

@@ -16,6 +16,7 @@
 #include "core/image.h"
 #include "core/pngmeta.h"
 #include "util/sha256.h"
+#include "util/text.h"
 
 #define RECORD_MAX_BYTES (16u * 1024 * 1024)
 
@@ -393,17 +394,6 @@ json_t *cloud_usage_row(const struct cloud_item *it, const char *owner)
 
 /* ---- HTTP -------------------------------------------------------------------------------- */
 
-/* Printable text of at most max bytes from s (server-supplied: no control characters). */
-static void clean(char *out, size_t size, const char *s, size_t max)
-{
-	size_t o = 0;
-
-	for (; s && *s && o + 1 < size && o < max; s++)
-		out[o++] = (unsigned char)*s < 0x20 || *s == 0x7f ? ' ' : *s;
-	if (size)
-		out[o] = '\0';
-}
-
 /* "HTTP 400: Bucket not found (NoSuchBucket, 404)" from Storage's error body, whose
  * statusCode string (not the HTTP status) carries the real status. */
 static void describe_storage(char *out, size_t size, const struct http_response *resp)
@@ -416,7 +406,7 @@ static void describe_storage(char *out, size_t size, const struct http_response 
 	const char *error = json_string_value(json_object_get(b, "error"));
 	const json_t *sc = json_object_get(b, "statusCode");
 	const char *text, *tag;
-	char m[256], c[96], e[96], s[16] = "";
+	char m[201], c[61], e[9], s[9] = "";
 
 	if (!msg && !code && !error) {
 		http_describe_status(out, size, resp);
@@ -424,16 +414,16 @@ static void describe_storage(char *out, size_t size, const struct http_response 
 		return;
 	}
 	if (json_is_string(sc))
-		clean(s, sizeof(s), json_string_value(sc), 8);
+		text_clean(s, sizeof(s), json_string_value(sc));
 	else if (json_is_integer(sc))
 		snprintf(s, sizeof(s), "%lld", (long long)json_integer_value(sc));
 	text = msg ? msg : error ? error : code;
 	/* a code (or the error's name) only when there is one beside the text: the gateway's
 	 * own answers carry a message alone ({"message": "Invalid API key"}) */
 	tag = code && code != text ? code : msg && error ? error : NULL;
-	clean(m, sizeof(m), text, 200);
-	clean(c, sizeof(c), tag, 60);
-	clean(e, sizeof(e), s, 8);
+	text_clean(m, sizeof(m), text);
+	text_clean(c, sizeof(c), tag);
+	text_clean(e, sizeof(e), s);
 	if (*c || *e)
 		snprintf(out, size, "HTTP %ld: %s (%s%s%s)", resp->status, m, c,
 			 *c && *e ? ", " : "", e);
@@ -451,16 +441,16 @@ static void describe_rest(char *out, size_t size, const struct http_response *re
 	const char *msg = json_string_value(json_object_get(b, "message"));
 	const char *code = json_string_value(json_object_get(b, "code"));
 	const char *hint = json_string_value(json_object_get(b, "hint"));
-	char m[256], c[32], h[160];
+	char m[201], c[25], h[121];
 
 	if (!msg) {
 		http_describe_status(out, size, resp);
 		json_decref(b);
 		return;
 	}
-	clean(m, sizeof(m), msg, 200);
-	clean(c, sizeof(c), code ? code : "", 24);
-	clean(h, sizeof(h), hint ? hint : "", 120);
+	text_clean(m, sizeof(m), msg);
+	text_clean(c, sizeof(c), code);
+	text_clean(h, sizeof(h), hint);
 	snprintf(out, size, "HTTP %ld: %s%s%s%s%s%s", resp->status, m, *c ? " (" : "", c,
 		 *c ? ")" : "", *h ? "; hint: " : "", h);
 	json_decref(b);

@@ -16,6 +16,7 @@
 
 #include "util/cancel.h"
 #include "core/events.h"
+#include "util/text.h"
 
 #ifndef IMAGEN_VERSION
 #define IMAGEN_VERSION "0"
@@ -168,24 +169,6 @@ void http_redact_url(char *out, size_t size, const char *url)
 	buf_release(&b);
 }
 
-void http_clean_text(char *out, size_t size, const char *in, size_t len)
-{
-	size_t i, o = 0;
-
-	for (i = 0; i < len && o + 1 < size; i++) {
-		unsigned char c = (unsigned char)in[i];
-
-		if (c == '\n' || c == '\r' || c == '\t')
-			c = ' ';
-		if (c < 0x20 || c == 0x7f)
-			continue;
-		out[o++] = (char)c;
-	}
-	while (o && out[o - 1] == ' ')
-		o--;
-	out[o] = '\0';
-}
-
 /* The most telling message in a JSON error body, across the upstreams' shapes. */
 static const char *json_error_text(const json_t *j)
 {
@@ -231,10 +214,17 @@ void http_describe_status(char *out, size_t size, const struct http_response *re
 		json_t *j = json_loadb(body, blen, 0, NULL);
 		const char *m = json_error_text(j);
 
-		if (m)
-			http_clean_text(text, sizeof(text), m, strlen(m));
-		else if (!j && body[0] != '<')
-			http_clean_text(text, sizeof(text), body, strcspn(body, "\n"));
+		if (m) {
+			text_clean(text, sizeof(text), m);
+		} else if (!j && body[0] != '<') {
+			struct buf line = BUF_INIT;
+
+			/* the first line only: a plain-text page may go on for a while */
+			if (text_clean_add(&line, body, strcspn(body, "\n"), sizeof(text)) == 0 &&
+			    line.len)
+				text_clean(text, sizeof(text), (const char *)line.data);
+			buf_release(&line);
+		}
 		json_decref(j);
 	}
 	if (text[0])

@@ -157,9 +157,6 @@ void http_describe_status(char *out, size_t size, const struct http_response *re
 double http_now_s(void);
 /** A uniform random number in [0,1) from getrandom, for backoff jitter. */
 double http_jitter(void);
-/** Copy len bytes of in as one printable line: newlines and tabs become spaces, other
- *  control characters are dropped, trailing spaces trimmed (for upstream messages). */
-void http_clean_text(char *out, size_t size, const char *in, size_t len);
 
 /** Percent-encode s for a URL path segment or query value (malloc'd, NULL on ENOMEM). */
 char *http_escape(const char *s);

@@ -273,7 +273,7 @@ static void test_describe_prompt_error(void **state)
 	expect_describe("{\"error\": \"no prompt\", \"node_errors\": []}", "no prompt");
 	expect_describe("{}", "prompt refused");
 	/* no control characters reach the terminal */
-	expect_describe("{\"error\": {\"message\": \"bad\\u001b[31m\\nthing\"}}", "bad [31m thing");
+	expect_describe("{\"error\": {\"message\": \"bad\\u001b[31m\\nthing\"}}", "bad[31m thing");
 }
 
 static void test_describe_prompt_error_is_bounded(void **state)
