@@ -1018,8 +1018,8 @@ static enum http_verdict openai_judge(void *arg, int rc, const struct http_respo
 /* POST the request under the common retry loop (a billed create: http.c never sends it
  * twice once it may have arrived).  Returns 0 with the last response (any status), -1 on
  * transport failure or Ctrl-C (err->code 130). */
-static int post(const struct openai_backend *o, const struct imagen_request *req,
-		const char *body, int n, struct http_response *resp, struct err *err)
+static int post(const struct openai_backend *o, const struct imagen_request *req, const char *body,
+		int n, struct http_response *resp, struct err *err)
 {
 	const char *headers[] = { o->auth, "Content-Type: application/json",
 				  "Accept: application/json", NULL };

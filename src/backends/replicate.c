@@ -826,7 +826,7 @@ static void rp_stop_orphan(const struct rp_backend *r, const json_t *input, time
 struct rp_create_ctx {
 	const struct rp_backend *r;
 	const json_t *input;
-	time_t since; /* wall clock when the first attempt started */
+	time_t since;  /* wall clock when the first attempt started */
 	json_t *found; /* a prediction of ours a failed attempt left upstream (own reference) */
 };
 
@@ -933,8 +933,7 @@ static int rp_wait(const struct rp_backend *r, const struct imagen_request *req,
 			goto out;
 		}
 		if (rp_send(r, "GET", url, NULL, NULL, RP_API_TIMEOUT_MS, SEND_RETRY, NULL, &resp,
-			    err) <
-		    0) {
+			    err) < 0) {
 			/* whatever happened, nobody will collect this prediction's output */
 			rp_cancel(r, *pred);
 			if (err->code != HTTP_EXIT_CANCELED) {
@@ -1033,7 +1032,10 @@ static int rp_fetch(const struct rp_backend *r, const char *url, int index, int 
 	if (image_check(d, n, &info, &e) < 0) {
 		free(d);
 		return err_code(err, 1, "output %d of %d is not a valid %s: %s (%s%s)", index + 1,
-				total, fmt == IMAGE_PNG ? "PNG" : fmt == IMAGE_JPEG ? "JPEG" : "WebP",
+				total,
+				fmt == IMAGE_PNG    ? "PNG"
+				: fmt == IMAGE_JPEG ? "JPEG"
+						    : "WebP",
 				e.msg, *path == '/' ? "GET " : "", path);
 	}
 	snprintf(res->mime, sizeof(res->mime), "%s", image_mime(info.format));

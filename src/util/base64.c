@@ -145,8 +145,7 @@ out_truncated:
 	return err_set(err, "truncated base64 (%zu characters)", chars);
 }
 
-int base64_decode_text(unsigned char **out, size_t *len, const char *s, size_t n,
-		       struct err *err)
+int base64_decode_text(unsigned char **out, size_t *len, const char *s, size_t n, struct err *err)
 {
 	const char *comma;
 

@@ -30,7 +30,6 @@ int base64_decode(unsigned char **out, size_t *len, const char *s, size_t n, uns
  * with BASE64_LENIENT.  *out is malloc'd.  Returns 0, or -1 with err filled ("a data:
  * URL without base64 data", or base64_decode's message) and *out NULL.
  */
-int base64_decode_text(unsigned char **out, size_t *len, const char *s, size_t n,
-		       struct err *err);
+int base64_decode_text(unsigned char **out, size_t *len, const char *s, size_t n, struct err *err);
 
 #endif

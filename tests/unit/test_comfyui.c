@@ -344,7 +344,8 @@ static void test_history_images(void **state)
 	assert_int_equal(
 		history("{\"p\": {\"status\": {\"status_str\": \"success\", \"messages\": ["
 			"[\"execution_start\", {\"prompt_id\": \"p\"}],"
-			"[\"execution_cached\", {\"nodes\": [\"4\", \"9\"], \"prompt_id\": \"p\"}]]},"
+			"[\"execution_cached\", {\"nodes\": [\"4\", \"9\"], \"prompt_id\": "
+			"\"p\"}]]},"
 			"\"outputs\": {\"9\": {\"images\": [{\"filename\": \"b.png\"}]},"
 			"\"12\": {\"images\": [{\"filename\": \"d.png\"}]}}}}",
 			"p", &images, &err),

@@ -260,9 +260,9 @@ struct canned {
 	const char *answers[5]; /* NULL: hold the connection hold_ms without answering */
 	size_t n;
 	int hold_ms;
-	int linger_ms; /* after the n answers, count connections for this long (0: stop) */
-	int accepted;  /* connections the client made (those beyond n are counted and closed
-			* unanswered: a retry that should not have happened) */
+	int linger_ms;      /* after the n answers, count connections for this long (0: stop) */
+	int accepted;       /* connections the client made (those beyond n are counted and closed
+			     * unanswered: a retry that should not have happened) */
 	char request[4096]; /* the last request head received */
 };
 
@@ -522,8 +522,9 @@ static void test_socket_post_dropped_mid_answer_is_not_sent_again(void **state)
 					 "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nfull" },
 			    .n = 1,
 			    .linger_ms = 400 };
-	struct http_request rq = { .method = "POST", .body = "{}", .body_len = 2,
-				   .timeout_ms = 3000 };
+	struct http_request rq = {
+		.method = "POST", .body = "{}", .body_len = 2, .timeout_ms = 3000
+	};
 	struct http_response rs;
 	struct err err = ERR_INIT;
 
@@ -561,8 +562,9 @@ static void test_socket_post_dropped_mid_answer_is_not_sent_again(void **state)
 static void test_socket_post_read_timeout_is_not_sent_again(void **state)
 {
 	struct canned c = { .answers = { NULL }, .n = 1, .hold_ms = 700, .linger_ms = 400 };
-	struct http_request rq = { .method = "POST", .body = "{}", .body_len = 2,
-				   .timeout_ms = 300 };
+	struct http_request rq = {
+		.method = "POST", .body = "{}", .body_len = 2, .timeout_ms = 300
+	};
 	struct http_response rs;
 	struct err err = ERR_INIT;
 

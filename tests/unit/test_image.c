@@ -18,7 +18,8 @@
 static const char jpeg16_b64[] =
 	"/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAYEBQYFBAYGBQYHBwYIChAKCgkJChQODwwQFxQYGBcUFhYaHSUfGhsj"
 	"HBYWICwgIyYnKSopGR8tMC0oMCUoKSj/2wBDAQcHBwoIChMKChMoGhYaKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgo"
-	"KCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCj/wAARCAAQABADASIAAhEBAxEB/8QAHwAAAQUBAQEBAQEAAAAAAAAAAAEC"
+	"KCgoKCgoKCgoKCgoKCgoKCgoKCgoKCgoKCj/wAARCAAQABADASIAAhEBAxEB/"
+	"8QAHwAAAQUBAQEBAQEAAAAAAAAAAAEC"
 	"AwQFBgcICQoL/8QAtRAAAgEDAwIEAwUFBAQAAAF9AQIDAAQRBRIhMUEGE1FhByJxFDKBkaEII0KxwRVS0fAkM2Jy"
 	"ggkKFhcYGRolJicoKSo0NTY3ODk6Q0RFRkdISUpTVFVWV1hZWmNkZWZnaGlqc3R1dnd4eXqDhIWGh4iJipKTlJWW"
 	"l5iZmqKjpKWmp6ipqrKztLW2t7i5usLDxMXGx8jJytLT1NXW19jZ2uHi4+Tl5ufo6erx8vP09fb3+Pn6/8QAHwEA"
@@ -26,8 +27,8 @@ static const char jpeg16_b64[] =
 	"MoEIFEKRobHBCSMzUvAVYnLRChYkNOEl8RcYGRomJygpKjU2Nzg5OkNERUZHSElKU1RVVldYWVpjZGVmZ2hpanN0"
 	"dXZ3eHl6goOEhYaHiImKkpOUlZaXmJmaoqOkpaanqKmqsrO0tba3uLm6wsPExcbHyMnK0tPU1dbX2Nna4uPk5ebn"
 	"6Onq8vP09fb3+Pn6/9oADAMBAAIRAxEAPwDAooor70+JP//Z";
-static const char webp16_b64[] =
-	"UklGRjwAAABXRUJQVlA4IDAAAADwAQCdASoQABAAAUAmJaACdLoB+AAETAAA/uxw3/0mzxNnibPkkf/OwbEu14AAAAA=";
+static const char webp16_b64[] = "UklGRjwAAABXRUJQVlA4IDAAAADwAQCdASoQABAAAUAmJaACdLoB+AAETAAA/"
+				 "uxw3/0mzxNnibPkkf/OwbEu14AAAAA=";
 
 struct blob {
 	unsigned char *d;
@@ -126,8 +127,7 @@ static void test_every_truncation_is_refused(void **state)
 		for (cut = 0; cut < b[k].n; cut++) {
 			err_clear(&err);
 			if (image_check(b[k].d, cut, NULL, &err) == 0)
-				fail_msg("%s cut at %zu of %zu bytes passed", word[k], cut,
-					 b[k].n);
+				fail_msg("%s cut at %zu of %zu bytes passed", word[k], cut, b[k].n);
 			if (cut >= 12 && !strstr(err.msg, word[k]))
 				fail_msg("%s cut at %zu: '%s'", word[k], cut, err.msg);
 		}
@@ -156,10 +156,10 @@ static void test_corrupt_files_are_named(void **state)
 {
 	struct blob p = png(8, 8), j = decode(jpeg16_b64), w = decode(webp16_b64);
 	struct err err = ERR_INIT;
-	static const unsigned char no_frame[] = { 0xff, 0xd8, 0xff, 0xe0, 0x00, 0x04, 0x00,
-						  0x00, 0xff, 0xd9 };
-	static const unsigned char zero_len[] = { 0xff, 0xd8, 0xff, 0xe0, 0x00, 0x00, 0x00,
-						  0x00, 0xff, 0xd9 };
+	static const unsigned char no_frame[] = { 0xff, 0xd8, 0xff, 0xe0, 0x00,
+						  0x04, 0x00, 0x00, 0xff, 0xd9 };
+	static const unsigned char zero_len[] = { 0xff, 0xd8, 0xff, 0xe0, 0x00,
+						  0x00, 0x00, 0x00, 0xff, 0xd9 };
 	unsigned char *c;
 
 	assert_int_equal(image_check("GIF89a this is not", 18, NULL, &err), -1);
@@ -199,11 +199,11 @@ static void test_corrupt_files_are_named(void **state)
 /* The two other WebP headers: lossless VP8L and the extended VP8X. */
 static void test_webp_lossless_and_extended_headers(void **state)
 {
-	unsigned char vp8l[] = { 'R', 'I', 'F', 'F', 18,  0, 0, 0, 'W', 'E', 'B', 'P', 'V',
-				 'P', '8', 'L', 6,   0,   0, 0, 0x2f, 0,   0,   0,   0,   0 };
-	unsigned char vp8x[] = { 'R', 'I', 'F', 'F', 22, 0,   0,  0,   'W', 'E', 'B', 'P',
-				 'V', 'P', '8', 'X', 10, 0,   0,  0,   0,   0,   0,   0,
-				 0xff, 0x03, 0, 0x7f, 0x02, 0 };
+	unsigned char vp8l[] = { 'R', 'I', 'F', 'F', 18, 0, 0, 0,    'W', 'E', 'B', 'P', 'V',
+				 'P', '8', 'L', 6,   0,  0, 0, 0x2f, 0,   0,   0,   0,   0 };
+	unsigned char vp8x[] = { 'R', 'I', 'F', 'F', 22,   0,    0,  0,    'W',  'E',
+				 'B', 'P', 'V', 'P', '8',  'X',  10, 0,    0,    0,
+				 0,   0,   0,   0,   0xff, 0x03, 0,  0x7f, 0x02, 0 };
 	struct image_info in;
 	struct err err = ERR_INIT;
 	uint32_t bits = (300 - 1) | (uint32_t)(200 - 1) << 14;
@@ -222,10 +222,9 @@ static void test_webp_lossless_and_extended_headers(void **state)
 
 /* A minimal JPEG: SOI, SOF0 16x8, SOS with two bytes of entropy data (one stuffed
  * 0xff00), EOI. */
-static const unsigned char tiny_jpg[] = { 0xff, 0xd8, 0xff, 0xc0, 0,    11,   8,   0,
-					  8,    0,    16,   1,    1,    0x11, 0,   0xff,
-					  0xda, 0,    8,    1,    1,    0,    0,   0x3f,
-					  0,    0x12, 0xff, 0,    0xff, 0xd9 };
+static const unsigned char tiny_jpg[] = { 0xff, 0xd8, 0xff, 0xc0, 0, 11,   8,    0, 8,    0,
+					  16,   1,    1,    0x11, 0, 0xff, 0xda, 0, 8,    1,
+					  1,    0,    0,    0x3f, 0, 0x12, 0xff, 0, 0xff, 0xd9 };
 
 static void test_minimal_jpeg(void **state)
 {

@@ -27,7 +27,9 @@ static void test_one_clean_line(void **state)
 	cleans("  two\r\nlines\tand  spaces  ", "two lines and spaces", 256);
 	/* a terminal escape loses its ESC (and a C1 CSI disappears): nothing to obey */
 	cleans("\x1b]0;PWNED\x07\x1b[2Jtext", "]0;PWNED[2Jtext", 256);
-	cleans("a\xc2\x9b" "31mb", "a31mb", 256);
+	cleans("a\xc2\x9b"
+	       "31mb",
+	       "a31mb", 256);
 	cleans("caf\xc3\xa9 \x7f!", "caf\xc3\xa9 !", 256); /* UTF-8 stays, DEL goes */
 	cleans(NULL, "", 256);
 	cleans("\x01\x02", "", 256);
