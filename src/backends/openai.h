@@ -1,6 +1,6 @@
-/* openai.h - the pure parts of the `openai` adapter (size mapping, response parsing,
- * cost), exposed for tests/unit/test_openai.c.  The adapter itself is
- * openai_backend_ops in openai.c. */
+/* openai.h - the pure parts of the `openai` adapter (size mapping and cost in
+ * openai-config.c, response parsing in openai.c), shared by its two files and exposed for
+ * tests/unit/test_openai.c.  The adapter itself is openai_backend_ops in openai.c. */
 #ifndef IMAGEN_BACKENDS_OPENAI_H
 #define IMAGEN_BACKENDS_OPENAI_H
 
@@ -10,6 +10,7 @@
 #include "util/err.h"
 
 #define OPENAI_MAX_SIZES 32
+#define OPENAI_MAX_N 10 /* most images one request may ask for (n) */
 
 /** What `size` values a model accepts. */
 enum openai_size_kind {
@@ -102,5 +103,30 @@ json_t *openai_cost(const char *instance, const char *model, const json_t *price
 
 /** Validate a `prices` map (config): 0, or -1 with the message. */
 int openai_prices_check(const char *instance, const json_t *prices, struct err *err);
+
+/* ---- shared by openai.c and openai-config.c ------------------------------------------- */
+
+/* The request options a config slice sets and --set may override. */
+struct openai_params {
+	const char *quality, *size, *output_format, *background, *moderation, *style,
+		*response_format;
+	long long output_compression; /* -1 = not sent */
+};
+
+/* What an instance's config slice says (strings borrowed from the slice). */
+struct openai_cfg {
+	const char *model, *api_key_env, *base_url;
+	struct openai_params p;
+	struct openai_sizes sizes;
+	long long max_n, timeout_s;
+	const json_t *prices; /* NULL when absent */
+};
+
+/** The keys a config slice may have (NULL-terminated). */
+extern const char *const openai_cfg_keys[];
+
+/** Read and check an instance's slice into *c (defaults for what is absent).  Returns 0,
+ *  or -1 with err (code 2, err->key naming the key at fault). */
+int openai_read_cfg(const char *name, const json_t *cfg, struct openai_cfg *c, struct err *err);
 
 #endif
