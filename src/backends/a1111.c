@@ -14,14 +14,15 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/adapter.h"
 #include "core/backend.h"
 #include "util/base64.h"
-#include "util/bytes.h"
 #include "util/cancel.h"
 #include "net/http.h"
-#include "core/pngmeta.h"
+#include "core/image.h"
 #include "core/events.h"
 #include "util/suggest.h"
+#include "util/text.h"
 
 #define A1111_DEFAULT_URL "http://127.0.0.1:7860"
 #define A1111_DEFAULT_SAMPLER "Euler a"
@@ -91,43 +92,6 @@ static int get_str(const json_t *cfg, const char *name, const char *key, const c
 	return 0;
 }
 
-/* A number from YAML (integer or real) or --set (a decimal string). */
-static int get_number(const json_t *v, double min, double max, double *out)
-{
-	const char *s;
-	char *end;
-	double d;
-
-	if (json_is_number(v)) {
-		d = json_number_value(v);
-	} else if (json_is_string(v)) {
-		s = json_string_value(v);
-		errno = 0;
-		d = strtod(s, &end);
-		if (errno || end == s || *end)
-			return -1;
-	} else {
-		return -1;
-	}
-	if (!(d >= min && d <= max)) /* NaN fails too */
-		return -1;
-	*out = d;
-	return 0;
-}
-
-static int valid_env_name(const char *s)
-{
-	size_t i;
-
-	if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_'))
-		return 0;
-	for (i = 1; s[i]; i++)
-		if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
-		      (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
-			return 0;
-	return 1;
-}
-
 static int check_base_url(const char *name, const char *url, struct err *err)
 {
 	const char *host, *end;
@@ -185,7 +149,7 @@ static int a1111_read_cfg(const char *name, const json_t *cfg, struct a1111_cfg 
 	    cfg_get_int(cfg, name, "timeout", 1, A1111_MAX_TIMEOUT_S, &out->timeout, err))
 		goto bad;
 	v = json_object_get(cfg, "cfg_scale");
-	if (v && get_number(v, 0, A1111_MAX_CFG, &out->cfg_scale)) {
+	if (v && adapter_number(v, 0, A1111_MAX_CFG, &out->cfg_scale)) {
 		err_key(err, "cfg_scale", "backends.%s.cfg_scale: expected a number, 0..%g", name,
 			A1111_MAX_CFG);
 		goto bad;
@@ -199,7 +163,7 @@ static int a1111_read_cfg(const char *name, const json_t *cfg, struct a1111_cfg 
 	}
 	if (check_base_url(name, out->base_url, err))
 		goto bad;
-	if (out->auth_env && !valid_env_name(out->auth_env)) {
+	if (out->auth_env && !adapter_env_name_ok(out->auth_env)) {
 		err_key(err, "auth_env",
 			"backends.%s.auth_env: expected the NAME of an environment variable "
 			"(letters, digits, '_'), not its value",
@@ -327,7 +291,7 @@ static int a1111_read_opts(const json_t *opts, struct a1111_params *p, struct er
 				hint ? "'?" : "");
 		}
 		if (!strcmp(key, "cfg_scale")) {
-			if (get_number(v, 0, A1111_MAX_CFG, &p->cfg_scale))
+			if (adapter_number(v, 0, A1111_MAX_CFG, &p->cfg_scale))
 				return err_code(err, 2,
 						"option cfg_scale: expected a number, 0..%g",
 						A1111_MAX_CFG);
@@ -392,22 +356,6 @@ static json_t *a1111_build_body(const struct a1111_params *p, const struct image
 
 /* ---- errors ------------------------------------------------------------------------------ */
 
-static void clean_append(char *out, size_t size, const char *s)
-{
-	size_t o = strlen(out);
-
-	for (; s && *s && o + 1 < size; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '\n' || c == '\r' || c == '\t')
-			c = ' ';
-		if (c < 0x20 || c == 0x7f)
-			continue;
-		out[o++] = (char)c;
-	}
-	out[o] = '\0';
-}
-
 /*
  * The message of a non-2xx answer.  A1111's handler answers {"error": "<exception class>",
  * "detail": ..., "errors": "<message>"}; request validation gives FastAPI's
@@ -417,7 +365,8 @@ static void clean_append(char *out, size_t size, const char *s)
 static void a1111_error_text(char *out, size_t size, const struct http_response *resp)
 {
 	json_t *j = NULL, *detail, *error, *errors;
-	char text[400] = "";
+	struct buf text = BUF_INIT;
+	char line[401];
 	size_t i;
 
 	if (resp->body.len)
@@ -437,41 +386,43 @@ static void a1111_error_text(char *out, size_t size, const struct http_response 
 			    !strcmp(json_string_value(part), "body"))
 				continue;
 			if (!first)
-				clean_append(text, sizeof(text), ".");
+				text_clean_adds(&text, ".", 400);
 			if (json_is_integer(part)) {
 				snprintf(num, sizeof(num), "%lld",
 					 (long long)json_integer_value(part));
-				clean_append(text, sizeof(text), num);
+				text_clean_adds(&text, num, 400);
 			} else {
-				clean_append(text, sizeof(text), json_string_value(part));
+				text_clean_adds(&text, json_string_value(part), 400);
 			}
 			first = 0;
 		}
 		if (!first)
-			clean_append(text, sizeof(text), ": ");
-		clean_append(text, sizeof(text), msg ? msg : "invalid request");
+			text_clean_adds(&text, ": ", 400);
+		text_clean_adds(&text, msg ? msg : "invalid request", 400);
 		if (json_array_size(detail) > 1) {
 			char more[48];
 
 			snprintf(more, sizeof(more), " (and %zu more)",
 				 json_array_size(detail) - 1);
-			clean_append(text, sizeof(text), more);
+			text_clean_adds(&text, more, 400);
 		}
 	} else if (json_is_string(error) && json_is_string(errors) &&
 		   strcmp(json_string_value(error), "HTTPException") &&
 		   *json_string_value(errors)) {
 		/* an exception inside the WebUI: "OutOfMemoryError: CUDA out of memory..." */
-		clean_append(text, sizeof(text), json_string_value(error));
-		clean_append(text, sizeof(text), ": ");
-		clean_append(text, sizeof(text), json_string_value(errors));
+		text_clean_adds(&text, json_string_value(error), 400);
+		text_clean_adds(&text, ": ", 400);
+		text_clean_adds(&text, json_string_value(errors), 400);
 	} else if (json_is_string(detail) && *json_string_value(detail)) {
-		clean_append(text, sizeof(text), json_string_value(detail));
+		text_clean_adds(&text, json_string_value(detail), 400);
 	}
 	json_decref(j);
-	if (text[0])
-		snprintf(out, size, "HTTP %ld: %s", resp->status, text);
+	text_clean(line, sizeof(line), text.len ? (const char *)text.data : NULL);
+	if (line[0])
+		snprintf(out, size, "HTTP %ld: %s", resp->status, line);
 	else
 		http_describe_status(out, size, resp);
+	buf_release(&text);
 }
 
 /* "HTTP 422 from POST /sdapi/v1/txt2img[ after N attempts]: <text>[ (hint)]" */
@@ -643,40 +594,6 @@ static void poller_stop(struct poller *pl)
 
 /* ---- the response ------------------------------------------------------------------------ */
 
-/* WebUI images are standard base64 (padding optional, a "data:" URL prefix accepted
- * since some forks send one); *out is malloc'd.  -1 on anything else. */
-static int b64_decode(const char *s, size_t n, unsigned char **out, size_t *out_len)
-{
-	const char *comma;
-
-	if (n > 5 && !strncmp(s, "data:", 5) && (comma = memchr(s, ',', n))) {
-		n -= (size_t)(comma + 1 - s);
-		s = comma + 1;
-	}
-	return base64_decode(out, out_len, s, n, BASE64_LENIENT, NULL);
-}
-
-/* Length of the PNG up to the end of its IEND chunk (n when no IEND is found): bytes a
- * writer left after IEND would make pngmeta_check refuse an otherwise good image. */
-static size_t png_trim_len(const unsigned char *p, size_t n)
-{
-	static const unsigned char sig[8] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
-	size_t off = 8;
-	uint32_t len;
-
-	if (n < 8 || memcmp(p, sig, 8))
-		return n;
-	while (n - off >= 12) {
-		len = bytes_be32(p + off);
-		if (len > n - off - 12)
-			return n;
-		if (!memcmp(p + off + 4, "IEND", 4))
-			return off + 12 + len;
-		off += 12 + (size_t)len;
-	}
-	return n;
-}
-
 /* `info`: a JSON document inside a JSON string (parse twice).  Returns a new reference,
  * or NULL with *why saying what was wrong with it. */
 static json_t *parse_info(const json_t *v, const char **why)
@@ -803,43 +720,38 @@ static int a1111_parse_response(const char *body, size_t len, const struct a1111
 		struct imagen_result *r = &res[got];
 		const json_t *s = json_array_get(images, first + i);
 		unsigned char *data;
-		size_t dlen, trimmed = 0;
-		unsigned w = 0, h = 0;
+		size_t dlen, trimmed;
+		struct image_info img;
 		struct err perr = ERR_INIT;
 
-		if (!json_is_string(s) ||
-		    b64_decode(json_string_value(s), json_string_length(s), &data, &dlen)) {
+		/* standard base64, padding optional; some forks send a data: URL */
+		if (!json_is_string(s) || base64_decode_text(&data, &dlen, json_string_value(s),
+							     json_string_length(s), NULL)) {
 			if (!bad++)
 				snprintf(bad_msg, sizeof(bad_msg),
 					 "image %zu of the response is not valid base64", i + 1);
 			continue;
 		}
-		mime = pngmeta_sniff_mime(data, dlen);
-		if (mime && !strcmp(mime, "image/png")) {
-			size_t keep = png_trim_len(data, dlen);
-
-			trimmed = dlen - keep;
-			dlen = keep;
-			if (pngmeta_check(data, dlen, &w, &h, &perr) < 0)
-				mime = NULL;
-		}
-		if (!mime) {
+		if (image_check(data, dlen, &img, &perr) < 0) {
 			if (!bad++)
 				snprintf(bad_msg, sizeof(bad_msg),
 					 "image %zu of the response is not a usable image: %.400s",
-					 i + 1,
-					 perr.msg[0] ? perr.msg : "not a PNG, JPEG or WebP file");
+					 i + 1, perr.msg);
 			free(data);
 			continue;
 		}
+		/* bytes a writer left after the image's end would make it refused later */
+		trimmed = dlen - img.len;
+		dlen = img.len;
+		mime = image_mime(img.format);
 		seed = (int64_t)(((uint64_t)base_seed + i) & (uint64_t)INT64_MAX);
 		json_int_at(json_object_get(info, "all_seeds"), i, &seed);
 
 		r->data = data;
 		r->len = dlen;
 		snprintf(r->mime, sizeof(r->mime), "%s", mime);
-		r->width = w ? (int)w : p->width;
-		r->height = h ? (int)h : p->height;
+		r->width = img.width ? img.width : p->width;
+		r->height = img.height ? img.height : p->height;
 		v = json_object_get(info, "steps");
 		r->steps = json_is_integer(v) ? (int)json_integer_value(v) : p->steps;
 		r->seed = seed;
@@ -949,6 +861,8 @@ static int a1111_generate(struct backend *b, const struct imagen_request *req,
 			a1111_interrupt(m);
 			err_code(err, HTTP_EXIT_CANCELED, "interrupted");
 		} else if (err) {
+			/* name the endpoint, as the other adapters do */
+			err_prefix(err, "POST %s", A1111_TXT2IMG);
 			err->code = 1;
 		}
 		goto out;

@@ -1,33 +1,32 @@
 /* comfyui.c - the `comfyui` adapter: an API-format graph (built in, or the user's) with the
  * request's knobs written into it, queued with POST /prompt, followed on the /ws socket
  * (or by polling /history when the socket is not there), images fetched with /view.
+ * This file is the config and the network flow; the graph itself (built-in graphs,
+ * where each knob goes, the server's error and history shapes) is comfyui-graph.c.
  * Wire facts: ../shared/protocols/comfyui.md. */
-#include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
-#include <time.h>
 
+#include "core/adapter.h"
 #include "core/backend.h"
 #include "backends/comfyui.h"
 #include "util/buf.h"
 #include "util/cancel.h"
-#include "util/file.h"
 #include "net/http.h"
-#include "core/pngmeta.h"
+#include "core/image.h"
 #include "core/events.h"
 #include "util/suggest.h"
+#include "util/text.h"
 #include "net/ws.h"
 
 #define CF_DEFAULT_TIMEOUT_S 600
 #define CF_MAX_TIMEOUT_S 86400
-#define CF_MAX_WORKFLOW ((size_t)4 << 20)
 #define CF_MAX_SIDE 16384 /* MAX_RESOLUTION in ComfyUI's nodes.py */
 #define CF_MIN_SIDE 16
 #define CF_MAX_STEPS 10000
@@ -38,733 +37,6 @@
 #define CF_PROMPT_TIMEOUT_MS 60000L
 #define CF_HISTORY_TIMEOUT_MS 30000L
 #define CF_MAX_HISTORY ((size_t)32 << 20)
-#define CF_DEFAULT_FLUX_MODEL "flux1-schnell-fp8.safetensors"
-
-/*
- * The built-in graphs, with the node ids of ComfyUI's own default workflow (3 = KSampler,
- * 4 = loader, 5 = latent, 6/7 = positive/negative, 8 = decode, 9 = save) so they read
- * like what a ComfyUI user already knows.  txt2img is ComfyUI's default graph (SD 1.x/2.x/
- * XL checkpoints; its default cfg 8, 20 steps, euler/normal, 512x512).  flux-schnell is
- * the single-file fp8 checkpoint (flux1-schnell-fp8.safetensors in models/checkpoints,
- * loaded with the plain checkpoint loader as ComfyUI's examples do) with the schnell
- * settings of the official template: 4 steps, cfg 1, euler/simple, EmptySD3LatentImage
- * 1024x1024; its negative is ConditioningZeroOut (at cfg 1 a negative prompt has no
- * effect), so a negative prompt is not used with it.
- */
-static const char builtin_txt2img[] =
-	"{"
-	"\"3\": {\"class_type\": \"KSampler\", \"inputs\": {\"seed\": 0, \"steps\": 20, "
-	"\"cfg\": 8.0, \"sampler_name\": \"euler\", \"scheduler\": \"normal\", \"denoise\": 1.0, "
-	"\"model\": [\"4\", 0], \"positive\": [\"6\", 0], \"negative\": [\"7\", 0], "
-	"\"latent_image\": [\"5\", 0]}},"
-	"\"4\": {\"class_type\": \"CheckpointLoaderSimple\", \"inputs\": {\"ckpt_name\": \"\"}},"
-	"\"5\": {\"class_type\": \"EmptyLatentImage\", \"inputs\": {\"width\": 512, "
-	"\"height\": 512, \"batch_size\": 1}},"
-	"\"6\": {\"class_type\": \"CLIPTextEncode\", \"inputs\": {\"text\": \"\", "
-	"\"clip\": [\"4\", 1]}},"
-	"\"7\": {\"class_type\": \"CLIPTextEncode\", \"inputs\": {\"text\": \"\", "
-	"\"clip\": [\"4\", 1]}},"
-	"\"8\": {\"class_type\": \"VAEDecode\", \"inputs\": {\"samples\": [\"3\", 0], "
-	"\"vae\": [\"4\", 2]}},"
-	"\"9\": {\"class_type\": \"SaveImage\", \"inputs\": {\"filename_prefix\": \"imagen\", "
-	"\"images\": [\"8\", 0]}}"
-	"}";
-
-static const char builtin_flux_schnell[] =
-	"{"
-	"\"3\": {\"class_type\": \"KSampler\", \"inputs\": {\"seed\": 0, \"steps\": 4, "
-	"\"cfg\": 1.0, \"sampler_name\": \"euler\", \"scheduler\": \"simple\", \"denoise\": 1.0, "
-	"\"model\": [\"4\", 0], \"positive\": [\"6\", 0], \"negative\": [\"7\", 0], "
-	"\"latent_image\": [\"5\", 0]}},"
-	"\"4\": {\"class_type\": \"CheckpointLoaderSimple\", \"inputs\": {\"ckpt_name\": "
-	"\"" CF_DEFAULT_FLUX_MODEL "\"}},"
-	"\"5\": {\"class_type\": \"EmptySD3LatentImage\", \"inputs\": {\"width\": 1024, "
-	"\"height\": 1024, \"batch_size\": 1}},"
-	"\"6\": {\"class_type\": \"CLIPTextEncode\", \"inputs\": {\"text\": \"\", "
-	"\"clip\": [\"4\", 1]}},"
-	"\"7\": {\"class_type\": \"ConditioningZeroOut\", \"inputs\": {\"conditioning\": "
-	"[\"6\", 0]}},"
-	"\"8\": {\"class_type\": \"VAEDecode\", \"inputs\": {\"samples\": [\"3\", 0], "
-	"\"vae\": [\"4\", 2]}},"
-	"\"9\": {\"class_type\": \"SaveImage\", \"inputs\": {\"filename_prefix\": \"imagen\", "
-	"\"images\": [\"8\", 0]}}"
-	"}";
-
-#define BUILTIN_TXT2IMG "builtin:txt2img"
-#define BUILTIN_FLUX "builtin:flux-schnell"
-
-/* ---- parameters: where each knob goes ---------------------------------------------------- */
-
-enum cf_param {
-	P_PROMPT,
-	P_NEGATIVE,
-	P_SEED,
-	P_STEPS,
-	P_WIDTH,
-	P_HEIGHT,
-	P_CFG,
-	P_SAMPLER,
-	P_SCHEDULER,
-	P_MODEL,
-	P_BATCH,
-	P_N
-};
-
-static const char *const param_names[P_N + 1] = {
-	"prompt", "negative", "seed",      "steps", "width",      "height",
-	"cfg",    "sampler",  "scheduler", "model", "batch_size", NULL,
-};
-
-struct cf_target {
-	char *node;
-	char *input;
-};
-
-struct comfyui_params {
-	struct cf_target *t[P_N];
-	size_t n[P_N];
-};
-
-static int add_target(struct comfyui_params *p, int which, const char *node, const char *input)
-{
-	struct cf_target *nt;
-	size_t i;
-
-	for (i = 0; i < p->n[which]; i++)
-		if (!strcmp(p->t[which][i].node, node) && !strcmp(p->t[which][i].input, input))
-			return 0;
-	nt = realloc(p->t[which], (p->n[which] + 1) * sizeof(*nt));
-	if (!nt)
-		return -1;
-	p->t[which] = nt;
-	nt[p->n[which]].node = strdup(node);
-	nt[p->n[which]].input = strdup(input);
-	if (!nt[p->n[which]].node || !nt[p->n[which]].input) {
-		free(nt[p->n[which]].node);
-		free(nt[p->n[which]].input);
-		return -1;
-	}
-	p->n[which]++;
-	return 0;
-}
-
-static void clear_targets(struct comfyui_params *p, int which)
-{
-	size_t i;
-
-	for (i = 0; i < p->n[which]; i++) {
-		free(p->t[which][i].node);
-		free(p->t[which][i].input);
-	}
-	free(p->t[which]);
-	p->t[which] = NULL;
-	p->n[which] = 0;
-}
-
-void comfyui_params_free(struct comfyui_params *p)
-{
-	int i;
-
-	if (!p)
-		return;
-	for (i = 0; i < P_N; i++)
-		clear_targets(p, i);
-	free(p);
-}
-
-json_t *comfyui_params_json(const struct comfyui_params *p)
-{
-	json_t *o = json_object(), *a;
-	size_t i;
-	int k;
-
-	for (k = 0; o && k < P_N; k++) {
-		if (!p->n[k])
-			continue;
-		/* one target as a string, as the config's params map writes it */
-		if (p->n[k] == 1) {
-			json_object_set_new(
-				o, param_names[k],
-				json_sprintf("%s.inputs.%s", p->t[k][0].node, p->t[k][0].input));
-			continue;
-		}
-		a = json_array();
-		for (i = 0; a && i < p->n[k]; i++)
-			json_array_append_new(
-				a, json_sprintf("%s.inputs.%s", p->t[k][i].node, p->t[k][i].input));
-		json_object_set_new(o, param_names[k], a);
-	}
-	return o;
-}
-
-/* A link is [node_id, output_index]; ids are strings, though some tools write numbers. */
-static int is_link(const json_t *v)
-{
-	return json_is_array(v) && json_array_size(v) == 2 &&
-	       (json_is_string(json_array_get(v, 0)) || json_is_integer(json_array_get(v, 0))) &&
-	       json_is_integer(json_array_get(v, 1));
-}
-
-static const char *link_id(const json_t *v, char *tmp, size_t size)
-{
-	const json_t *id = json_array_get(v, 0);
-
-	if (json_is_string(id))
-		return json_string_value(id);
-	snprintf(tmp, size, "%lld", (long long)json_integer_value(id));
-	return tmp;
-}
-
-static const char *class_of(const json_t *node)
-{
-	const char *c = json_string_value(json_object_get(node, "class_type"));
-
-	return c ? c : "";
-}
-
-static const json_t *input_of(const json_t *node, const char *name)
-{
-	return json_object_get(json_object_get(node, "inputs"), name);
-}
-
-/* A widget input: present and not a link. */
-static int has_widget(const json_t *node, const char *name)
-{
-	const json_t *v = input_of(node, name);
-
-	return v && !is_link(v);
-}
-
-/* Numeric ids in numeric order ("3" < "10"), then the others in byte order. */
-static int id_cmp(const void *a, const void *b)
-{
-	const char *x = *(const char *const *)a, *y = *(const char *const *)b;
-	size_t lx = strspn(x, "0123456789"), ly = strspn(y, "0123456789");
-	int nx = lx && !x[lx], ny = ly && !y[ly];
-
-	if (nx != ny)
-		return nx ? -1 : 1;
-	if (nx && lx != ly)
-		return lx < ly ? -1 : 1;
-	return strcmp(x, y);
-}
-
-/* The graph's node ids, sorted (malloc'd array of borrowed keys). */
-static const char **sorted_ids(const json_t *graph, size_t *n)
-{
-	const char **ids, *key;
-	json_t *v;
-	size_t i = 0;
-
-	*n = json_object_size(graph);
-	ids = malloc((*n ? *n : 1) * sizeof(*ids));
-	if (!ids)
-		return NULL;
-	json_object_foreach ((json_t *)graph, key, v)
-		ids[i++] = key;
-	qsort(ids, *n, sizeof(*ids), id_cmp);
-	return ids;
-}
-
-/* Add the text inputs of the encoder `link` comes from (through FluxGuidance); *found is
- * that encoder's id (tmp-backed), NULL when there is none. */
-static int text_targets(struct comfyui_params *p, int which, const json_t *graph,
-			const json_t *link, const char *avoid, char *tmp, size_t tmpsz)
-{
-	const json_t *node;
-	const char *id, *cls;
-	int hops;
-
-	for (hops = 0; hops < 16 && is_link(link); hops++) {
-		id = link_id(link, tmp, tmpsz);
-		node = json_object_get(graph, id);
-		cls = class_of(node);
-		if (avoid && !strcmp(id, avoid))
-			return 0;
-		if (!strcmp(cls, "CLIPTextEncode")) {
-			if (has_widget(node, "text") && add_target(p, which, id, "text") < 0)
-				return -1;
-			return 0;
-		}
-		if (!strcmp(cls, "CLIPTextEncodeFlux") || !strcmp(cls, "CLIPTextEncodeSDXL")) {
-			const char *a = cls[14] == 'F' ? "clip_l" : "text_g";
-			const char *b = cls[14] == 'F' ? "t5xxl" : "text_l";
-
-			if (has_widget(node, a) && add_target(p, which, id, a) < 0)
-				return -1;
-			if (has_widget(node, b) && add_target(p, which, id, b) < 0)
-				return -1;
-			return 0;
-		}
-		if (strcmp(cls, "FluxGuidance") != 0)
-			return 0; /* ConditioningZeroOut and the rest: no text of ours goes there */
-		link = input_of(node, "conditioning");
-	}
-	return 0;
-}
-
-/* The id of the node a positive link ends at (for "the negative is the same node"). */
-static const char *text_node(const json_t *graph, const json_t *link, char *tmp, size_t tmpsz)
-{
-	const json_t *node;
-	const char *id;
-	int hops;
-
-	for (hops = 0; hops < 16 && is_link(link); hops++) {
-		id = link_id(link, tmp, tmpsz);
-		node = json_object_get(graph, id);
-		if (strcmp(class_of(node), "FluxGuidance") != 0)
-			return id;
-		link = input_of(node, "conditioning");
-	}
-	return NULL;
-}
-
-/* Fallbacks for graphs without a KSampler: a lone node of a known class. */
-static const struct {
-	int param;
-	const char *cls, *input;
-} lone_nodes[] = {
-	{ P_PROMPT, "CLIPTextEncode", "text" },
-	{ P_SEED, "RandomNoise", "noise_seed" },
-	{ P_STEPS, "BasicScheduler", "steps" },
-	{ P_SCHEDULER, "BasicScheduler", "scheduler" },
-	{ P_CFG, "CFGGuider", "cfg" },
-	{ P_SAMPLER, "KSamplerSelect", "sampler_name" },
-	{ P_WIDTH, "EmptyLatentImage", "width" },
-	{ P_HEIGHT, "EmptyLatentImage", "height" },
-	{ P_BATCH, "EmptyLatentImage", "batch_size" },
-	{ P_WIDTH, "EmptySD3LatentImage", "width" },
-	{ P_HEIGHT, "EmptySD3LatentImage", "height" },
-	{ P_BATCH, "EmptySD3LatentImage", "batch_size" },
-	{ P_MODEL, "CheckpointLoaderSimple", "ckpt_name" },
-	{ P_MODEL, "UNETLoader", "unet_name" },
-};
-
-static int detect_standard(struct comfyui_params *p, const json_t *graph)
-{
-	const char **ids, *sid = NULL, *pos_id;
-	const json_t *s = NULL, *node, *link;
-	char tmp[32], tmp2[32], posbuf[128];
-	size_t n, i, k, found;
-	int adv = 0, rc = -1, hops;
-
-	ids = sorted_ids(graph, &n);
-	if (!ids)
-		return -1;
-	for (i = 0; i < n && !sid; i++) {
-		const char *cls = class_of(json_object_get(graph, ids[i]));
-
-		if (!strcmp(cls, "KSampler") || !strcmp(cls, "KSamplerAdvanced")) {
-			sid = ids[i];
-			s = json_object_get(graph, sid);
-			adv = cls[8] == 'A';
-		}
-	}
-	if (sid) {
-		static const struct {
-			int param;
-			const char *input;
-		} knobs[] = {
-			{ P_STEPS, "steps" },
-			{ P_CFG, "cfg" },
-			{ P_SAMPLER, "sampler_name" },
-			{ P_SCHEDULER, "scheduler" },
-		};
-
-		if (has_widget(s, adv ? "noise_seed" : "seed") &&
-		    add_target(p, P_SEED, sid, adv ? "noise_seed" : "seed") < 0)
-			goto out;
-		for (k = 0; k < sizeof(knobs) / sizeof(knobs[0]); k++)
-			if (has_widget(s, knobs[k].input) &&
-			    add_target(p, knobs[k].param, sid, knobs[k].input) < 0)
-				goto out;
-		if (text_targets(p, P_PROMPT, graph, input_of(s, "positive"), NULL, tmp,
-				 sizeof(tmp)) < 0)
-			goto out;
-		pos_id = text_node(graph, input_of(s, "positive"), tmp, sizeof(tmp));
-		snprintf(posbuf, sizeof(posbuf), "%s", pos_id ? pos_id : "");
-		if (text_targets(p, P_NEGATIVE, graph, input_of(s, "negative"),
-				 *posbuf ? posbuf : NULL, tmp, sizeof(tmp)) < 0)
-			goto out;
-		link = input_of(s, "latent_image");
-		if (is_link(link)) {
-			const char *lid = link_id(link, tmp, sizeof(tmp));
-
-			node = json_object_get(graph, lid);
-			if (has_widget(node, "width") && has_widget(node, "height")) {
-				if (add_target(p, P_WIDTH, lid, "width") < 0 ||
-				    add_target(p, P_HEIGHT, lid, "height") < 0 ||
-				    (has_widget(node, "batch_size") &&
-				     add_target(p, P_BATCH, lid, "batch_size") < 0))
-					goto out;
-			}
-		}
-		/* the model: back through LoRA loaders, ModelSampling* and the like */
-		link = input_of(s, "model");
-		for (hops = 0; hops < 32 && is_link(link); hops++) {
-			const char *mid = link_id(link, tmp2, sizeof(tmp2));
-
-			node = json_object_get(graph, mid);
-			if (has_widget(node, "ckpt_name")) {
-				if (add_target(p, P_MODEL, mid, "ckpt_name") < 0)
-					goto out;
-				break;
-			}
-			if (has_widget(node, "unet_name")) {
-				if (add_target(p, P_MODEL, mid, "unet_name") < 0)
-					goto out;
-				break;
-			}
-			link = input_of(node, "model");
-		}
-	}
-	for (k = 0; k < sizeof(lone_nodes) / sizeof(lone_nodes[0]); k++) {
-		const char *only = NULL;
-
-		if (p->n[lone_nodes[k].param])
-			continue;
-		/* with a KSampler, its positive input decides where the prompt goes */
-		if (sid && lone_nodes[k].param == P_PROMPT)
-			continue;
-		found = 0;
-		for (i = 0; i < n; i++) {
-			node = json_object_get(graph, ids[i]);
-			if (!strcmp(class_of(node), lone_nodes[k].cls) &&
-			    has_widget(node, lone_nodes[k].input)) {
-				found++;
-				only = ids[i];
-			}
-		}
-		if (found == 1 && add_target(p, lone_nodes[k].param, only, lone_nodes[k].input) < 0)
-			goto out;
-	}
-	rc = 0;
-out:
-	free(ids);
-	return rc;
-}
-
-/* "6.inputs.text" or "6.text" into node and input (malloc'd). */
-static int parse_target(const char *s, char **node, char **input)
-{
-	const char *p = strstr(s, ".inputs."), *in;
-	size_t nl;
-
-	if (p) {
-		nl = (size_t)(p - s);
-		in = p + 8;
-	} else {
-		p = strrchr(s, '.');
-		if (!p)
-			return -1;
-		nl = (size_t)(p - s);
-		in = p + 1;
-	}
-	if (!nl || !*in)
-		return -1;
-	*node = strndup(s, nl);
-	*input = strdup(in);
-	if (!*node || !*input) {
-		free(*node);
-		free(*input);
-		return -1;
-	}
-	return 0;
-}
-
-static int check_target(const json_t *graph, const char *name, const char *key, const char *node,
-			const char *input, struct err *err)
-{
-	const json_t *n = json_object_get(graph, node), *inputs, *v;
-	struct buf known = BUF_INIT;
-	const char *k;
-
-	if (!n)
-		return err_key(err, "params",
-			       "backends.%s.params.%s: the workflow has no node \"%s\"", name, key,
-			       node);
-	inputs = json_object_get(n, "inputs");
-	v = json_object_get(inputs, input);
-	if (v && !is_link(v))
-		return 0;
-	if (v)
-		return err_key(
-			err, "params",
-			"backends.%s.params.%s: input %s of node \"%s\" (%s) is a link, not a "
-			"value",
-			name, key, input, node, class_of(n));
-	json_object_foreach ((json_t *)inputs, k, v)
-		if (!is_link(v))
-			buf_addf(&known, "%s%s", known.len ? ", " : "", k);
-	err_key(err, "params", "backends.%s.params.%s: node \"%s\" (%s) has no input '%s' (%s%s)",
-		name, key, node, class_of(n), input, known.len ? "inputs: " : "no value inputs",
-		known.len ? (char *)known.data : "");
-	buf_release(&known);
-	return -1;
-}
-
-static int apply_overrides(struct comfyui_params *p, const json_t *graph, const json_t *ov,
-			   const char *name, struct err *err)
-{
-	const char *key, *hint;
-	json_t *val, *item;
-	size_t i;
-	int which;
-
-	if (!json_is_object(ov))
-		return err_key(err, "params",
-			       "backends.%s.params: expected a mapping such as {prompt: "
-			       "\"6.inputs.text\"}",
-			       name);
-	json_object_foreach ((json_t *)ov, key, val) {
-		for (which = 0; which < P_N && strcmp(param_names[which], key); which++)
-			;
-		if (which == P_N) {
-			hint = suggest_closest(key, param_names);
-			return err_key(
-				err, "params",
-				"backends.%s.params: unknown parameter '%s'%s%s%s (known: "
-				"prompt, negative, seed, steps, width, height, cfg, sampler, "
-				"scheduler, model, batch_size)",
-				name, key, hint ? " (did you mean '" : "", hint ? hint : "",
-				hint ? "'?)" : "");
-		}
-		clear_targets(p, which);
-		if (json_is_null(val) || (json_is_string(val) && !*json_string_value(val)))
-			continue; /* "nowhere": the knob is not used with this graph */
-		if (!json_is_string(val) && !json_is_array(val))
-			goto bad;
-		for (i = 0; i < (json_is_array(val) ? json_array_size(val) : 1); i++) {
-			char *node = NULL, *input = NULL;
-			int rc;
-
-			item = json_is_array(val) ? json_array_get(val, i) : val;
-			if (!json_is_string(item) ||
-			    parse_target(json_string_value(item), &node, &input) < 0)
-				goto bad;
-			rc = check_target(graph, name, key, node, input, err);
-			if (!rc && add_target(p, which, node, input) < 0)
-				rc = err_code(err, 1, "out of memory");
-			free(node);
-			free(input);
-			if (rc)
-				return -1;
-		}
-	}
-	return 0;
-bad:
-	return err_key(err, "params",
-		       "backends.%s.params.%s: expected \"NODE.inputs.INPUT\" (e.g. "
-		       "\"6.inputs.text\"), a list of those, or null",
-		       name, key);
-}
-
-int comfyui_params_detect(struct comfyui_params **out, const json_t *graph, const json_t *overrides,
-			  const char *name, struct err *err)
-{
-	struct comfyui_params *p = calloc(1, sizeof(*p));
-
-	*out = NULL;
-	if (!p || detect_standard(p, graph) < 0) {
-		comfyui_params_free(p);
-		return err_code(err, 1, "out of memory");
-	}
-	if (overrides && apply_overrides(p, graph, overrides, name, err) < 0) {
-		comfyui_params_free(p);
-		return -1;
-	}
-	*out = p;
-	return 0;
-}
-
-/* ---- messages from the server ------------------------------------------------------------ */
-
-/* Append s (at most max bytes of it) without control characters. */
-static void add_clean(struct buf *b, const char *s, size_t max)
-{
-	size_t i;
-
-	for (i = 0; s && s[i] && i < max; i++)
-		buf_addf(b, "%c", (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? ' ' : s[i]);
-	if (s && strlen(s) > max)
-		buf_adds(b, "...");
-}
-
-void comfyui_describe_prompt_error(char *out, size_t size, const json_t *body)
-{
-	const json_t *e = json_object_get(body, "error"),
-		     *ne = json_object_get(body, "node_errors");
-	const char *msg, *details, **ids = NULL;
-	struct buf b = BUF_INIT;
-	size_t n = 0, i, j;
-
-	if (json_is_string(e)) {
-		add_clean(&b, json_string_value(e), 200);
-	} else {
-		msg = json_string_value(json_object_get(e, "message"));
-		details = json_string_value(json_object_get(e, "details"));
-		add_clean(&b, msg ? msg : "prompt refused", 200);
-		/* details only help when no node error says more */
-		if (details && *details && json_object_size(ne) == 0) {
-			buf_adds(&b, ": ");
-			add_clean(&b, details, 300);
-		}
-	}
-	if (json_is_object(ne))
-		ids = sorted_ids(ne, &n);
-	for (i = 0; ids && i < n; i++) {
-		const json_t *node = json_object_get(ne, ids[i]);
-		const json_t *errs = json_object_get(node, "errors");
-		const char *cls = json_string_value(json_object_get(node, "class_type"));
-
-		for (j = 0; j < json_array_size(errs) || (j == 0 && !json_array_size(errs)); j++) {
-			const json_t *er = json_array_get(errs, j);
-			const char *input = json_string_value(
-				json_object_get(json_object_get(er, "extra_info"), "input_name"));
-
-			buf_adds(&b, b.len ? (j || i ? "; " : ": ") : "");
-			buf_adds(&b, "node ");
-			add_clean(&b, ids[i], 40);
-			if (cls) {
-				buf_adds(&b, " (");
-				add_clean(&b, cls, 60);
-				buf_adds(&b, ")");
-			}
-			if (input) {
-				buf_adds(&b, " input ");
-				add_clean(&b, input, 60);
-			}
-			msg = json_string_value(json_object_get(er, "message"));
-			details = json_string_value(json_object_get(er, "details"));
-			if (msg) {
-				buf_adds(&b, ": ");
-				add_clean(&b, msg, 120);
-			}
-			if (details && *details) {
-				buf_adds(&b, ": ");
-				add_clean(&b, details, 200);
-			}
-		}
-	}
-	free(ids);
-	snprintf(out, size, "%s", b.len ? (char *)b.data : "prompt refused");
-	buf_release(&b);
-}
-
-/* "execution failed in node 3 (KSampler): RuntimeError: CUDA out of memory" from the data
- * of an execution_error message. */
-static void describe_execution_error(struct err *err, const json_t *d)
-{
-	const char *node = json_string_value(json_object_get(d, "node_id"));
-	const char *type = json_string_value(json_object_get(d, "node_type"));
-	const char *ex = json_string_value(json_object_get(d, "exception_type"));
-	const char *msg = json_string_value(json_object_get(d, "exception_message"));
-	struct buf b = BUF_INIT;
-
-	buf_adds(&b, "execution failed");
-	if (node) {
-		buf_adds(&b, " in node ");
-		add_clean(&b, node, 40);
-		if (type) {
-			buf_adds(&b, " (");
-			add_clean(&b, type, 60);
-			buf_adds(&b, ")");
-		}
-	}
-	if (ex || msg)
-		buf_adds(&b, ": ");
-	if (ex) {
-		add_clean(&b, ex, 80);
-		if (msg)
-			buf_adds(&b, ": ");
-	}
-	if (msg) {
-		/* the message often ends in a newline; no trailing blanks in ours */
-		size_t start = b.len;
-
-		add_clean(&b, msg, 400);
-		while (b.len > start && b.data[b.len - 1] == ' ')
-			b.data[--b.len] = '\0';
-	}
-	err_code(err, 1, "%s", b.data ? (char *)b.data : "execution failed");
-	buf_release(&b);
-}
-
-int comfyui_history_images(const json_t *history, const char *prompt_id, json_t **images,
-			   struct err *err)
-{
-	const json_t *entry, *status, *outputs, *msgs;
-	const char *st, **ids;
-	size_t n, i, j, pass;
-	json_t *list;
-
-	*images = NULL;
-	if (!json_is_object(history))
-		return err_code(err, 1, "unexpected answer from GET /history (not an object)");
-	entry = json_object_get(history, prompt_id);
-	if (!entry)
-		return 0;
-	if (!json_is_object(entry))
-		return err_code(err, 1,
-				"unexpected answer from GET /history (entry not an object)");
-	status = json_object_get(entry, "status");
-	st = json_string_value(json_object_get(status, "status_str"));
-	msgs = json_object_get(status, "messages");
-	if (st && !strcmp(st, "error")) {
-		for (i = 0; i < json_array_size(msgs); i++) {
-			const json_t *m = json_array_get(msgs, i);
-			const char *kind = json_string_value(json_array_get(m, 0));
-
-			if (kind && !strcmp(kind, "execution_error")) {
-				describe_execution_error(err, json_array_get(m, 1));
-				return -1;
-			}
-			if (kind && !strcmp(kind, "execution_interrupted"))
-				return err_code(err, 1, "execution was interrupted on the server");
-		}
-		return err_code(err, 1, "execution failed (the server gives no detail)");
-	}
-	outputs = json_object_get(entry, "outputs");
-	if (!json_is_object(outputs))
-		return err_code(err, 1, "unexpected answer from GET /history (no outputs)");
-	list = json_array();
-	ids = sorted_ids(outputs, &n);
-	if (!list || !ids) {
-		json_decref(list);
-		free(ids);
-		return err_code(err, 1, "out of memory");
-	}
-	/* saved images ("output") first: a graph may also preview ("temp") */
-	for (pass = 0; pass < 2; pass++) {
-		for (i = 0; i < n; i++) {
-			const json_t *imgs =
-				json_object_get(json_object_get(outputs, ids[i]), "images");
-
-			for (j = 0; j < json_array_size(imgs); j++) {
-				const json_t *im = json_array_get(imgs, j);
-				const char *fn = json_string_value(json_object_get(im, "filename"));
-				const char *sub =
-					json_string_value(json_object_get(im, "subfolder"));
-				const char *type = json_string_value(json_object_get(im, "type"));
-
-				if (!fn || !*fn)
-					continue;
-				if (!type)
-					type = "output";
-				if ((pass == 0) != (strcmp(type, "output") == 0))
-					continue;
-				json_array_append_new(list,
-						      json_pack("{s:s, s:s, s:s, s:s}", "node",
-								ids[i], "filename", fn, "subfolder",
-								sub ? sub : "", "type", type));
-			}
-		}
-	}
-	free(ids);
-	*images = list;
-	return 1;
-}
 
 /* ---- config ------------------------------------------------------------------------------ */
 
@@ -790,23 +62,6 @@ static const char *const cfg_keys[] = {
 
 static const char *const opt_keys[] = { "cfg", "sampler", "scheduler", "model", NULL };
 
-static int get_number(const json_t *v, double *out)
-{
-	char *end;
-
-	if (json_is_number(v)) {
-		*out = json_number_value(v);
-		return 0;
-	}
-	if (json_is_string(v)) {
-		errno = 0;
-		*out = strtod(json_string_value(v), &end);
-		if (!errno && end != json_string_value(v) && !*end)
-			return 0;
-	}
-	return -1;
-}
-
 static int contains_ci(const char *hay, const char *needle)
 {
 	size_t n = strlen(needle);
@@ -815,85 +70,6 @@ static int contains_ci(const char *hay, const char *needle)
 		if (!strncasecmp(hay, needle, n))
 			return 1;
 	return 0;
-}
-
-/* Load the workflow: built in, or an API-format JSON file. */
-static int load_graph(json_t **out, const char *name, const char *workflow, struct err *err)
-{
-	unsigned char *text = NULL;
-	const char *home = getenv("HOME"), *key;
-	json_error_t jerr;
-	char *path = NULL;
-	json_t *g, *node;
-	size_t len;
-
-	*out = NULL;
-	if (!strcmp(workflow, BUILTIN_TXT2IMG) || !strcmp(workflow, BUILTIN_FLUX)) {
-		*out = json_loads(workflow[8] == 't' ? builtin_txt2img : builtin_flux_schnell, 0,
-				  &jerr);
-		return *out ? 0 : err_code(err, 1, "out of memory");
-	}
-	if (!strncmp(workflow, "builtin:", 8))
-		return err_key(
-			err, "workflow",
-			"backends.%s.workflow: unknown built-in graph '%s' (known: " BUILTIN_TXT2IMG
-			", " BUILTIN_FLUX ", or a file path)",
-			name, workflow);
-	if (workflow[0] == '~' && workflow[1] == '/' && home && *home) {
-		if (asprintf(&path, "%s%s", home, workflow + 1) < 0)
-			return err_code(err, 1, "out of memory");
-	} else if (!(path = strdup(workflow))) {
-		return err_code(err, 1, "out of memory");
-	}
-	if (file_read(&text, &len, path, CF_MAX_WORKFLOW, err) < 0) {
-		free(path);
-		err_prefix(err, "backends.%s.workflow", name);
-		if (err)
-			snprintf(err->key, sizeof(err->key), "workflow");
-		return -1;
-	}
-	g = json_loadb((const char *)text, len, 0, &jerr);
-	free(text);
-	if (!g) {
-		err_key(err, "workflow", "backends.%s.workflow: %s:%d:%d: not JSON: %s", name, path,
-			jerr.line, jerr.column, jerr.text);
-		free(path);
-		return -1;
-	}
-	if (json_is_object(g) && json_is_array(json_object_get(g, "nodes")) &&
-	    json_object_get(g, "links")) {
-		err_key(err, "workflow",
-			"backends.%s.workflow: %s is a UI-format workflow; save it in ComfyUI with "
-			"\"Export (API)\" (Save API Format) and point imagen at that file",
-			name, path);
-		goto bad;
-	}
-	if (!json_is_object(g) || !json_object_size(g)) {
-		err_key(err, "workflow",
-			"backends.%s.workflow: %s: expected an API-format graph (an object of "
-			"nodes "
-			"keyed by id)",
-			name, path);
-		goto bad;
-	}
-	json_object_foreach (g, key, node) {
-		if (!json_is_object(node) || !json_is_string(json_object_get(node, "class_type")) ||
-		    !json_is_object(json_object_get(node, "inputs"))) {
-			err_key(err, "workflow",
-				"backends.%s.workflow: %s: node \"%s\" is not {\"class_type\": "
-				"..., "
-				"\"inputs\": {...}}",
-				name, path, key);
-			goto bad;
-		}
-	}
-	free(path);
-	*out = g;
-	return 0;
-bad:
-	free(path);
-	json_decref(g);
-	return -1;
 }
 
 static void comfy_free(struct comfy *c)
@@ -963,7 +139,7 @@ static int comfy_load(struct comfy **out, const char *name, const json_t *cfg, s
 	c->base.ops = &comfyui_backend_ops;
 	v = json_object_get(cfg, "cfg");
 	if (v) {
-		if (get_number(v, &c->cfg) < 0 || c->cfg < 0 || c->cfg > 100) {
+		if (adapter_number(v, 0, 100, &c->cfg) < 0) {
 			err_key(err, "cfg", "backends.%s.cfg: expected a number, 0..100", name);
 			goto bad_c;
 		}
@@ -996,7 +172,7 @@ static int comfy_load(struct comfy **out, const char *name, const json_t *cfg, s
 		err_code(err, 1, "out of memory");
 		goto bad_c;
 	}
-	if (load_graph(&c->graph, name, workflow, err) < 0 ||
+	if (comfyui_load_graph(&c->graph, name, workflow, err) < 0 ||
 	    comfyui_params_detect(&c->params, c->graph, json_object_get(cfg, "params"), name, err) <
 		    0)
 		goto bad_c;
@@ -1089,6 +265,8 @@ struct run {
 	char ws_error[256]; /* why the socket is not used, "" when it is */
 	int started, done;  /* execution_start / finished seen on the socket */
 	int queued;         /* POST /prompt may have queued it: cancel on the way out */
+	int adopted;        /* POST /prompt failed, but the server had queued the prompt */
+	int batch;          /* the batch_size written into the graph */
 	double success_at;  /* when execution_success came, 0 before */
 	double t0;
 };
@@ -1119,33 +297,6 @@ static void verbose(const struct run *r, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Write value into every target of param. */
-static int set_param(json_t *graph, const struct comfyui_params *p, int which, json_t *value)
-{
-	size_t i;
-	int rc = 0;
-
-	if (!value)
-		return -1;
-	for (i = 0; i < p->n[which]; i++) {
-		json_t *inputs =
-			json_object_get(json_object_get(graph, p->t[which][i].node), "inputs");
-
-		if (json_object_set(inputs, p->t[which][i].input, value) < 0)
-			rc = -1;
-	}
-	json_decref(value);
-	return rc;
-}
-
-/* The value now at param's first target (borrowed), NULL when it has none. */
-static const json_t *get_param(const json_t *graph, const struct comfyui_params *p, int which)
-{
-	if (!p->n[which])
-		return NULL;
-	return input_of(json_object_get(graph, p->t[which][0].node), p->t[which][0].input);
-}
-
 /* The --set options this adapter knows, over the config's values. */
 struct run_opts {
 	const char *model, *sampler, *scheduler;
@@ -1169,7 +320,7 @@ static int read_opts(const struct comfy *c, const json_t *opts, struct run_opts 
 		key = json_object_iter_key(it);
 		v = json_object_iter_value(it);
 		if (!strcmp(key, "cfg")) {
-			if (get_number(v, &o->cfg) < 0 || o->cfg < 0 || o->cfg > 100)
+			if (adapter_number(v, 0, 100, &o->cfg) < 0)
 				return err_code(err, 2, "option cfg: expected a number, 0..100");
 			o->has_cfg = 1;
 			continue;
@@ -1225,28 +376,29 @@ static int build_graph(struct run *r, const struct run_opts *o, struct err *err)
 	g = json_deep_copy(r->c->graph);
 	if (!g)
 		return err_code(err, 1, "out of memory");
-	bad |= set_param(g, p, P_PROMPT, json_string(req->prompt ? req->prompt : ""));
+	bad |= comfyui_set_param(g, p, P_PROMPT, json_string(req->prompt ? req->prompt : ""));
 	if (p->n[P_NEGATIVE])
-		bad |= set_param(g, p, P_NEGATIVE,
-				 json_string(req->negative_prompt ? req->negative_prompt : ""));
+		bad |= comfyui_set_param(
+			g, p, P_NEGATIVE,
+			json_string(req->negative_prompt ? req->negative_prompt : ""));
 	if (p->n[P_SEED])
-		bad |= set_param(g, p, P_SEED, json_integer((json_int_t)req->seed));
+		bad |= comfyui_set_param(g, p, P_SEED, json_integer((json_int_t)req->seed));
 	if (p->n[P_STEPS] && steps)
-		bad |= set_param(g, p, P_STEPS, json_integer(steps));
+		bad |= comfyui_set_param(g, p, P_STEPS, json_integer(steps));
 	if (p->n[P_WIDTH] && req->width)
-		bad |= set_param(g, p, P_WIDTH, json_integer(req->width));
+		bad |= comfyui_set_param(g, p, P_WIDTH, json_integer(req->width));
 	if (p->n[P_HEIGHT] && req->height)
-		bad |= set_param(g, p, P_HEIGHT, json_integer(req->height));
+		bad |= comfyui_set_param(g, p, P_HEIGHT, json_integer(req->height));
 	if (p->n[P_BATCH])
-		bad |= set_param(g, p, P_BATCH, json_integer(1));
+		bad |= comfyui_set_param(g, p, P_BATCH, json_integer(r->batch));
 	if (o->has_cfg)
-		bad |= set_param(g, p, P_CFG, json_real(o->cfg));
+		bad |= comfyui_set_param(g, p, P_CFG, json_real(o->cfg));
 	if (o->sampler)
-		bad |= set_param(g, p, P_SAMPLER, json_string(o->sampler));
+		bad |= comfyui_set_param(g, p, P_SAMPLER, json_string(o->sampler));
 	if (o->scheduler)
-		bad |= set_param(g, p, P_SCHEDULER, json_string(o->scheduler));
+		bad |= comfyui_set_param(g, p, P_SCHEDULER, json_string(o->scheduler));
 	if (o->model)
-		bad |= set_param(g, p, P_MODEL, json_string(o->model));
+		bad |= comfyui_set_param(g, p, P_MODEL, json_string(o->model));
 	if (bad) {
 		json_decref(g);
 		/* json_string refuses text that is not UTF-8 */
@@ -1268,8 +420,8 @@ static char *url_of(const struct comfy *c, const char *path)
 /* One request to the server.  retry: the http retry policy; cancel: the no_cancel request
  * sent after Ctrl-C (one attempt, short). */
 static int request(const struct run *r, const char *method, const char *path, const char *body,
-		   long timeout_ms, size_t max_body, int retry, int cancel,
-		   struct http_response *resp, struct err *err)
+		   long timeout_ms, size_t max_body, int retry, int cancel, http_judge_fn judge,
+		   void *judge_arg, struct http_response *resp, struct err *err)
 {
 	static const char *const json_hdr[] = { "Content-Type: application/json", NULL };
 	struct http_request hr;
@@ -1289,6 +441,8 @@ static int request(const struct run *r, const char *method, const char *path, co
 	hr.no_cancel = cancel;
 	hr.label = r->c->base.name;
 	hr.events = r->req->events;
+	hr.judge = judge;
+	hr.judge_arg = judge_arg;
 	if (cancel)
 		hr.connect_timeout_ms = timeout_ms;
 	rc = retry ? http_request_retry(&hr, NULL, resp, err) : http_request(&hr, resp, err);
@@ -1331,7 +485,8 @@ static int queue_place(const struct run *r)
 	int place = -1;
 
 	memset(&resp, 0, sizeof(resp));
-	if (request(r, "GET", "/queue", NULL, CF_CANCEL_TIMEOUT_MS, 0, 0, 1, &resp, &e) < 0 ||
+	if (request(r, "GET", "/queue", NULL, CF_CANCEL_TIMEOUT_MS, 0, 0, 1, NULL, NULL, &resp,
+		    &e) < 0 ||
 	    resp.status != 200) {
 		http_response_release(&resp);
 		return -1;
@@ -1380,7 +535,8 @@ static void cancel_upstream(const struct run *r)
 			     : "queue unknown: delete");
 	for (i = 0; i < 2 && place != 0 && place != 2; i++) {
 		snprintf(body, sizeof(body), "{\"delete\": [\"%s\"]}", r->prompt_id);
-		request(r, "POST", "/queue", body, CF_CANCEL_TIMEOUT_MS, 0, 0, 1, &resp, &e);
+		request(r, "POST", "/queue", body, CF_CANCEL_TIMEOUT_MS, 0, 0, 1, NULL, NULL, &resp,
+			&e);
 		http_response_release(&resp);
 		if (place < 0)
 			return; /* we cannot tell whether it runs: never interrupt blindly */
@@ -1389,7 +545,8 @@ static void cancel_upstream(const struct run *r)
 	}
 	if (place == 2) {
 		snprintf(body, sizeof(body), "{\"prompt_id\": \"%s\"}", r->prompt_id);
-		request(r, "POST", "/interrupt", body, CF_CANCEL_TIMEOUT_MS, 0, 0, 1, &resp, &e);
+		request(r, "POST", "/interrupt", body, CF_CANCEL_TIMEOUT_MS, 0, 0, 1, NULL, NULL,
+			&resp, &e);
 		http_response_release(&resp);
 	}
 }
@@ -1425,6 +582,51 @@ static void drop_socket(struct run *r, const char *why)
 	r->ws = NULL;
 }
 
+/* Whether the server holds our prompt: queued, running or in /history (ComfyUI queues
+ * a prompt before it answers POST /prompt).  1 yes, 0 no, -1 cannot tell. */
+static int prompt_known(const struct run *r)
+{
+	struct http_response resp;
+	struct err e = ERR_INIT;
+	char path[64];
+	json_t *h;
+	int place = queue_place(r), known;
+
+	if (place != 0)
+		return place > 0 ? 1 : -1;
+	snprintf(path, sizeof(path), "/history/%s", r->prompt_id);
+	memset(&resp, 0, sizeof(resp));
+	if (request(r, "GET", path, NULL, CF_CANCEL_TIMEOUT_MS, CF_MAX_HISTORY, 0, 1, NULL, NULL,
+		    &resp, &e) < 0 ||
+	    resp.status != 200) {
+		http_response_release(&resp);
+		return -1;
+	}
+	h = json_loadb((const char *)resp.body.data, resp.body.len, 0, NULL);
+	http_response_release(&resp);
+	known = json_is_object(h) ? json_object_get(h, r->prompt_id) != NULL : -1;
+	json_decref(h);
+	return known;
+}
+
+/* POST /prompt's judge.  Our prompt_id is the idempotency handle ComfyUI lacks: after a
+ * failure that may have reached the server, ask whether it holds the prompt; it does:
+ * carry on with it (FINAL, r->adopted).  Otherwise the usual rules: a POST that may
+ * have arrived is not sent again. */
+static enum http_verdict prompt_judge(void *arg, int rc, const struct http_response *resp,
+				      const struct err *err)
+{
+	struct run *r = arg;
+
+	if (rc == 0 || !resp->sent)
+		return HTTP_VERDICT_POLICY;
+	if (prompt_known(r) == 1) {
+		r->adopted = 1;
+		return HTTP_VERDICT_FINAL;
+	}
+	return HTTP_VERDICT_POLICY;
+}
+
 /* POST /prompt.  Returns 0, or -1 (a 400 names the nodes and inputs at fault). */
 static int queue_prompt(struct run *r, struct err *err)
 {
@@ -1442,8 +644,16 @@ static int queue_prompt(struct run *r, struct err *err)
 		return err_code(err, 1, "out of memory");
 	memset(&resp, 0, sizeof(resp));
 	r->queued = 1;
-	rc = request(r, "POST", "/prompt", text, CF_PROMPT_TIMEOUT_MS, 0, 1, 0, &resp, err);
+	rc = request(r, "POST", "/prompt", text, CF_PROMPT_TIMEOUT_MS, 0, 1, 0, prompt_judge, r,
+		     &resp, err);
 	free(text);
+	if (rc < 0 && r->adopted && !cancel_requested()) {
+		verbose(r, "%s; the server has prompt %s, carrying on with it", err->msg,
+			r->prompt_id);
+		err_clear(err);
+		http_response_release(&resp);
+		return 0;
+	}
 	if (rc < 0) {
 		http_response_release(&resp);
 		return fail_transport("POST", "/prompt", err);
@@ -1518,14 +728,13 @@ static int on_message(struct run *r, const unsigned char *data, size_t len, stru
 		if (json_is_null(node) && (pid || r->started))
 			rc = 1;
 		else if (json_is_string(node))
-			ev_status(r->req->events,
-				  class_of(json_object_get(r->graph, json_string_value(node))));
+			ev_status(r->req->events, comfyui_class_of(json_object_get(
+							  r->graph, json_string_value(node))));
 	} else if (!strcmp(type, "progress")) {
 		const json_t *node = json_object_get(d, "node");
-		const char *cls =
-			json_is_string(node)
-				? class_of(json_object_get(r->graph, json_string_value(node)))
-				: "";
+		const char *cls = json_is_string(node) ? comfyui_class_of(json_object_get(
+								 r->graph, json_string_value(node)))
+						       : "";
 
 		ev_steps(r->req->events, (long)json_number_value(json_object_get(d, "value")),
 			 (long)json_number_value(json_object_get(d, "max")), *cls ? cls : NULL);
@@ -1534,7 +743,7 @@ static int on_message(struct run *r, const unsigned char *data, size_t len, stru
 		 * executing {node: null}: that one says the entry is there */
 		r->success_at = http_now_s();
 	} else if (!strcmp(type, "execution_error")) {
-		describe_execution_error(err, d);
+		comfyui_describe_execution_error(err, d);
 		r->queued = 0; /* it is over on the server */
 		rc = -1;
 	} else if (!strcmp(type, "execution_interrupted")) {
@@ -1597,8 +806,8 @@ static int wait_history(struct run *r, double deadline, json_t **images, struct 
 		ev_status(r->req->events, "waiting");
 	for (;;) {
 		memset(&resp, 0, sizeof(resp));
-		if (request(r, "GET", path, NULL, CF_HISTORY_TIMEOUT_MS, CF_MAX_HISTORY, 1, 0,
-			    &resp, err) < 0) {
+		if (request(r, "GET", path, NULL, CF_HISTORY_TIMEOUT_MS, CF_MAX_HISTORY, 1, 0, NULL,
+			    NULL, &resp, err) < 0) {
 			http_response_release(&resp);
 			return fail_transport("GET", path, err);
 		}
@@ -1626,16 +835,15 @@ static int wait_history(struct run *r, double deadline, json_t **images, struct 
 	}
 }
 
-/* What the bytes are, by their first bytes: "image/png", ... or NULL. */
-static const char *sniff_image(const unsigned char *d, size_t n)
+/* /view's judge: a 200 whose body is not a whole image (cut short, garbage from a
+ * proxy) is asked for again - the file stays on the server. */
+static enum http_verdict view_judge(void *arg, int rc, const struct http_response *resp,
+				    const struct err *err)
 {
-	if (n >= 8 && !memcmp(d, "\x89PNG\r\n\x1a\n", 8))
-		return "image/png";
-	if (n >= 4 && d[0] == 0xff && d[1] == 0xd8 && d[2] == 0xff)
-		return "image/jpeg";
-	if (n >= 12 && !memcmp(d, "RIFF", 4) && !memcmp(d + 8, "WEBP", 4))
-		return "image/webp";
-	return NULL;
+	if (rc == 0 && resp->status == 200 &&
+	    image_check(resp->body.data, resp->body.len, NULL, NULL) < 0)
+		return HTTP_VERDICT_RETRY;
+	return HTTP_VERDICT_POLICY;
 }
 
 /* GET /view for one image into res. */
@@ -1647,8 +855,8 @@ static int download(struct run *r, const json_t *im, struct imagen_result *res, 
 	char *efn = http_escape(fn), *esub = http_escape(sub), *etype = http_escape(type);
 	char *path = NULL, shown[300];
 	struct http_response resp;
-	const char *mime;
-	unsigned w = 0, h = 0;
+	struct image_info info;
+	struct err e2 = ERR_INIT;
 	int rc = -1;
 
 	memset(&resp, 0, sizeof(resp));
@@ -1659,7 +867,7 @@ static int download(struct run *r, const json_t *im, struct imagen_result *res, 
 		err_code(err, 1, "out of memory");
 		goto out;
 	}
-	if (request(r, "GET", path, NULL, 0, 0, 1, 0, &resp, err) < 0) {
+	if (request(r, "GET", path, NULL, 0, 0, 1, 0, view_judge, NULL, &resp, err) < 0) {
 		fail_transport("GET", shown, err);
 		goto out;
 	}
@@ -1667,29 +875,26 @@ static int download(struct run *r, const json_t *im, struct imagen_result *res, 
 		fail_status("GET", shown, &resp, err);
 		goto out;
 	}
-	mime = sniff_image(resp.body.data, resp.body.len);
-	if (!mime) {
-		err_code(err, 1, "GET %s: the answer is not an image (%zu bytes)", shown,
-			 resp.body.len);
+	if (image_check(resp.body.data, resp.body.len, &info, &e2) < 0) {
+		char why[sizeof(e2.msg)];
+
+		if (image_sniff(resp.body.data, resp.body.len) == IMAGE_NONE)
+			snprintf(why, sizeof(why), "the answer is not an image (%zu bytes)",
+				 resp.body.len);
+		else
+			snprintf(why, sizeof(why), "%s", e2.msg);
+		if (resp.attempts > 1)
+			err_code(err, 1, "GET %s: %.900s (after %d attempts)", shown, why,
+				 resp.attempts);
+		else
+			err_code(err, 1, "GET %s: %.900s", shown, why);
 		goto out;
 	}
-	if (!strcmp(mime, "image/png") &&
-	    pngmeta_check(resp.body.data, resp.body.len, &w, &h, err) < 0) {
-		err_prefix(err, "GET %s", shown);
-		if (err)
-			err->code = 1;
-		goto out;
-	}
-	if (!strcmp(mime, "image/jpeg") &&
-	    (resp.body.len < 4 || resp.body.data[resp.body.len - 2] != 0xff ||
-	     resp.body.data[resp.body.len - 1] != 0xd9)) {
-		err_code(err, 1, "GET %s: truncated JPEG (%zu bytes)", shown, resp.body.len);
-		goto out;
-	}
-	snprintf(res->mime, sizeof(res->mime), "%s", mime);
-	res->width = (int)w;
-	res->height = (int)h;
+	snprintf(res->mime, sizeof(res->mime), "%s", image_mime(info.format));
+	res->width = info.width;
+	res->height = info.height;
 	res->data = buf_detach(&resp.body, &res->len);
+	res->len = info.len; /* without anything after the image's end */
 	rc = 0;
 out:
 	http_response_release(&resp);
@@ -1698,6 +903,18 @@ out:
 	free(esub);
 	free(etype);
 	return rc;
+}
+
+/* Whether every image of the run came from ComfyUI's cache (comfyui_history_images). */
+static int all_cached(const json_t *images)
+{
+	const json_t *im;
+	size_t i;
+
+	json_array_foreach (images, i, im)
+		if (!json_is_true(json_object_get(im, "cached")))
+			return 0;
+	return json_array_size(images) > 0;
 }
 
 static json_t *int_or_null(const json_t *v)
@@ -1712,20 +929,20 @@ static int fill_result(struct run *r, const json_t *images, size_t index, struct
 	const json_t *v, *im = json_array_get(images, index);
 	json_t *md;
 
-	v = get_param(r->graph, p, P_STEPS);
+	v = comfyui_get_param(r->graph, p, P_STEPS);
 	res->steps = json_is_integer(v) ? (int)json_integer_value(v) : 0;
 	/* sizes from the image itself; the graph's numbers for formats we do not parse */
 	if (!res->width) {
-		v = get_param(r->graph, p, P_WIDTH);
+		v = comfyui_get_param(r->graph, p, P_WIDTH);
 		res->width = json_is_integer(v) ? (int)json_integer_value(v) : 0;
-		v = get_param(r->graph, p, P_HEIGHT);
+		v = comfyui_get_param(r->graph, p, P_HEIGHT);
 		res->height = json_is_integer(v) ? (int)json_integer_value(v) : 0;
 	}
 	res->seed = r->req->seed;
 	/* one seed for the whole run: only the first image is what that seed alone gives
 	 * with this graph (the others need their batch index or output node too) */
 	res->seed_honoured = p->n[P_SEED] > 0 && index == 0;
-	v = get_param(r->graph, p, P_MODEL);
+	v = comfyui_get_param(r->graph, p, P_MODEL);
 	res->model =
 		json_is_string(v) && *json_string_value(v) ? strdup(json_string_value(v)) : NULL;
 	md = json_pack("{s:s, s:s, s:o, s:s, s:s, s:O, s:I, s:o, s:o}", "prompt_id", r->prompt_id,
@@ -1739,19 +956,51 @@ static int fill_result(struct run *r, const json_t *images, size_t index, struct
 		json_object_set_new(md, "image_index", json_integer((json_int_t)index));
 	if (md && r->ws_error[0])
 		json_object_set_new(md, "websocket_error", json_string(r->ws_error));
-	if (md && (v = get_param(r->graph, p, P_SAMPLER)) && json_is_string(v))
+	if (md && (v = comfyui_get_param(r->graph, p, P_SAMPLER)) && json_is_string(v))
 		json_object_set(md, "sampler", (json_t *)v);
-	if (md && (v = get_param(r->graph, p, P_SCHEDULER)) && json_is_string(v))
+	if (md && (v = comfyui_get_param(r->graph, p, P_SCHEDULER)) && json_is_string(v))
 		json_object_set(md, "scheduler", (json_t *)v);
-	if (md && (v = get_param(r->graph, p, P_CFG)) && json_is_number(v))
+	if (md && (v = comfyui_get_param(r->graph, p, P_CFG)) && json_is_number(v))
 		json_object_set(md, "cfg", (json_t *)v);
-	if (md && (v = get_param(r->graph, p, P_BATCH)))
+	if (md && (v = comfyui_get_param(r->graph, p, P_BATCH)))
 		json_object_set_new(md, "batch_size", int_or_null(v));
 	res->metadata = md;
 	res->cost = NULL; /* a local server: nothing is billed */
-	if (!md || (!res->model && json_is_string(get_param(r->graph, p, P_MODEL)) &&
-		    *json_string_value(get_param(r->graph, p, P_MODEL))))
+	if (!md || (!res->model && json_is_string(comfyui_get_param(r->graph, p, P_MODEL)) &&
+		    *json_string_value(comfyui_get_param(r->graph, p, P_MODEL))))
 		return err_code(err, 1, "out of memory");
+	return 0;
+}
+
+/*
+ * How many images one run makes.  The framework asks for one per call, with seed, seed+1,
+ * ...; that only gives different images when the seed goes somewhere.  ComfyUI caches
+ * node outputs: a graph queued again unchanged is answered from the cache with the first
+ * run's file.  So without a seed input the whole run's images come from one batch
+ * (batch_size = req->total), and a graph with neither input cannot make more than one:
+ * refused before anything is queued.
+ */
+static int plan_batch(const struct comfy *c, const struct imagen_request *req, int *batch,
+		      struct err *err)
+{
+	int total = req->total > req->count ? req->total : req->count;
+
+	*batch = 1;
+	if (total <= 1 || c->params->n[P_SEED])
+		return 0;
+	if (!c->params->n[P_BATCH])
+		return err_code(err, 2,
+				"%d images asked for, but the workflow %s has no seed input: "
+				"ComfyUI would answer every run after the first from its cache "
+				"with the same image (set backends.%s.params.seed, or "
+				"params.batch_size to make them in one run)",
+				total, c->workflow, c->base.name);
+	if (total > req->room)
+		return err_code(err, 2,
+				"%d images asked for, but the workflow %s has no seed input and "
+				"one batch holds at most %d (set backends.%s.params.seed)",
+				total, c->workflow, req->room, c->base.name);
+	*batch = total;
 	return 0;
 }
 
@@ -1772,7 +1021,8 @@ static int comfyui_generate(struct backend *b, const struct imagen_request *req,
 	r.req = req;
 	r.number = -1;
 	r.t0 = http_now_s();
-	if (read_opts(c, req->opts, &o, err) < 0 || build_graph(&r, &o, err) < 0)
+	if (plan_batch(c, req, &r.batch, err) < 0 || read_opts(c, req->opts, &o, err) < 0 ||
+	    build_graph(&r, &o, err) < 0)
 		return -1;
 	if (uuid4(r.client_id) < 0 || uuid4(r.prompt_id) < 0) {
 		json_decref(r.graph);
@@ -1798,6 +1048,12 @@ static int comfyui_generate(struct backend *b, const struct imagen_request *req,
 			 r.prompt_id, c->workflow);
 		goto out;
 	}
+	if (all_cached(images))
+		ev_log(req->events, EV_WARN, c->base.name,
+		       "prompt %s was answered from ComfyUI's cache: %s the one%s an earlier run "
+		       "of the same graph made",
+		       r.prompt_id, json_array_size(images) > 1 ? "its images are" : "its image is",
+		       json_array_size(images) > 1 ? "s" : "");
 	ev_status(req->events, "downloading");
 	/* every image the run saved (a batch, several SaveImage nodes), as far as the
 	 * caller has room: they are ours, generated and paid for in GPU time */

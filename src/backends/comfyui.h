@@ -1,5 +1,6 @@
-/* comfyui.h - the pure parts of the comfyui adapter, exposed for tests/unit/test_comfyui.c.
- * The adapter itself is reached through comfyui_backend_ops like every other. */
+/* comfyui.h - the graph side of the comfyui adapter (comfyui-graph.c), shared with the
+ * network side (comfyui.c) and exposed for tests/unit/test_comfyui.c.  The adapter itself
+ * is reached through comfyui_backend_ops like every other. */
 #ifndef IMAGEN_BACKENDS_COMFYUI_H
 #define IMAGEN_BACKENDS_COMFYUI_H
 
@@ -8,8 +9,37 @@
 
 #include "util/err.h"
 
-/** Where each knob goes in a graph: node inputs per parameter. */
-struct comfyui_params;
+#define BUILTIN_TXT2IMG "builtin:txt2img"
+#define BUILTIN_FLUX "builtin:flux-schnell"
+#define CF_DEFAULT_FLUX_MODEL "flux1-schnell-fp8.safetensors"
+
+/** The knobs a graph may have a place for. */
+enum cf_param {
+	P_PROMPT,
+	P_NEGATIVE,
+	P_SEED,
+	P_STEPS,
+	P_WIDTH,
+	P_HEIGHT,
+	P_CFG,
+	P_SAMPLER,
+	P_SCHEDULER,
+	P_MODEL,
+	P_BATCH,
+	P_N
+};
+
+/** One place: input `input` of node `node`. */
+struct cf_target {
+	char *node;
+	char *input;
+};
+
+/** Where each knob goes in a graph: node inputs per parameter (n[k] places for knob k). */
+struct comfyui_params {
+	struct cf_target *t[P_N];
+	size_t n[P_N];
+};
 
 /**
  * Find where prompt, negative, seed, steps, width, height, cfg, sampler, scheduler,
@@ -40,12 +70,34 @@ void comfyui_describe_prompt_error(char *out, size_t size, const json_t *body);
 
 /**
  * The images a /history/{id} answer lists for prompt_id: *images gets a new array of
- * {"node", "filename", "subfolder", "type"} (nodes in id order; "output" images before
- * "temp" ones).  Returns 1 when the prompt is finished, 0 when the answer does not hold
- * it yet ({}), -1 with err when it finished with an error (the message names the node
- * and the exception) or the answer is not the expected shape.
+ * {"node", "filename", "subfolder", "type", "cached"} (nodes in id order; "output" images
+ * before "temp" ones; cached: the status messages' execution_cached lists the node, so
+ * the image is an earlier identical run's).  Returns 1 when the prompt is finished, 0 when the
+ * answer does not hold it yet ({}), -1 with err when it finished with an error (the message names
+ * the node and the exception) or the answer is not the expected shape.
  */
 int comfyui_history_images(const json_t *history, const char *prompt_id, json_t **images,
 			   struct err *err);
+
+/* ---- shared by comfyui.c and comfyui-graph.c ------------------------------------------ */
+
+/** Load the workflow: a built-in graph (BUILTIN_TXT2IMG, BUILTIN_FLUX) or an API-format
+ *  JSON file (~/ expanded); a UI-format export, non-JSON or a node without class_type
+ *  and inputs is refused (err->key "workflow", code 2).  *out is a new reference. */
+int comfyui_load_graph(json_t **out, const char *name, const char *workflow, struct err *err);
+
+/** Write value (stolen) into every place of knob `which`; -1 when value is NULL or a
+ *  write fails. */
+int comfyui_set_param(json_t *graph, const struct comfyui_params *p, int which, json_t *value);
+
+/** The value now at knob `which`'s first place (borrowed), NULL when it has none. */
+const json_t *comfyui_get_param(const json_t *graph, const struct comfyui_params *p, int which);
+
+/** A node's class_type, "" when it has none (node may be NULL). */
+const char *comfyui_class_of(const json_t *node);
+
+/** err (code 1) from the data of an execution_error message: "execution failed in node 3
+ *  (KSampler): RuntimeError: CUDA out of memory". */
+void comfyui_describe_execution_error(struct err *err, const json_t *d);
 
 #endif

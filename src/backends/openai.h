@@ -1,6 +1,6 @@
-/* openai.h - the pure parts of the `openai` adapter (size mapping, response parsing, image
- * checks, cost), exposed for tests/unit/test_openai.c.  The adapter itself is
- * openai_backend_ops in openai.c. */
+/* openai.h - the pure parts of the `openai` adapter (size mapping and cost in
+ * openai-config.c, response parsing in openai.c), shared by its two files and exposed for
+ * tests/unit/test_openai.c.  The adapter itself is openai_backend_ops in openai.c. */
 #ifndef IMAGEN_BACKENDS_OPENAI_H
 #define IMAGEN_BACKENDS_OPENAI_H
 
@@ -10,6 +10,7 @@
 #include "util/err.h"
 
 #define OPENAI_MAX_SIZES 32
+#define OPENAI_MAX_N 10 /* most images one request may ask for (n) */
 
 /** What `size` values a model accepts. */
 enum openai_size_kind {
@@ -86,11 +87,6 @@ struct openai_reply {
 int openai_parse_reply(char *body, size_t len, struct openai_reply *out, struct err *err);
 void openai_reply_release(struct openai_reply *r);
 
-/** Check that data is a whole PNG, JPEG or WebP image; sets mime ("image/png", ...) and
- *  the pixel size when it can be read (else 0).  -1 with a reason otherwise. */
-int openai_check_image(const unsigned char *data, size_t len, char *mime, size_t mime_size,
-		       int *width, int *height, struct err *err);
-
 /** Built-in price table (JSON text: model -> price object), from the protocol notes. */
 extern const char openai_default_prices[];
 
@@ -107,5 +103,30 @@ json_t *openai_cost(const char *instance, const char *model, const json_t *price
 
 /** Validate a `prices` map (config): 0, or -1 with the message. */
 int openai_prices_check(const char *instance, const json_t *prices, struct err *err);
+
+/* ---- shared by openai.c and openai-config.c ------------------------------------------- */
+
+/* The request options a config slice sets and --set may override. */
+struct openai_params {
+	const char *quality, *size, *output_format, *background, *moderation, *style,
+		*response_format;
+	long long output_compression; /* -1 = not sent */
+};
+
+/* What an instance's config slice says (strings borrowed from the slice). */
+struct openai_cfg {
+	const char *model, *api_key_env, *base_url;
+	struct openai_params p;
+	struct openai_sizes sizes;
+	long long max_n, timeout_s;
+	const json_t *prices; /* NULL when absent */
+};
+
+/** The keys a config slice may have (NULL-terminated). */
+extern const char *const openai_cfg_keys[];
+
+/** Read and check an instance's slice into *c (defaults for what is absent).  Returns 0,
+ *  or -1 with err (code 2, err->key naming the key at fault). */
+int openai_read_cfg(const char *name, const json_t *cfg, struct openai_cfg *c, struct err *err);
 
 #endif

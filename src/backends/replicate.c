@@ -10,6 +10,9 @@
  * and creation time) and carries on with it, so a dropped connection never bills twice.
  * The same lookup finds the prediction to cancel when Ctrl-C interrupts a create that
  * Replicate is holding open.
+ *
+ * This file is the predictions and downloads; the config slice, the known official
+ * models and prices are replicate-config.c.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -19,22 +22,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 
+#include "backends/replicate.h"
 #include "core/backend.h"
 #include "util/cancel.h"
 #include "core/cost.h"
 #include "net/http.h"
-#include "core/pngmeta.h"
+#include "core/image.h"
 #include "core/events.h"
+#include "util/base64.h"
+#include "util/text.h"
 
-#define RP_DEFAULT_BASE "https://api.replicate.com/v1"
-#define RP_DEFAULT_TOKEN_ENV "REPLICATE_API_TOKEN"
-#define RP_MAX_BATCH 4     /* num_outputs the Replicate image models accept: 1..4 */
-#define RP_DEFAULT_WAIT 60 /* Prefer: wait=N, N in 1..60 */
-#define RP_DEFAULT_POLL_MS 1000L
-#define RP_DEFAULT_TIMEOUT 600L  /* seconds for a prediction to end */
 #define RP_API_TIMEOUT_MS 60000L /* one poll / list request */
 #define RP_CANCEL_TIMEOUT_MS 5000L
 #define RP_DOWNLOAD_TIMEOUT_MS 300000L
@@ -42,53 +41,6 @@
 #define RP_MAX_IMAGE ((size_t)64 << 20)
 #define RP_LOGS_TAIL 1000
 #define RP_ORPHAN_SKEW 30 /* seconds of clock difference tolerated when matching */
-
-enum rp_size { SIZE_WIDTH_HEIGHT, SIZE_ASPECT_RATIO, SIZE_NONE };
-
-struct rp_backend {
-	struct backend base; /* first: the framework holds a struct backend * */
-	char *model;         /* "owner/name" */
-	char *version;       /* NULL: the model's own endpoint (official models) */
-	char *base_url;      /* no trailing slash */
-	char *auth;          /* "Authorization: Bearer ..." - secret, wiped on close */
-	json_t *input;       /* config `input` (own reference), NULL when absent */
-	json_t *prices;      /* config `prices` (own reference), NULL when absent */
-	char *neg_key;       /* input key for the negative prompt, NULL: not sent */
-	enum rp_size size;
-	int wait_s; /* 0: no Prefer header, poll from the start */
-	int max_outputs;
-	long poll_ms;
-	long timeout_s;
-};
-
-/* What the config slice says, read by validate() and open() alike (strings borrowed). */
-struct rp_cfg {
-	const char *model, *token_env, *base_url, *neg_key, *size;
-	const json_t *input, *prices;
-	long long wait_s, poll_ms, timeout_s, max_outputs;
-	int has_neg_key, has_size, has_max_outputs;
-};
-
-/*
- * What imagen knows about a few official models without being told: their per-image price
- * (replicate.com model pages, through ../shared/protocols/replicate.md and public copies of
- * those pages; config `prices` overrides), whether they take width/height or aspect_ratio,
- * a negative prompt, and num_outputs.
- */
-struct rp_known {
-	const char *model;
-	double per_image;
-	enum rp_size size;
-	int negative;
-	int max_outputs;
-};
-
-static const struct rp_known rp_known_models[] = {
-	{ "black-forest-labs/flux-schnell", 0.003, SIZE_ASPECT_RATIO, 0, 4 },
-	{ "black-forest-labs/flux-dev", 0.025, SIZE_ASPECT_RATIO, 0, 4 },
-	{ "black-forest-labs/flux-pro", 0.055, SIZE_ASPECT_RATIO, 0, 1 },
-	{ "black-forest-labs/flux-1.1-pro", 0.04, SIZE_ASPECT_RATIO, 0, 1 },
-};
 
 /* The aspect ratios Replicate's FLUX models accept (protocols/replicate.md §5). */
 static const struct {
@@ -100,213 +52,7 @@ static const struct {
 	{ "4:3", 4, 3 }, { "9:16", 9, 16 }, { "9:21", 9, 21 },
 };
 
-/* Inputs imagen sets itself: a --set or config `input` entry would make the record lie. */
-static const char *const rp_reserved[] = { "prompt", "seed", "num_outputs", NULL };
-
-static const char *const rp_cfg_keys[] = {
-	"type", "model",   "token_env", "base_url",    "input",      "prices",
-	"wait", "poll_ms", "timeout",   "max_outputs", "size_input", "negative_prompt_key",
-	NULL,
-};
-
 extern const struct backend_ops replicate_backend_ops;
-
-/* ---- config ----------------------------------------------------------------------------- */
-
-static const struct rp_known *rp_known_find(const char *model, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < sizeof(rp_known_models) / sizeof(rp_known_models[0]); i++)
-		if (strlen(rp_known_models[i].model) == len &&
-		    !strncmp(rp_known_models[i].model, model, len))
-			return &rp_known_models[i];
-	return NULL;
-}
-
-static int name_char(int c)
-{
-	return isalnum(c) || c == '-' || c == '_' || c == '.';
-}
-
-/* owner/name or owner/name:version; *slash and *colon point into s (colon NULL if none). */
-static int rp_check_model(const char *s, const char **colon)
-{
-	const char *p = s, *slash;
-
-	while (name_char((unsigned char)*p))
-		p++;
-	if (p == s || *p != '/')
-		return -1;
-	slash = p++;
-	while (name_char((unsigned char)*p))
-		p++;
-	if (p == slash + 1 || (*p && *p != ':'))
-		return -1;
-	*colon = NULL;
-	if (*p == ':') {
-		*colon = p++;
-		if (!*p)
-			return -1;
-		for (; *p; p++)
-			if (!isalnum((unsigned char)*p))
-				return -1;
-	}
-	return 0;
-}
-
-static int reserved_key(const char *k)
-{
-	size_t i;
-
-	for (i = 0; rp_reserved[i]; i++)
-		if (!strcmp(rp_reserved[i], k))
-			return 1;
-	return 0;
-}
-
-static int rp_check_prices(const char *name, const json_t *prices, struct err *err)
-{
-	const char *model, *k;
-	json_t *p, *v;
-	int n;
-
-	if (!json_is_object(prices))
-		return err_key(err, "prices",
-			       "backends.%s.prices: expected a mapping of model names to prices",
-			       name);
-	json_object_foreach ((json_t *)prices, model, p) {
-		if (!json_is_object(p))
-			return err_key(
-				err, "prices",
-				"backends.%s.prices.%s: expected a mapping with per_image or "
-				"per_second",
-				name, model);
-		n = 0;
-		json_object_foreach (p, k, v) {
-			if (strcmp(k, "per_image") && strcmp(k, "per_second"))
-				return err_key(err, "prices",
-					       "backends.%s.prices.%s: unknown key '%s' (known: "
-					       "per_image, per_second)",
-					       name, model, k);
-			if (!json_is_number(v) || json_number_value(v) < 0 ||
-			    !isfinite(json_number_value(v)))
-				return err_key(
-					err, "prices",
-					"backends.%s.prices.%s.%s: expected a price in USD (a "
-					"number >= 0)",
-					name, model, k);
-			n++;
-		}
-		if (n != 1)
-			return err_key(err, "prices",
-				       "backends.%s.prices.%s: give exactly one of per_image, "
-				       "per_second",
-				       name, model);
-	}
-	return 0;
-}
-
-static int rp_read_cfg(const char *name, const json_t *cfg, struct rp_cfg *c, struct err *err)
-{
-	const char *colon, *p, *k;
-	json_t *v;
-
-	memset(c, 0, sizeof(*c));
-	c->token_env = RP_DEFAULT_TOKEN_ENV;
-	c->base_url = RP_DEFAULT_BASE;
-	c->wait_s = RP_DEFAULT_WAIT;
-	c->poll_ms = RP_DEFAULT_POLL_MS;
-	c->timeout_s = RP_DEFAULT_TIMEOUT;
-	c->max_outputs = RP_MAX_BATCH;
-	if (!json_is_object(cfg))
-		return err_code(err, 2, "backends.%s: expected a mapping", name);
-	if (cfg_check_keys(name, cfg, rp_cfg_keys, err) ||
-	    cfg_get_string(cfg, name, "model", &c->model, err) ||
-	    cfg_get_string(cfg, name, "token_env", &c->token_env, err) ||
-	    cfg_get_string(cfg, name, "base_url", &c->base_url, err) ||
-	    cfg_get_string(cfg, name, "size_input", &c->size, err) ||
-	    cfg_get_string(cfg, name, "negative_prompt_key", &c->neg_key, err) ||
-	    cfg_get_int(cfg, name, "wait", 0, 60, &c->wait_s, err) ||
-	    cfg_get_int(cfg, name, "poll_ms", 10, 60000, &c->poll_ms, err) ||
-	    cfg_get_int(cfg, name, "timeout", 1, 86400, &c->timeout_s, err) ||
-	    cfg_get_int(cfg, name, "max_outputs", 1, RP_MAX_BATCH, &c->max_outputs, err))
-		goto bad;
-	c->has_neg_key = json_object_get(cfg, "negative_prompt_key") != NULL;
-	c->has_size = c->size != NULL;
-	c->has_max_outputs = json_object_get(cfg, "max_outputs") != NULL;
-
-	if (!c->model || !*c->model) {
-		err_key(err, c->model ? "model" : "",
-			"backends.%s: model is required (owner/name or owner/name:version, e.g. "
-			"black-forest-labs/flux-schnell)",
-			name);
-		goto bad;
-	}
-	if (rp_check_model(c->model, &colon) < 0) {
-		err_key(err, "model",
-			"backends.%s.model: '%s' is not owner/name or owner/name:version", name,
-			c->model);
-		goto bad;
-	}
-	for (p = c->token_env; *p && (isalnum((unsigned char)*p) || *p == '_'); p++)
-		;
-	if (*p || !*c->token_env || isdigit((unsigned char)*c->token_env)) {
-		err_key(err, "token_env",
-			"backends.%s.token_env: '%s' is not an environment variable name", name,
-			c->token_env);
-		goto bad;
-	}
-	if (strncmp(c->base_url, "http://", 7) && strncmp(c->base_url, "https://", 8)) {
-		err_key(err, "base_url",
-			"backends.%s.base_url: expected an http:// or https:// URL", name);
-		goto bad;
-	}
-	if (c->size && strcmp(c->size, "width_height") && strcmp(c->size, "aspect_ratio") &&
-	    strcmp(c->size, "none")) {
-		err_key(err, "size_input",
-			"backends.%s.size_input: '%s' is not one of width_height, aspect_ratio, "
-			"none",
-			name, c->size);
-		goto bad;
-	}
-	if (c->neg_key && *c->neg_key) {
-		for (p = c->neg_key; *p && (isalnum((unsigned char)*p) || *p == '_'); p++)
-			;
-		if (*p || reserved_key(c->neg_key)) {
-			err_key(err, "negative_prompt_key",
-				"backends.%s.negative_prompt_key: '%s' is not a usable input name",
-				name, c->neg_key);
-			goto bad;
-		}
-	}
-	c->input = json_object_get(cfg, "input");
-	if (c->input) {
-		if (!json_is_object(c->input)) {
-			err_key(err, "input",
-				"backends.%s.input: expected a mapping of model inputs", name);
-			goto bad;
-		}
-		json_object_foreach ((json_t *)c->input, k, v) {
-			if (reserved_key(k)) {
-				err_key(err, "input",
-					"backends.%s.input.%s: imagen sets %s itself (use the "
-					"prompt "
-					"argument, --seed or --count)",
-					name, k, k);
-				goto bad;
-			}
-		}
-	}
-	c->prices = json_object_get(cfg, "prices");
-	if (c->prices && rp_check_prices(name, c->prices, err) < 0)
-		goto bad;
-	return 0;
-bad:
-	if (err)
-		err->code = 2;
-	return -1;
-}
 
 static int replicate_validate(const char *name, const json_t *cfg, struct err *err)
 {
@@ -448,27 +194,6 @@ static int delivery_host(const char *url)
 		return 0; /* userinfo in a file URL: not one of Replicate's */
 	return (n == 18 && !strncasecmp(h, "replicate.delivery", 18)) ||
 	       (n > 19 && !strncasecmp(h + n - 19, ".replicate.delivery", 19));
-}
-
-/* An error text from upstream cut to one clean line. */
-static void one_line(char *out, size_t size, const char *in)
-{
-	size_t o = 0;
-
-	for (; in && *in && o + 1 < size; in++) {
-		unsigned char ch = (unsigned char)*in;
-
-		if (ch == '\n' || ch == '\r' || ch == '\t')
-			ch = ' ';
-		if (ch < 0x20 || ch == 0x7f)
-			continue;
-		if (ch == ' ' && (o == 0 || out[o - 1] == ' '))
-			continue;
-		out[o++] = (char)ch;
-	}
-	while (o && out[o - 1] == ' ')
-		o--;
-	out[o] = '\0';
 }
 
 static const char *jstr(const json_t *o, const char *key)
@@ -641,7 +366,7 @@ static int rp_check_opts(const json_t *opts, struct err *err)
 	json_t *v;
 
 	json_object_foreach ((json_t *)opts, k, v) {
-		if (reserved_key(k))
+		if (rp_reserved_key(k))
 			return err_code(err, 2,
 					"option '%s' is set by imagen (use the prompt argument, "
 					"--seed or --count)",
@@ -652,11 +377,17 @@ static int rp_check_opts(const json_t *opts, struct err *err)
 
 /* ---- talking to the API ----------------------------------------------------------------- */
 
-enum { SEND_RETRY, SEND_ONCE, SEND_CANCEL };
+/* SEND_RETRY: the common retry loop (GET); SEND_CREATE: the same under the create's
+ * judge; SEND_ONCE: one attempt; SEND_CANCEL: one attempt that ignores Ctrl-C. */
+enum { SEND_RETRY, SEND_CREATE, SEND_ONCE, SEND_CANCEL };
+
+struct rp_create_ctx;
+static enum http_verdict rp_create_judge(void *arg, int rc, const struct http_response *resp,
+					 const struct err *err);
 
 static int rp_send(const struct rp_backend *r, const char *method, const char *url,
 		   const char *body, const char *prefer, long timeout_ms, int mode,
-		   struct http_response *resp, struct err *err)
+		   struct rp_create_ctx *create, struct http_response *resp, struct err *err)
 {
 	const char *hdrs[5];
 	struct http_request hr;
@@ -678,13 +409,15 @@ static int rp_send(const struct rp_backend *r, const char *method, const char *u
 	hr.timeout_ms = timeout_ms;
 	hr.max_body = RP_MAX_JSON;
 	hr.no_cancel = mode == SEND_CANCEL;
-	hr.label = "replicate";
+	hr.label = r->base.name;
 	hr.events = r->base.events;
-	if (mode == SEND_ONCE && !strcmp(method, "POST")) {
+	if (mode == SEND_CREATE) {
 		/* a create held open by Prefer: wait still shows the time going by */
 		hr.progress_status = "starting";
+		hr.judge = rp_create_judge;
+		hr.judge_arg = create;
 	}
-	if (mode == SEND_RETRY)
+	if (mode == SEND_RETRY || mode == SEND_CREATE)
 		return http_request_retry(&hr, NULL, resp, err);
 	return http_request(&hr, resp, err);
 }
@@ -757,7 +490,7 @@ static char *rp_pred_url(const struct rp_backend *r, const json_t *pred, const c
 }
 
 /* Ask Replicate to stop a prediction; best effort, the result is ignored. */
-static void rp_cancel(const struct rp_backend *r, const json_t *pred, int verbose)
+static void rp_cancel(const struct rp_backend *r, const json_t *pred)
 {
 	struct http_response resp;
 	struct err e = ERR_INIT;
@@ -766,11 +499,10 @@ static void rp_cancel(const struct rp_backend *r, const json_t *pred, int verbos
 	if (!url)
 		return;
 	memset(&resp, 0, sizeof(resp));
-	rp_send(r, "POST", url, NULL, NULL, RP_CANCEL_TIMEOUT_MS, SEND_CANCEL, &resp, &e);
-	if (verbose)
-		ev_log(r->base.events, EV_VERBOSE, r->base.name,
-		       "asked Replicate to cancel prediction %s (%s)", jstr(pred, "id"),
-		       resp.status ? (resp.status < 300 ? "accepted" : "refused") : e.msg);
+	rp_send(r, "POST", url, NULL, NULL, RP_CANCEL_TIMEOUT_MS, SEND_CANCEL, NULL, &resp, &e);
+	ev_log(r->base.events, EV_VERBOSE, r->base.name,
+	       "asked Replicate to cancel prediction %s (%s)", jstr(pred, "id"),
+	       resp.status ? (resp.status < 300 ? "accepted" : "refused") : e.msg);
 	http_response_release(&resp);
 	free(url);
 }
@@ -796,7 +528,7 @@ static json_t *rp_find_orphan(const struct rp_backend *r, const json_t *input, t
 		return NULL;
 	memset(&resp, 0, sizeof(resp));
 	if (rp_send(r, "GET", url, NULL, NULL, no_cancel ? RP_CANCEL_TIMEOUT_MS : 10000L,
-		    no_cancel ? SEND_CANCEL : SEND_ONCE, &resp, &e) == 0) {
+		    no_cancel ? SEND_CANCEL : SEND_ONCE, NULL, &resp, &e) == 0) {
 		list = rp_parse(&resp, "GET", url, &e);
 		json_array_foreach (json_object_get(list, "results"), i, item) {
 			const json_t *in = json_object_get(item, "input");
@@ -826,104 +558,91 @@ static json_t *rp_find_orphan(const struct rp_backend *r, const json_t *input, t
 
 /* A create we cannot follow (interrupted, unreadable answer) may have started a
  * prediction: find it and ask Replicate to stop it, ignoring Ctrl-C while doing so. */
-static void rp_stop_orphan(const struct rp_backend *r, const json_t *input, time_t since,
-			   int verbose)
+static void rp_stop_orphan(const struct rp_backend *r, const json_t *input, time_t since)
 {
 	json_t *pred = rp_find_orphan(r, input, since, 1);
 
 	if (pred && !terminal_status(jstr(pred, "status")))
-		rp_cancel(r, pred, verbose);
+		rp_cancel(r, pred);
 	json_decref(pred);
+}
+
+/* What the create's judge knows and finds. */
+struct rp_create_ctx {
+	const struct rp_backend *r;
+	const json_t *input;
+	time_t since;  /* wall clock when the first attempt started */
+	json_t *found; /* a prediction of ours a failed attempt left upstream (own reference) */
+};
+
+/*
+ * Replicate's no-double-create rule, as the retry loop's judge.  An answer (any status)
+ * and a create that never left follow the usual rules.  A create that may have reached
+ * Replicate is not sent again blindly: the prediction it may have started is looked for
+ * (GET /predictions: our model, prompt and seed, created since the first attempt); found,
+ * it is adopted (FINAL, ctx->found); not found, Replicate never got it, so sending it
+ * again cannot bill twice (RETRY).  Ctrl-C during the lookup ends the loop.
+ */
+static enum http_verdict rp_create_judge(void *arg, int rc, const struct http_response *resp,
+					 const struct err *err)
+{
+	struct rp_create_ctx *x = arg;
+
+	if (rc == 0 || !resp->sent)
+		return HTTP_VERDICT_POLICY;
+	x->found = rp_find_orphan(x->r, x->input, x->since, 0);
+	if (x->found || cancel_requested())
+		return HTTP_VERDICT_FINAL;
+	return HTTP_VERDICT_RETRY;
 }
 
 /*
  * POST the prediction.  Returns the prediction (new reference) or NULL with err set.
- * A transport failure is retried only when no prediction of ours exists upstream (else
- * that one is adopted); 429 and 5xx are retried under the usual policy (Retry-After or
- * the body's retry_after honoured by http.c); other statuses are final.
+ * 429 and 5xx are retried under the usual policy (Retry-After or the body's retry_after
+ * honoured by http.c); a transport failure as rp_create_judge says; other statuses are
+ * final.  A create we cannot follow (interrupted, unreadable answer) is found and stopped.
  */
 static json_t *rp_create(const struct rp_backend *r, const char *url, const char *body,
-			 const json_t *input, int verbose, struct err *err)
+			 const json_t *input, struct err *err)
 {
-	struct retry_policy pol = http_retry_default();
+	struct rp_create_ctx x = { r, input, time(NULL), NULL };
 	struct http_response resp;
-	char prefer[32], *prefer_p = NULL;
-	double start = http_now_s(), delay;
-	time_t wall = time(NULL);
+	char prefer[32], *prefer_p = NULL, path[512];
 	json_t *pred = NULL;
-	long status, timeout;
-	int attempt, rc;
+	int rc;
 
 	if (r->wait_s > 0) {
 		snprintf(prefer, sizeof(prefer), "Prefer: wait=%d", r->wait_s);
 		prefer_p = prefer;
 	}
-	/* Replicate holds the request up to wait_s: allow that plus a margin */
-	timeout = (r->wait_s + 30) * 1000L;
 	memset(&resp, 0, sizeof(resp));
-	for (attempt = 1;; attempt++) {
+	url_path(path, sizeof(path), url);
+	/* Replicate holds the request up to wait_s: allow that plus a margin */
+	rc = rp_send(r, "POST", url, body, prefer_p, (r->wait_s + 30) * 1000L, SEND_CREATE, &x,
+		     &resp, err);
+	if ((rc < 0 && err->code == HTTP_EXIT_CANCELED) || cancel_requested()) {
+		/* Replicate may be running it already (a lookup cut short proves nothing) */
+		json_decref(x.found);
+		rp_stop_orphan(r, input, x.since);
+		err_code(err, HTTP_EXIT_CANCELED, "interrupted");
+	} else if (x.found) {
+		ev_log(r->base.events, EV_VERBOSE, r->base.name,
+		       "%s; carrying on with prediction %s", err->msg, jstr(x.found, "id"));
 		err_clear(err);
-		rc = rp_send(r, "POST", url, body, prefer_p, timeout, SEND_ONCE, &resp, err);
-		if (rc < 0 && err->code == HTTP_EXIT_CANCELED) {
-			/* Replicate may be running it already */
-			rp_stop_orphan(r, input, wall, verbose);
-			break;
+		pred = x.found;
+	} else if (rc < 0) {
+		err_prefix(err, "POST %s", path);
+		err->code = 1;
+	} else if (resp.status >= 200 && resp.status <= 299) {
+		pred = rp_parse(&resp, "POST", url, err);
+		if (pred && rp_check_prediction(pred, "POST", url, err) < 0) {
+			json_decref(pred);
+			pred = NULL;
 		}
-		if (rc < 0) {
-			pred = rp_find_orphan(r, input, wall, 0);
-			if (cancel_requested()) {
-				/* Ctrl-C during the lookup, which it cut short: look again */
-				json_decref(pred);
-				pred = NULL;
-				rp_stop_orphan(r, input, wall, verbose);
-				err_code(err, HTTP_EXIT_CANCELED, "interrupted");
-				break;
-			}
-			if (pred) {
-				if (verbose)
-					ev_log(r->base.events, EV_VERBOSE, r->base.name,
-					       "%s; carrying on with prediction %s", err->msg,
-					       jstr(pred, "id"));
-				err_clear(err);
-				break;
-			}
-			status = 0;
-		} else if (resp.status >= 200 && resp.status <= 299) {
-			pred = rp_parse(&resp, "POST", url, err);
-			if (pred && rp_check_prediction(pred, "POST", url, err) < 0) {
-				json_decref(pred);
-				pred = NULL;
-			}
-			if (!pred) /* created, but we cannot follow it: stop it, not pay */
-				rp_stop_orphan(r, input, wall, verbose);
-			break;
-		} else {
-			status = resp.status;
-		}
-		if (!retry_decide(&pol, attempt, status, rc < 0 ? -1 : resp.retry_after,
-				  http_now_s() - start, http_jitter(), &delay)) {
-			char path[512];
-
-			url_path(path, sizeof(path), url);
-			if (rc == 0) {
-				resp.attempts = attempt;
-				rp_http_error(err, &resp, "POST", path);
-			} else if (attempt > 1) {
-				err_prefix(err, "POST %s after %d attempts", path, attempt);
-			} else {
-				err_prefix(err, "POST %s", path);
-			}
-			break;
-		}
-		if (verbose)
-			ev_log(r->base.events, EV_VERBOSE, r->base.name,
-			       "%s, retrying in %.1f s (attempt %d of %d)",
-			       rc < 0 ? err->msg : "retryable status", delay, attempt + 1,
-			       pol.max_attempts);
-		if (cancel_sleep(delay)) {
-			err_code(err, HTTP_EXIT_CANCELED, "interrupted");
-			break;
-		}
+		if (!pred) /* created, but we cannot follow it: stop it, not pay */
+			rp_stop_orphan(r, input, x.since);
+	} else {
+		rp_http_error(err, &resp, "POST", path);
 	}
 	http_response_release(&resp);
 	return pred;
@@ -946,7 +665,7 @@ static int rp_wait(const struct rp_backend *r, const struct imagen_request *req,
 	while (!terminal_status(status)) {
 		ev_status(req->events, status);
 		if (http_now_s() > deadline) {
-			rp_cancel(r, *pred, ev_wants(req->events, EV_VERBOSE));
+			rp_cancel(r, *pred);
 			err_code(err, 1,
 				 "prediction %s still %s after %ld s (asked Replicate to "
 				 "cancel it)",
@@ -954,14 +673,14 @@ static int rp_wait(const struct rp_backend *r, const struct imagen_request *req,
 			goto out;
 		}
 		if (cancel_sleep((double)r->poll_ms / 1e3)) {
-			rp_cancel(r, *pred, ev_wants(req->events, EV_VERBOSE));
+			rp_cancel(r, *pred);
 			err_code(err, HTTP_EXIT_CANCELED, "interrupted");
 			goto out;
 		}
-		if (rp_send(r, "GET", url, NULL, NULL, RP_API_TIMEOUT_MS, SEND_RETRY, &resp, err) <
-		    0) {
+		if (rp_send(r, "GET", url, NULL, NULL, RP_API_TIMEOUT_MS, SEND_RETRY, NULL, &resp,
+			    err) < 0) {
 			/* whatever happened, nobody will collect this prediction's output */
-			rp_cancel(r, *pred, ev_wants(req->events, EV_VERBOSE));
+			rp_cancel(r, *pred);
 			if (err->code != HTTP_EXIT_CANCELED) {
 				char path[512];
 
@@ -974,7 +693,7 @@ static int rp_wait(const struct rp_backend *r, const struct imagen_request *req,
 		next = rp_parse(&resp, "GET", url, err);
 		if (!next || rp_check_prediction(next, "GET", url, err) < 0) {
 			json_decref(next);
-			rp_cancel(r, *pred, ev_wants(req->events, EV_VERBOSE));
+			rp_cancel(r, *pred);
 			goto out;
 		}
 		if (strcmp(status, jstr(next, "status")))
@@ -993,55 +712,6 @@ out:
 
 /* ---- outputs ---------------------------------------------------------------------------- */
 
-static int b64_val(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+' || c == '-')
-		return 62;
-	if (c == '/' || c == '_')
-		return 63;
-	return -1;
-}
-
-/* data:[mime];base64,.... -> bytes (malloc'd).  Only base64 data URLs carry images. */
-static int decode_data_url(const char *url, unsigned char **out, size_t *len)
-{
-	const char *comma = strchr(url, ','), *p;
-	unsigned char *d;
-	unsigned acc = 0;
-	size_t n = 0;
-	int bits = 0, v;
-
-	if (!comma || comma - url < 12 || strncmp(comma - 7, ";base64", 7))
-		return -1;
-	d = malloc(strlen(comma) * 3 / 4 + 3);
-	if (!d)
-		return -1;
-	for (p = comma + 1; *p && *p != '='; p++) {
-		v = b64_val((unsigned char)*p);
-		if (v < 0) {
-			if (isspace((unsigned char)*p))
-				continue;
-			free(d);
-			return -1;
-		}
-		acc = (acc << 6) | (unsigned)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			d[n++] = (unsigned char)(acc >> bits);
-		}
-	}
-	*out = d;
-	*len = n;
-	return 0;
-}
-
 /* Download one output; on success res has data, mime, width and height. */
 static int rp_fetch(const struct rp_backend *r, const char *url, int index, int total,
 		    struct imagen_result *res, struct err *err)
@@ -1052,7 +722,8 @@ static int rp_fetch(const struct rp_backend *r, const char *url, int index, int 
 	const char *hdrs[3] = { NULL, NULL, NULL };
 	unsigned char *d = NULL;
 	size_t n = 0;
-	unsigned w = 0, h = 0;
+	enum image_format fmt;
+	struct image_info info;
 	char path[512];
 
 	if (!strncmp(url, "data:", 5))
@@ -1060,7 +731,7 @@ static int rp_fetch(const struct rp_backend *r, const char *url, int index, int 
 	else
 		url_path(path, sizeof(path), url);
 	if (!strncmp(url, "data:", 5)) {
-		if (decode_data_url(url, &d, &n) < 0)
+		if (base64_decode_text(&d, &n, url, strlen(url), NULL) < 0)
 			return err_code(err, 1,
 					"output %d of %d is a data URL without base64 image "
 					"data",
@@ -1075,7 +746,8 @@ static int rp_fetch(const struct rp_backend *r, const char *url, int index, int 
 		hr.headers = hdrs[0] ? hdrs : NULL;
 		hr.timeout_ms = RP_DOWNLOAD_TIMEOUT_MS;
 		hr.max_body = RP_MAX_IMAGE;
-		hr.label = "replicate";
+		hr.label = r->base.name;
+		hr.events = r->base.events;
 		if (http_request_retry(&hr, NULL, &resp, &e) < 0) {
 			http_response_release(&resp);
 			if (e.code == HTTP_EXIT_CANCELED)
@@ -1096,55 +768,30 @@ static int rp_fetch(const struct rp_backend *r, const char *url, int index, int 
 				index + 1, total);
 	}
 
-	if (n >= 8 && !memcmp(d, "\x89PNG\r\n\x1a\n", 8)) {
-		if (pngmeta_check(d, n, &w, &h, &e) < 0) {
-			free(d);
-			return err_code(err, 1, "output %d of %d is not a valid PNG: %s (%s%s)",
-					index + 1, total, e.msg, *path == '/' ? "GET " : "", path);
-		}
-		snprintf(res->mime, sizeof(res->mime), "image/png");
-	} else if (n >= 4 && d[0] == 0xff && d[1] == 0xd8 && d[2] == 0xff) {
-		snprintf(res->mime, sizeof(res->mime), "image/jpeg");
-	} else if (n >= 12 && !memcmp(d, "RIFF", 4) && !memcmp(d + 8, "WEBP", 4)) {
-		snprintf(res->mime, sizeof(res->mime), "image/webp");
-	} else {
+	fmt = image_sniff(d, n);
+	if (fmt == IMAGE_NONE) {
 		free(d);
 		return err_code(err, 1, "output %d of %d is not an image (%zu bytes from %s%s)",
 				index + 1, total, n, *path == '/' ? "GET " : "", path);
 	}
+	if (image_check(d, n, &info, &e) < 0) {
+		free(d);
+		return err_code(err, 1, "output %d of %d is not a valid %s: %s (%s%s)", index + 1,
+				total,
+				fmt == IMAGE_PNG    ? "PNG"
+				: fmt == IMAGE_JPEG ? "JPEG"
+						    : "WebP",
+				e.msg, *path == '/' ? "GET " : "", path);
+	}
+	snprintf(res->mime, sizeof(res->mime), "%s", image_mime(info.format));
 	res->data = d;
-	res->len = n;
-	res->width = (int)w;
-	res->height = (int)h;
+	res->len = info.len; /* without anything after the image's end */
+	res->width = info.width;
+	res->height = info.height;
 	return 0;
 }
 
 /* ---- cost ------------------------------------------------------------------------------- */
-
-/* The price object for this model and where it came from; NULL when none is known. */
-static const json_t *rp_price(const struct rp_backend *r, const char *full, json_t **owned,
-			      const char **source)
-{
-	const struct rp_known *k;
-	const json_t *p = NULL;
-
-	*owned = NULL;
-	if (r->prices) {
-		p = json_object_get(r->prices, full);
-		if (!p)
-			p = json_object_get(r->prices, r->model);
-	}
-	if (p) {
-		*source = "config";
-		return p;
-	}
-	k = rp_known_find(r->model, strlen(r->model));
-	if (!k)
-		return NULL;
-	*source = "default";
-	*owned = json_pack("{s:f}", "per_image", k->per_image);
-	return *owned;
-}
 
 /* USD figures to 1e-10: 3 x 0.003 is 0.009 in the record, not 0.009000000000000001. */
 static double usd_round(double v)
@@ -1292,7 +939,7 @@ static int rp_predict(const struct rp_backend *r, const struct imagen_request *r
 	}
 
 	ev_status(req->events, "starting");
-	pred = rp_create(r, url, body, input, ev_wants(req->events, EV_VERBOSE), err);
+	pred = rp_create(r, url, body, input, err);
 	if (!pred)
 		goto out;
 	status = jstr(pred, "status");
@@ -1308,7 +955,7 @@ static int rp_predict(const struct rp_backend *r, const struct imagen_request *r
 	if (strcmp(status, "succeeded")) {
 		char why[400];
 
-		one_line(why, sizeof(why), jstr(pred, "error"));
+		text_clean(why, sizeof(why), jstr(pred, "error"));
 		if (!strcmp(status, "failed"))
 			err_code(err, 1, "prediction %s failed: %s", jstr(pred, "id"),
 				 why[0] ? why : "(Replicate gave no error text)");

@@ -14,8 +14,10 @@
 #include "util/file.h"
 #include "net/http.h"
 #include "cloud/outbox.h"
+#include "core/image.h"
 #include "core/pngmeta.h"
 #include "util/sha256.h"
+#include "util/text.h"
 
 #define RECORD_MAX_BYTES (16u * 1024 * 1024)
 
@@ -274,7 +276,7 @@ int cloud_item_load(struct cloud_item *out, const char *image_path, struct err *
 		err->kind = read_failure_is_final(out->image) ? ERR_KIND_INPUT : ERR_KIND_NONE;
 		goto fail;
 	}
-	out->mime = pngmeta_sniff_mime(out->data, out->bytes);
+	out->mime = image_mime(image_sniff(out->data, out->bytes));
 	if (!out->mime) {
 		err_kind(err, ERR_KIND_INPUT, 1, "%s: not a PNG, JPEG or WebP image", out->image);
 		goto fail;
@@ -404,17 +406,6 @@ json_t *cloud_usage_row(const struct cloud_item *it, const char *owner)
 
 /* ---- HTTP -------------------------------------------------------------------------------- */
 
-/* Printable text of at most max bytes from s (server-supplied: no control characters). */
-static void clean(char *out, size_t size, const char *s, size_t max)
-{
-	size_t o = 0;
-
-	for (; s && *s && o + 1 < size && o < max; s++)
-		out[o++] = (unsigned char)*s < 0x20 || *s == 0x7f ? ' ' : *s;
-	if (size)
-		out[o] = '\0';
-}
-
 /* "HTTP 400: Bucket not found (NoSuchBucket, 404)" from Storage's error body, whose
  * statusCode string (not the HTTP status) carries the real status. */
 static void describe_storage(char *out, size_t size, const struct http_response *resp)
@@ -426,7 +417,8 @@ static void describe_storage(char *out, size_t size, const struct http_response 
 	const char *code = json_string_value(json_object_get(b, "code"));
 	const char *error = json_string_value(json_object_get(b, "error"));
 	const json_t *sc = json_object_get(b, "statusCode");
-	char m[256], c[96], e[96], s[16] = "";
+	const char *text, *tag;
+	char m[201], c[61], e[9], s[9] = "";
 
 	if (!msg && !code && !error) {
 		http_describe_status(out, size, resp);
@@ -434,13 +426,21 @@ static void describe_storage(char *out, size_t size, const struct http_response 
 		return;
 	}
 	if (json_is_string(sc))
-		clean(s, sizeof(s), json_string_value(sc), 8);
+		text_clean(s, sizeof(s), json_string_value(sc));
 	else if (json_is_integer(sc))
 		snprintf(s, sizeof(s), "%lld", (long long)json_integer_value(sc));
-	clean(m, sizeof(m), msg ? msg : error, 200);
-	clean(c, sizeof(c), code ? code : error, 60);
-	clean(e, sizeof(e), s, 8);
-	snprintf(out, size, "HTTP %ld: %s (%s%s%s)", resp->status, m, c, *e ? ", " : "", e);
+	text = msg ? msg : error ? error : code;
+	/* a code (or the error's name) only when there is one beside the text: the gateway's
+	 * own answers carry a message alone ({"message": "Invalid API key"}) */
+	tag = code && code != text ? code : msg && error ? error : NULL;
+	text_clean(m, sizeof(m), text);
+	text_clean(c, sizeof(c), tag);
+	text_clean(e, sizeof(e), s);
+	if (*c || *e)
+		snprintf(out, size, "HTTP %ld: %s (%s%s%s)", resp->status, m, c,
+			 *c && *e ? ", " : "", e);
+	else
+		snprintf(out, size, "HTTP %ld: %s", resp->status, m);
 	json_decref(b);
 }
 
@@ -453,16 +453,16 @@ static void describe_rest(char *out, size_t size, const struct http_response *re
 	const char *msg = json_string_value(json_object_get(b, "message"));
 	const char *code = json_string_value(json_object_get(b, "code"));
 	const char *hint = json_string_value(json_object_get(b, "hint"));
-	char m[256], c[32], h[160];
+	char m[201], c[25], h[121];
 
 	if (!msg) {
 		http_describe_status(out, size, resp);
 		json_decref(b);
 		return;
 	}
-	clean(m, sizeof(m), msg, 200);
-	clean(c, sizeof(c), code ? code : "", 24);
-	clean(h, sizeof(h), hint ? hint : "", 120);
+	text_clean(m, sizeof(m), msg);
+	text_clean(c, sizeof(c), code);
+	text_clean(h, sizeof(h), hint);
 	snprintf(out, size, "HTTP %ld: %s%s%s%s%s%s", resp->status, m, *c ? " (" : "", c,
 		 *c ? ")" : "", *h ? "; hint: " : "", h);
 	json_decref(b);
@@ -507,6 +507,9 @@ static int call(const struct cloud_conn *c, const char *method, const char *url,
 	req.max_body = 4u << 20;
 	req.label = "cloud";
 	req.events = c->events;
+	/* every call is safe to repeat: the upload overwrites (x-upsert), the row inserts
+	 * merge on storage_path, signing makes another URL */
+	req.idempotent = 1;
 	return http_request_retry(&req, NULL, resp, err);
 }
 

@@ -19,6 +19,9 @@ struct imagen_request {
 	const char *style;           /* preset name, "none" when none */
 	const json_t *opts; /* --set pairs as a JSON object (int/bool/string values), never NULL */
 	int count;          /* images wanted from this call, 1..ops->max_batch */
+	int total;          /* images the whole run wants (--count), >= count; 0 = count.  An
+			     * adapter that cannot make that many different images refuses
+			     * on the first call, before any request */
 	int room;           /* slots in the result array (>= count): an upstream run that
 			     * makes more images than asked (a ComfyUI graph with several
 			     * outputs or a batch) hands back up to room of them */

@@ -14,11 +14,11 @@
 #include <unistd.h>
 
 #include "cloud/cloud.h"
+#include "core/image.h"
 #include "core/output.h"
 #include "core/pngmeta.h"
 #include "net/http.h"
 #include "util/buf.h"
-#include "util/bytes.h"
 #include "util/cancel.h"
 #include "util/suggest.h"
 #include "util/utf8.h"
@@ -622,31 +622,25 @@ static void fail_record(struct run *r, int index, int64_t seed, int code, const 
 	r->out->code = code;
 }
 
-/* The file extension for the result's MIME type, after checking the bytes really are
- * that format; NULL (err set) when they are not an image we keep. */
+/* The file extension for the result, after checking that the bytes are a whole image of
+ * the format its MIME type names (core/image.c); NULL (err set) when they are not an
+ * image we keep. */
 static const char *image_ext(const struct imagen_result *res, struct err *err)
 {
-	const unsigned char *d = res->data;
-	size_t n = res->len;
+	struct image_info info;
+	enum image_format want = res->mime[0] ? image_format_of_mime(res->mime) : IMAGE_PNG;
 
-	if (!d || !n)
+	if (!res->data || !res->len)
 		return err_set(err, "it is empty"), NULL;
-	if (!strcmp(res->mime, "image/png") || !res->mime[0])
-		return pngmeta_check(d, n, NULL, NULL, err) < 0 ? NULL : "png";
-	if (!strcmp(res->mime, "image/jpeg")) {
-		if (n < 4 || d[0] != 0xff || d[1] != 0xd8 || d[2] != 0xff || d[n - 2] != 0xff ||
-		    d[n - 1] != 0xd9)
-			return err_set(err, "not a complete JPEG image"), NULL;
-		return "jpg";
-	}
-	if (!strcmp(res->mime, "image/webp")) {
-		/* RIFF's little-endian size counts what follows its 8-byte header */
-		if (n < 12 || memcmp(d, "RIFF", 4) || memcmp(d + 8, "WEBP", 4) ||
-		    (size_t)bytes_le32(d + 4) + 8 != n)
-			return err_set(err, "not a complete WebP image"), NULL;
-		return "webp";
-	}
-	return err_set(err, "unsupported image type '%s'", res->mime), NULL;
+	if (want == IMAGE_NONE)
+		return err_set(err, "unsupported image type '%s'", res->mime), NULL;
+	if (image_check(res->data, res->len, &info, err) < 0)
+		return NULL;
+	if (info.format != want)
+		return err_set(err, "it is labelled %s but the bytes are %s", image_mime(want),
+			       image_mime(info.format)),
+		       NULL;
+	return image_extension(info.format);
 }
 
 /* The template for bytes of format ext: a literal image extension that names another
@@ -884,6 +878,7 @@ int gen_run(struct gen_outcome *out, const struct gen_request *q, struct backend
 	breq.style = q->style;
 	breq.opts = q->options;
 	breq.room = room;
+	breq.total = count; /* the whole run: an adapter may refuse what it cannot make */
 	breq.events = sink;
 
 	while (done < count) {

@@ -654,14 +654,3 @@ out_free_ctx:
 	spng_ctx_free(ctx);
 	return rc;
 }
-
-const char *pngmeta_sniff_mime(const unsigned char *d, size_t n)
-{
-	if (n >= 8 && !memcmp(d, "\x89PNG\r\n\x1a\n", 8))
-		return "image/png";
-	if (n >= 3 && d[0] == 0xff && d[1] == 0xd8 && d[2] == 0xff)
-		return "image/jpeg";
-	if (n >= 12 && !memcmp(d, "RIFF", 4) && !memcmp(d + 8, "WEBP", 4))
-		return "image/webp";
-	return NULL;
-}

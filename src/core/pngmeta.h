@@ -79,8 +79,4 @@ void pngmeta_text_free(struct png_text *texts, size_t n);
 int png_encode_rgb(unsigned char **out, size_t *out_len, const unsigned char *rgb, unsigned w,
 		   unsigned h, struct err *err);
 
-/** "image/png", "image/jpeg" or "image/webp" from the first bytes of data; NULL for
- *  anything else.  Only the signature is looked at, not whether the file is whole. */
-const char *pngmeta_sniff_mime(const unsigned char *d, size_t n);
-
 #endif

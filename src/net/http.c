@@ -16,6 +16,7 @@
 
 #include "util/cancel.h"
 #include "core/events.h"
+#include "util/text.h"
 
 #ifndef IMAGEN_VERSION
 #define IMAGEN_VERSION "0"
@@ -168,24 +169,6 @@ void http_redact_url(char *out, size_t size, const char *url)
 	buf_release(&b);
 }
 
-void http_clean_text(char *out, size_t size, const char *in, size_t len)
-{
-	size_t i, o = 0;
-
-	for (i = 0; i < len && o + 1 < size; i++) {
-		unsigned char c = (unsigned char)in[i];
-
-		if (c == '\n' || c == '\r' || c == '\t')
-			c = ' ';
-		if (c < 0x20 || c == 0x7f)
-			continue;
-		out[o++] = (char)c;
-	}
-	while (o && out[o - 1] == ' ')
-		o--;
-	out[o] = '\0';
-}
-
 /* The most telling message in a JSON error body, across the upstreams' shapes. */
 static const char *json_error_text(const json_t *j)
 {
@@ -231,10 +214,17 @@ void http_describe_status(char *out, size_t size, const struct http_response *re
 		json_t *j = json_loadb(body, blen, 0, NULL);
 		const char *m = json_error_text(j);
 
-		if (m)
-			http_clean_text(text, sizeof(text), m, strlen(m));
-		else if (!j && body[0] != '<')
-			http_clean_text(text, sizeof(text), body, strcspn(body, "\n"));
+		if (m) {
+			text_clean(text, sizeof(text), m);
+		} else if (!j && body[0] != '<') {
+			struct buf line = BUF_INIT;
+
+			/* the first line only: a plain-text page may go on for a while */
+			if (text_clean_add(&line, body, strcspn(body, "\n"), sizeof(text)) == 0 &&
+			    line.len)
+				text_clean(text, sizeof(text), (const char *)line.data);
+			buf_release(&line);
+		}
 		json_decref(j);
 	}
 	if (text[0])
@@ -441,6 +431,27 @@ static void log_line(const struct http_request *req, const struct http_response 
 		       resp->status, resp->elapsed_ms, resp->bytes);
 }
 
+/* Whether any of the request may have reached the server.  Failures before the request
+ * is written (name resolution, the TCP connect, the TLS handshake) cannot have reached
+ * it; otherwise libcurl counts what it wrote: CURLINFO_REQUEST_SIZE the head (and body
+ * bytes sent with it), CURLINFO_SIZE_UPLOAD_T the rest of the body.  Nothing counted
+ * means nothing written.  Anything else may have arrived, and a server that got the
+ * whole request may act on it even though its answer never came back. */
+static int request_left(CURL *h, CURLcode rc)
+{
+	long head = 0;
+	curl_off_t body = 0;
+
+	if (rc == CURLE_COULDNT_RESOLVE_HOST || rc == CURLE_COULDNT_RESOLVE_PROXY ||
+	    rc == CURLE_COULDNT_CONNECT || rc == CURLE_SSL_CONNECT_ERROR ||
+	    rc == CURLE_PEER_FAILED_VERIFICATION)
+		return 0;
+	if (curl_easy_getinfo(h, CURLINFO_REQUEST_SIZE, &head) != CURLE_OK ||
+	    curl_easy_getinfo(h, CURLINFO_SIZE_UPLOAD_T, &body) != CURLE_OK)
+		return 1; /* cannot tell: assume the worst */
+	return head > 0 || body > 0;
+}
+
 static void where(char *out, size_t size, const char *url)
 {
 	const char *h = strstr(url, "://");
@@ -483,6 +494,7 @@ int http_request(const struct http_request *req, struct http_response *resp, str
 	if (req->fd_out > 0 &&
 	    (ftruncate(req->fd_out, 0) < 0 || lseek(req->fd_out, 0, SEEK_SET) < 0)) {
 		err_code(err, 1, "cannot reset the download file: %s", strerror(errno));
+		resp->final = 1;
 		goto out;
 	}
 
@@ -539,6 +551,7 @@ int http_request(const struct http_request *req, struct http_response *resp, str
 	curl_easy_getinfo(x.h, CURLINFO_RESPONSE_CODE, &resp->status);
 	where(host, sizeof(host), req->url);
 
+	resp->sent = request_left(x.h, rc);
 	if (x.canceled || (rc == CURLE_ABORTED_BY_CALLBACK && cancel_requested())) {
 		resp->status = 0;
 		log_line(req, resp, "interrupted");
@@ -552,6 +565,7 @@ int http_request(const struct http_request *req, struct http_response *resp, str
 		goto out;
 	}
 	/* a transport failure: no usable response, whatever status line arrived */
+	resp->final = x.over_cap || x.fd_failed;
 	if (x.over_cap)
 		snprintf(msg, sizeof(msg), "response from %s larger than %zu bytes", host, x.max);
 	else if (x.fd_failed)
@@ -628,12 +642,24 @@ double http_jitter(void)
 	return (double)v / 4294967296.0;
 }
 
+int http_request_idempotent(const struct http_request *req)
+{
+	const char *m = req->method ? req->method : "GET";
+
+	if (req->idempotent)
+		return 1;
+	return !strcmp(m, "GET") || !strcmp(m, "HEAD") || !strcmp(m, "PUT") ||
+	       !strcmp(m, "DELETE") || !strcmp(m, "OPTIONS");
+}
+
 int http_request_retry(const struct http_request *req, const struct retry_policy *p,
 		       struct http_response *resp, struct err *err)
 {
 	struct retry_policy dflt;
 	double start = now_ms(), delay;
-	int attempt, rc;
+	enum http_verdict v;
+	int attempt, rc, held = 0;
+	long status;
 
 	if (!p) {
 		dflt = http_retry_default();
@@ -645,14 +671,29 @@ int http_request_retry(const struct http_request *req, const struct retry_policy
 		resp->attempts = attempt;
 		if (rc < 0 && err && err->code == HTTP_EXIT_CANCELED)
 			return -1;
-		if (!retry_decide(p, attempt, rc < 0 ? 0 : resp->status,
-				  rc < 0 ? -1 : resp->retry_after, (now_ms() - start) / 1e3,
-				  http_jitter(), &delay))
+		v = req->judge ? req->judge(req->judge_arg, rc, resp, err) : HTTP_VERDICT_POLICY;
+		if (v == HTTP_VERDICT_FINAL || (rc < 0 && resp->final))
+			break;
+		if (v == HTTP_VERDICT_RETRY) {
+			status = 0; /* as retryable as a transport failure */
+		} else if (rc < 0 && resp->sent && !http_request_idempotent(req)) {
+			/* it may have arrived: sending it again may run (and bill) it twice */
+			held = 1;
+			break;
+		} else {
+			status = rc < 0 ? 0 : resp->status;
+		}
+		if (!retry_decide(p, attempt, status, rc < 0 ? -1 : resp->retry_after,
+				  (now_ms() - start) / 1e3, http_jitter(), &delay))
 			break;
 		if (ev_wants(req->events, EV_VERBOSE)) {
-			char what[32];
+			char what[40] = "";
 
-			snprintf(what, sizeof(what), "HTTP %ld", resp->status);
+			if (rc == 0 && resp->status >= 200 && resp->status <= 299)
+				snprintf(what, sizeof(what), "unusable answer (HTTP %ld)",
+					 resp->status);
+			else if (rc == 0)
+				snprintf(what, sizeof(what), "HTTP %ld", resp->status);
 			ev_log(req->events, EV_VERBOSE, req->label ? req->label : "http",
 			       "%s, retrying in %.1f s (attempt %d of %d)",
 			       rc < 0 ? (err ? err->msg : "transport error") : what, delay,
@@ -662,6 +703,12 @@ int http_request_retry(const struct http_request *req, const struct retry_policy
 			http_response_release(resp);
 			return err_code(err, HTTP_EXIT_CANCELED, "interrupted");
 		}
+	}
+	if (rc < 0 && held && err) {
+		size_t n = strlen(err->msg);
+
+		snprintf(err->msg + n, sizeof(err->msg) - n,
+			 "; not sent again, as the server may have received it");
 	}
 	if (rc < 0 && attempt > 1 && err)
 		err_prefix(err, "after %d attempts", attempt);

@@ -21,6 +21,30 @@ struct ev_sink;
  *  libcurl itself is initialised lazily on the first request. */
 void http_init(void);
 
+struct http_response;
+struct err;
+
+/** What http_request_retry does after one attempt, as a request's judge decides. */
+enum http_verdict {
+	HTTP_VERDICT_POLICY = 0, /* the usual rules (see http_request_retry) */
+	HTTP_VERDICT_FINAL,      /* stop: this outcome is the answer */
+	HTTP_VERDICT_RETRY,      /* try again (within the policy's attempts and time) where the
+				  * usual rules would not: a 200 whose body is unusable though
+				  * the upstream still has it, a create the upstream shows never
+				  * arrived.  Ignored after a final failure (resp->final). */
+};
+
+/**
+ * An adapter's say over one attempt, called by http_request_retry after every attempt
+ * that was not interrupted.  rc is http_request's: 0 with an answer in resp (any
+ * status), -1 with the transport failure in err (resp->sent: whether the request may
+ * have reached the server; resp->final: whether trying again could mend it).  It reads
+ * resp and err without changing them and may make requests of its own (an orphan
+ * lookup); what it learns it keeps in arg.
+ */
+typedef enum http_verdict (*http_judge_fn)(void *arg, int rc, const struct http_response *resp,
+					   const struct err *err);
+
 /** One request.  Everything borrowed; zero-initialise and set what you need. */
 struct http_request {
 	const char *method; /* "GET" (default when NULL), "POST", "PUT", "DELETE" */
@@ -42,6 +66,13 @@ struct http_request {
 	const char *progress_status;  /* e.g. "generating": re-sent to events as a status about
 				       * 4 times a second while the transfer runs, so the
 				       * display's elapsed time keeps moving; NULL = none */
+	int idempotent;               /* 1: sending it twice does no harm (an upsert, a cancel),
+				       * so a transport failure is retried even after the request
+				       * may have arrived.  0: by method - GET, HEAD, PUT, DELETE
+				       * and OPTIONS are; POST and PATCH are not, and are sent
+				       * again only when they never left (resp->sent == 0) */
+	http_judge_fn judge;          /* NULL = the usual rules only */
+	void *judge_arg;
 };
 
 struct http_response {
@@ -53,6 +84,11 @@ struct http_response {
 	double retry_after;     /* seconds from Retry-After (or JSON body `retry_after`), -1 */
 	double elapsed_ms;      /* of the last attempt */
 	int attempts;           /* how many attempts http_request_retry made */
+	int sent;  /* some of the request left for the server, so it may have arrived: 0 only
+		    * when it provably did not (DNS, connection refused, TLS handshake, nothing
+		    * written: libcurl's error code and CURLINFO_REQUEST_SIZE/SIZE_UPLOAD) */
+	int final; /* a transport failure that trying again cannot mend: an answer larger
+		    * than max_body, the download file not writable */
 };
 
 /** Release the body; the struct may be reused. */
@@ -90,10 +126,20 @@ int retry_decide(const struct retry_policy *p, int attempt, long status, double 
 /** Whether a status is worth retrying (0, 429, 5xx). */
 int http_status_retryable(long status);
 
-/** http_request under the policy (p NULL = http_retry_default()).  Returns 0 with the
- *  final response (possibly a 4xx/5xx: the caller reports it), or -1 on transport
- *  failure after the last attempt / cancellation.  Sleeps between attempts wake up at
- *  once on Ctrl-C. */
+/** Whether the request may be sent twice: req->idempotent, else by its method. */
+int http_request_idempotent(const struct http_request *req);
+
+/**
+ * http_request under the policy (p NULL = http_retry_default()): the one retry loop.
+ * After each attempt (unless interrupted) req->judge may decide; by the usual rules an
+ * answer is retried when its status is 429 or 5xx (retry_decide), a transport failure
+ * when it is not final and either the request never left or it is idempotent - a POST
+ * that may have reached the server is never sent again (its error says so).  A -v line
+ * "..., retrying in N s (attempt i of n)" goes to req->events before each new attempt.
+ * Returns 0 with the final response (possibly a 4xx/5xx: the caller reports it), or -1
+ * on transport failure after the last attempt / cancellation (err->code 130).  Sleeps
+ * between attempts wake up at once on Ctrl-C.
+ */
 int http_request_retry(const struct http_request *req, const struct retry_policy *p,
 		       struct http_response *resp, struct err *err);
 
@@ -111,9 +157,6 @@ void http_describe_status(char *out, size_t size, const struct http_response *re
 double http_now_s(void);
 /** A uniform random number in [0,1) from getrandom, for backoff jitter. */
 double http_jitter(void);
-/** Copy len bytes of in as one printable line: newlines and tabs become spaces, other
- *  control characters are dropped, trailing spaces trimmed (for upstream messages). */
-void http_clean_text(char *out, size_t size, const char *in, size_t len);
 
 /** Percent-encode s for a URL path segment or query value (malloc'd, NULL on ENOMEM). */
 char *http_escape(const char *s);

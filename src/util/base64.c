@@ -144,3 +144,19 @@ out_truncated:
 	free(d);
 	return err_set(err, "truncated base64 (%zu characters)", chars);
 }
+
+int base64_decode_text(unsigned char **out, size_t *len, const char *s, size_t n, struct err *err)
+{
+	const char *comma;
+
+	*out = NULL;
+	if (n >= 5 && !memcmp(s, "data:", 5)) {
+		/* data:[<media type>][;<parameter>...];base64,<data> (RFC 2397) */
+		comma = memchr(s, ',', n);
+		if (!comma || comma - s < 12 || memcmp(comma - 7, ";base64", 7))
+			return err_set(err, "a data: URL without base64 data");
+		n -= (size_t)(comma + 1 - s);
+		s = comma + 1;
+	}
+	return base64_decode(out, len, s, n, BASE64_LENIENT, err);
+}

@@ -24,4 +24,12 @@ enum {
 int base64_decode(unsigned char **out, size_t *len, const char *s, size_t n, unsigned flags,
 		  struct err *err);
 
+/**
+ * Decode image bytes sent as text: plain base64, or a data: URL carrying it
+ * ("data:image/png;base64,iVBOR...", as Replicate and some WebUI forks send).  Decoded
+ * with BASE64_LENIENT.  *out is malloc'd.  Returns 0, or -1 with err filled ("a data:
+ * URL without base64 data", or base64_decode's message) and *out NULL.
+ */
+int base64_decode_text(unsigned char **out, size_t *len, const char *s, size_t n, struct err *err);
+
 #endif

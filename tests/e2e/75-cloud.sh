@@ -236,6 +236,23 @@ test_no_retry_on_4xx() {
 	expect_contains "$ERR" "HTTP 409: duplicate key value violates unique constraint \"images_pkey\" (23505)"
 }
 
+# The gateway in front of Storage answers a wrong key with a message alone: the line
+# quotes it without an empty "()" after it (issue 9 item 18).
+test_gateway_error_with_only_a_message() {
+	setup
+	export SUPABASE_SERVICE_ROLE_KEY="eyJhbGciOiJIUzI1NiJ9.$SECRET_CANARY.d3Jvbmc"
+	gen --seed 7 "locked out fox"
+	expect_rc 0
+	expect_file "$F"
+	expect_one_error_line
+	expect_eq "$ERR" "imagen: cloud sync: upload of $SP failed: HTTP 401: Invalid API key; queued for imagen sync" stderr
+	expect_eq "$(reqs POST /storage/v1/object/)" 1 "upload attempts"
+	im sync
+	expect_rc 1
+	expect_contains "$ERR" "HTTP 401: Invalid API key; still queued"
+	expect_not_contains "$ERR" "()"
+}
+
 test_missing_owner_uuid() {
 	setup
 	NO_OWNER=1 cloud_config "$FAKE_URL"

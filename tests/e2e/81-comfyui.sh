@@ -257,6 +257,7 @@ test_progress_colour_follows_no_color_and_quiet() {
 	fake_start comfyui
 	cf_config
 	fake_data '{"steps_delay_ms": 10}'
+	seed=4
 	for mode in colour no_color dumb quiet; do
 		case $mode in
 		colour) envs="TERM=xterm" q= ;;
@@ -264,9 +265,12 @@ test_progress_colour_follows_no_color_and_quiet() {
 		dumb) envs="TERM=dumb" q= ;;
 		quiet) envs="TERM=xterm" q=-q ;;
 		esac
+		# a new seed each time: the same graph again would come from ComfyUI's cache,
+		# without sampler steps to draw
+		seed=$((seed + 1))
 		cat >"$T_TMP/run.sh" <<EOF
 unset NO_COLOR
-exec env $envs "$IMAGEN" $q generate --no-preview --seed 4 -W 64 -H 64 --steps 8 -o "$HOME/out-$mode" "colours"
+exec env $envs "$IMAGEN" $q generate --no-preview --seed $seed -W 64 -H 64 --steps 8 -o "$HOME/out-$mode" "colours"
 EOF
 		SHELL=/bin/bash script -qefc "bash $T_TMP/run.sh" /dev/null >"$T_TMP/tty-$mode" 2>&1 ||
 			fail "$mode: generate under a pty failed: $(cat -v "$T_TMP/tty-$mode")"
@@ -408,22 +412,60 @@ test_server_down_is_one_clear_line() {
 	expect_match "$ERR" '^imagen: backend "local": POST /prompt: after 2 attempts: cannot connect to 127\.0\.0\.1:[0-9]+ \(connection refused\)$' stderr
 }
 
-test_truncated_image_fails_and_leaves_nothing() {
+# The image stays on the server: a /view answer cut short or replaced by garbage is
+# fetched again (issue 9 item 15); only when every attempt is bad does the run fail.
+test_truncated_or_garbage_image_is_fetched_again() {
 	fake_start comfyui
 	cf_config
 	fake_faults "$FAKE_URL" '[{"match": "GET /view", "truncate": 60}]'
-	im generate --seed 2 -W 64 -H 64 -o out "cut short"
-	expect_rc 1
-	expect_one_error_line
-	expect_match "$ERR" '^imagen: backend "local": GET /view \(imagen_00001_\.png\): truncated PNG' stderr
-	expect_empty_dir out
-	# a body that is not an image at all
+	im generate --seed 2 -W 64 -H 64 -o out "cut short once"
+	expect_rc 0
+	expect_eq "$ERR" "" stderr
+	pngcheck -q "$OUT" >/dev/null || fail "pngcheck rejects $OUT"
+	expect_eq "$(nreqs GET '^/view$')" 2 "downloads"
 	fake_faults "$FAKE_URL" '[{"match": "GET /view", "garbage": true}]'
-	im generate --seed 2 -W 64 -H 64 -o out "not a picture"
+	im generate --seed 3 -W 64 -H 64 -o out2 "garbage once"
+	expect_rc 0
+	pngcheck -q "$OUT" >/dev/null || fail "pngcheck rejects $OUT"
+	expect_eq "$(nreqs GET '^/view$')" 4 "downloads"
+	# bad every time: a clear line naming the file and the attempts, nothing written
+	export IMAGEN_HTTP_RETRIES=2
+	fake_faults "$FAKE_URL" '[{"match": "GET /view", "truncate": 60, "times": 2}]'
+	im generate --seed 4 -W 64 -H 64 -o out3 "cut short"
 	expect_rc 1
 	expect_one_error_line
-	expect_match "$ERR" 'GET /view \(imagen_00002_\.png\): the answer is not an image \([0-9]+ bytes\)' stderr
-	expect_empty_dir out
+	expect_match "$ERR" '^imagen: backend "local": GET /view \(imagen_00003_\.png\): truncated PNG .*\(after 2 attempts\)$' stderr
+	expect_empty_dir out3
+	fake_faults "$FAKE_URL" '[{"match": "GET /view", "garbage": true, "times": 2}]'
+	im generate --seed 5 -W 64 -H 64 -o out4 "not a picture"
+	expect_rc 1
+	expect_one_error_line
+	expect_match "$ERR" 'GET /view \(imagen_00004_\.png\): the answer is not an image \([0-9]+ bytes\) \(after 2 attempts\)$' stderr
+	expect_empty_dir out4
+}
+
+# POST /prompt is not idempotent (a second one would run the graph again), but our
+# prompt_id is a handle: when the answer broke off, the server is asked whether it holds
+# the prompt, and the run carries on with it (issue 9 item 13).
+test_prompt_answer_dropped_carries_on_with_the_queued_prompt() {
+	fake_start comfyui
+	cf_config
+	fake_faults "$FAKE_URL" '[{"match": "POST /prompt", "drop": true}]'
+	im -v generate --seed 6 -W 64 -H 64 -o out "dropped answer"
+	expect_rc 0
+	expect_file "$OUT"
+	expect_eq "$(nreqs POST '^/prompt$')" 1 "POST /prompt (never sent twice)"
+	expect_eq "$(events execution_start)" 1 "runs upstream"
+	expect_contains "$ERR" "carrying on with it"
+	# the connection hung up before the server read the prompt: it holds nothing, and the
+	# prompt is not sent again blindly either
+	fake_faults "$FAKE_URL" '[{"match": "POST /prompt", "hang_up": true}]'
+	im generate --seed 7 -W 64 -H 64 -o out2 "hung up"
+	expect_rc 1
+	expect_one_error_line
+	expect_match "$ERR" '^imagen: backend "local": POST /prompt: connection to 127\.0\.0\.1:[0-9]+ closed before the whole response arrived; not sent again, as the server may have received it$' stderr
+	expect_eq "$(nreqs POST '^/prompt$')" 2 "POST /prompt (one per run)"
+	expect_empty_dir out2
 }
 
 test_connection_dropped_mid_download_is_retried() {
@@ -625,6 +667,65 @@ test_count_with_a_two_image_graph_counts_images_and_keeps_the_surplus() {
 	expect_eq "$(jq -sc '[.[] | .seed]' <<<"$OUT")" '[20,20,21,21]' "recorded seeds"
 	expect_eq "$(prompt_body 0 | jq -c '[.prompt[] | select(.class_type == "KSampler") | .inputs.seed]')" '[20]' "first seed sent"
 	expect_eq "$(prompt_body 1 | jq -c '[.prompt[] | select(.class_type == "KSampler") | .inputs.seed]')" '[21]' "second seed sent"
+}
+
+# ComfyUI caches node outputs (issue 9 item 17): the same graph queued again runs nothing
+# and answers with the earlier run's file.  imagen says so (a warning, -q hides it) and
+# records it; the image is the same bytes.
+test_an_identical_graph_again_comes_from_the_cache_with_a_warning() {
+	fake_start comfyui
+	cf_config
+	im generate --seed 9 -W 64 -H 64 -o out "same again"
+	expect_rc 0
+	expect_eq "$ERR" "" "stderr of the first run"
+	first=$OUT
+	im generate --seed 9 -W 64 -H 64 -o out2 "same again"
+	expect_rc 0
+	expect_one_error_line
+	expect_match "$ERR" "^imagen: local: prompt [0-9a-f-]+ was answered from ComfyUI's cache: its image is the one an earlier run of the same graph made\$" stderr
+	expect_eq "$(jqr "${OUT%.png}.json" .metadata.image.filename)" \
+		"$(jqr "${first%.png}.json" .metadata.image.filename)" "the file ComfyUI answered with"
+	expect_eq "$(jqr "${OUT%.png}.json" .metadata.image.cached)" true "recorded as cached"
+	expect_eq "$(jqr "${first%.png}.json" .metadata.image.cached)" false "first run recorded as run"
+	expect_eq "$(events execution_cached)" 1 "runs the fake served from its cache"
+	im -q generate --seed 9 -W 64 -H 64 -o out3 "same again"
+	expect_rc 0
+	expect_eq "$ERR" "" "stderr with -q"
+	# another seed: the sampler runs again, no warning
+	im generate --seed 10 -W 64 -H 64 -o out4 "same again"
+	expect_rc 0
+	expect_eq "$ERR" "" "stderr with a new seed"
+	[ "$(jqr "${OUT%.png}.json" .metadata.image.filename)" != "$(jqr "${first%.png}.json" .metadata.image.filename)" ] ||
+		fail "a new seed gave the cached image"
+}
+
+# A workflow whose seed goes nowhere cannot make several different images one run at a
+# time: refused before anything is queued - or, when it has a batch size, made in one
+# run (issue 9 item 17).
+test_count_without_a_seed_input_is_refused_or_batched() {
+	fake_start comfyui
+	cf_config "    model: sd15.safetensors
+    params: {seed: null, batch_size: null}"
+	im generate --count 3 -W 64 -H 64 -o out "no seed"
+	expect_rc 2
+	expect_one_error_line
+	expect_eq "$ERR" 'imagen: backend "local": 3 images asked for, but the workflow builtin:txt2img has no seed input: ComfyUI would answer every run after the first from its cache with the same image (set backends.local.params.seed, or params.batch_size to make them in one run)' stderr
+	expect_eq "$(nreqs POST '^/prompt$')" 0 "prompts queued"
+	expect_empty_dir out
+	# one image is fine
+	im generate -W 64 -H 64 -o out "no seed"
+	expect_rc 0
+	expect_eq "$(count_files out '*.png')" 1 pngs
+	# a batch size: all three in one run, three different images
+	cf_config "    model: sd15.safetensors
+    params: {seed: null}"
+	im generate --count 3 -W 64 -H 64 -o out2 "no seed, batched"
+	expect_rc 0
+	expect_eq "$ERR" "" stderr
+	expect_eq "$(count_files out2 '*.png')" 3 pngs
+	expect_eq "$(nreqs POST '^/prompt$')" 2 "prompts queued (one per run)"
+	expect_eq "$(prompt_body 1 | jq '.prompt["5"].inputs.batch_size')" 3 "batch_size sent"
+	expect_eq "$(sha256sum out2/*.png | cut -c1-64 | sort -u | wc -l | tr -d ' ')" 3 "different images"
 }
 
 test_config_validate_checks_the_slice() {

@@ -374,7 +374,7 @@ test_bad_image_data_fails_and_writes_nothing() {
 	fake_data '{"image": "not_png"}'
 	im generate --seed 8 -o out "gif"
 	expect_rc 1
-	expect_contains "$ERR" "image 1 of the response is not a usable image: not a PNG, JPEG or WebP file"
+	expect_contains "$ERR" "image 1 of the response is not a usable image: not a PNG, JPEG or WebP image (24 bytes)"
 	expect_empty_dir out
 	fake_data '{"image": "bad_base64"}'
 	im generate --seed 8 -o out "b64"
@@ -415,22 +415,25 @@ test_jpeg_samples_are_kept_as_jpeg() {
 	expect_eq "$(jqr "${OUT%.jpg}.json" .seed)" 8 seed
 }
 
-test_connection_dropped_mid_body() {
+# A txt2img whose answer broke off, or came too late, has run on the GPU: it is not
+# sent again (issue 9 item 13) - one request upstream, one clear line naming it.
+test_connection_dropped_or_timed_out_is_not_sent_again() {
 	fake_start a1111
 	a1111_config
-	export IMAGEN_HTTP_RETRIES=2
-	# once: the retry gets the image
 	fake_faults "$FAKE_URL" '{"match": "POST /sdapi/v1/txt2img", "drop": true}'
 	im generate --seed 8 -W 64 -H 64 -o out "flaky"
-	expect_rc 0
-	expect_file "$OUT"
-	expect_eq "$(requests_to POST /sdapi/v1/txt2img)" 2 "attempts"
-	# every time: a clear error, nothing written
-	fake_faults "$FAKE_URL" '{"match": "POST /sdapi/v1/txt2img", "drop": true, "times": 5}'
-	im generate --seed 8 -W 64 -H 64 -o out2 "flaky"
 	expect_rc 1
 	expect_one_error_line
-	expect_match "$ERR" 'backend "sd": after 2 attempts: connection to 127\.0\.0\.1:[0-9]+ closed before the whole response arrived' stderr
+	expect_match "$ERR" '^imagen: backend "sd": POST /sdapi/v1/txt2img: connection to 127\.0\.0\.1:[0-9]+ closed before the whole response arrived; not sent again, as the server may have received it$' stderr
+	expect_eq "$(requests_to POST /sdapi/v1/txt2img)" 1 "requests upstream"
+	expect_empty_dir out
+	a1111_config "    timeout: 1"
+	fake_faults "$FAKE_URL" '{"match": "POST /sdapi/v1/txt2img", "delay_ms": 2500}'
+	im generate --seed 8 -W 64 -H 64 -o out2 "slow"
+	expect_rc 1
+	expect_one_error_line
+	expect_match "$ERR" '^imagen: backend "sd": POST /sdapi/v1/txt2img: no answer from 127\.0\.0\.1:[0-9]+ within 1 s; not sent again' stderr
+	expect_eq "$(requests_to POST /sdapi/v1/txt2img)" 2 "requests upstream (one per run)"
 	expect_empty_dir out2
 }
 
@@ -445,7 +448,13 @@ test_server_down_is_a_clear_error() {
 	im generate --seed 8 -o out "nobody home"
 	expect_rc 1
 	expect_one_error_line
-	expect_match "$ERR" 'backend "sd": cannot connect to 127\.0\.0\.1:[0-9]+ \(connection refused\)' stderr
+	# the endpoint is named, as comfyui's POST /prompt is (issue 9 item 7)
+	expect_match "$ERR" '^imagen: backend "sd": POST /sdapi/v1/txt2img: cannot connect to 127\.0\.0\.1:[0-9]+ \(connection refused\)$' stderr
+	# never sent, so it is tried again
+	export IMAGEN_HTTP_RETRIES=2
+	im generate --seed 8 -o out "nobody home"
+	expect_rc 1
+	expect_match "$ERR" '^imagen: backend "sd": POST /sdapi/v1/txt2img: after 2 attempts: cannot connect to 127\.0\.0\.1:[0-9]+ \(connection refused\)$' stderr
 }
 
 test_progress_is_polled_and_drawn_on_a_terminal() {

@@ -29,7 +29,7 @@ Per-test knobs (POST /_fake/data, JSON object, merged):
   info           "ok" (default) | "malformed" (info is not JSON) | "missing" |
                  "object" (info sent as an object instead of a string)
   image          "ok" (default) | "not_png" | "truncated" | "bad_base64" |
-                 "trailing" (bytes after IEND) | "jpeg"
+                 "trailing" (bytes after IEND) | "jpeg" (a real 16x16 JPEG)
   images_short   return this many images fewer than asked
   grid           true / false: always / never prepend a grid to a batch
                  (default: when save_images is true, as A1111)
@@ -278,7 +278,7 @@ class Handler(fakelib.FakeHandler):
         elif mode == "trailing":
             pngs = [b + b"\x00\x00trailing junk" for b in pngs]
         elif mode == "jpeg":
-            pngs = [b"\xff\xd8\xff\xe0" + b"\x00" * 32 + b"\xff\xd9" for _ in pngs]
+            pngs = [fakelib.JPEG_16 for _ in pngs]
         images = [base64.b64encode(b).decode() for b in pngs]
         if mode == "bad_base64":
             images = ["!!not base64!!" + i[14:] for i in images]

@@ -15,6 +15,10 @@ Speaks the wire protocol of ../../../shared/protocols/comfyui.md:
   history entry, then executing {node: null} - in ComfyUI's order (history is written
   after execution_success).  execution_error / execution_interrupted on a fault or an
   interrupt.
+* ComfyUI's output cache: a node whose inputs (and everything upstream) equal those of a
+  node of the previous prompt is not run again; execution_cached lists it, and a cached
+  SaveImage answers with the earlier run's files (in /history too).  Re-queueing an
+  identical graph runs nothing and returns the same image.
 * GET /ws?clientId= with a real RFC 6455 handshake and frames: text JSON messages
   (the "executed" one fragmented in three frames with a ping between them), binary
   previews, pings; client frames must be masked.  Everything sent and received on a
@@ -36,6 +40,7 @@ Knobs (POST /_fake/data, merged):
     "foreign_running": true   someone else's prompt runs (forever, until interrupted)
     "ckpts": [...]            the checkpoints models/checkpoints holds
     "ignore_prompt_id": true  make up a prompt_id, as servers before prompt_id did
+    "cache": false            no output cache (ComfyUI's --cache-none)
 """
 
 import base64
@@ -241,6 +246,7 @@ class Queue:
         self.counter = 0
         self.interrupt_flag = False
         self.foreign_done = False
+        self.cache = {}         # node cache key -> UI output (None for other nodes)
 
     def log(self, event, **kw):
         kw.update({"method": "EVENT", "event": event, "time": time.time()})
@@ -324,10 +330,41 @@ class Queue:
                 return int(i.get("width", 512)), int(i.get("height", 512)), int(i.get("batch_size", 1))
         return 64, 64, 1
 
+    def signatures(self, prompt):
+        """Each node's cache key, as ComfyUI's CacheKeySetInputSignature builds it: its
+        class and inputs, a link standing for the linked node's key (so a node's key
+        changes when anything upstream of it changes)."""
+        sigs = {}
+
+        def sig(nid, depth=0):
+            if nid in sigs:
+                return sigs[nid]
+            node = prompt.get(nid, {})
+            inputs = {}
+            for k, v in sorted(node.get("inputs", {}).items()):
+                if isinstance(v, list) and len(v) == 2 and str(v[0]) in prompt and depth < 64:
+                    inputs[k] = ["link", sig(str(v[0]), depth + 1), v[1]]
+                else:
+                    inputs[k] = v
+            sigs[nid] = json.dumps([node.get("class_type"), inputs], sort_keys=True)
+            return sigs[nid]
+
+        for nid in prompt:
+            sig(nid)
+        return sigs
+
     def execute(self, job):
         data = self.state.data
         pid, prompt = job["id"], job["prompt"]
         msgs = []
+        # ComfyUI's output cache (the default "classic" cache): a node whose key an
+        # earlier run computed is not run again, and an output node served from it hands
+        # back that run's UI output - the same files.  Only the keys of the current
+        # prompt survive it (set_prompt + clean_unused).  "cache": false = --cache-none.
+        use_cache = data.get("cache", True)
+        sigs = self.signatures(prompt)
+        cache = {k: v for k, v in self.cache.items() if k in sigs.values()} if use_cache else {}
+        cached_nodes = [nid for nid in prompt if sigs[nid] in cache]
 
         def event(kind, payload, fragment=False):
             payload = dict(payload, prompt_id=pid)
@@ -338,12 +375,21 @@ class Queue:
 
         self.log("execution_start", prompt_id=pid)
         event("execution_start", {})
-        event("execution_cached", {"nodes": []})
+        event("execution_cached", {"nodes": cached_nodes})
         outputs, executed = {}, []
         failure = None
         for nid in self.order(prompt, job["outputs"]):
             node = prompt[nid]
             cls = node["class_type"]
+            if nid in cached_nodes:
+                # no executing, no progress: ComfyUI only replays an output node's UI
+                ui = cache[sigs[nid]]
+                if NODES[cls][2]:
+                    if ui:
+                        outputs[nid] = ui
+                    event("executed", {"node": nid, "display_node": nid, "output": ui or None})
+                executed.append(nid)
+                continue
             event("executing", {"node": nid, "display_node": nid})
             if cls == "KSampler":
                 steps = int(node["inputs"]["steps"])
@@ -384,6 +430,10 @@ class Queue:
                 event("executed", {"node": nid, "display_node": nid,
                                    "output": {"images": images}}, fragment=True)
             executed.append(nid)
+            cache[sigs[nid]] = outputs.get(nid)
+        self.cache = cache if use_cache else {}
+        if cached_nodes:
+            self.log("execution_cached", prompt_id=pid, nodes=cached_nodes)
         entry = {"prompt": self.item(job), "outputs": outputs, "meta": {}}
         if failure:
             kind, payload = failure

@@ -259,43 +259,6 @@ static void test_bad_answers(void **state)
 
 /* ---- helpers ----------------------------------------------------------------------------- */
 
-static void test_base64(void **state)
-{
-	unsigned char *out;
-	size_t n;
-
-	assert_int_equal(b64_decode("aGVsbG8=", 8, &out, &n), 0);
-	assert_int_equal(n, 5);
-	assert_memory_equal(out, "hello", 5);
-	free(out);
-	assert_int_equal(b64_decode("aGVsbG8", 7, &out, &n), 0); /* padding optional */
-	assert_int_equal(n, 5);
-	free(out);
-	assert_int_equal(b64_decode("data:image/png;base64,aGk=", 26, &out, &n), 0);
-	assert_int_equal(n, 2);
-	assert_memory_equal(out, "hi", 2);
-	free(out);
-	assert_int_equal(b64_decode("", 0, &out, &n), 0);
-	assert_int_equal(n, 0);
-	free(out);
-	assert_int_equal(b64_decode("a", 1, &out, &n), -1);        /* a dangling 6 bits */
-	assert_int_equal(b64_decode("aGk=x", 5, &out, &n), -1);    /* data after padding */
-	assert_int_equal(b64_decode("aGVs*G8=", 8, &out, &n), -1); /* not base64 */
-}
-
-static void test_png_trim(void **state)
-{
-	unsigned char buf[sizeof(tiny_png) + 4];
-
-	memcpy(buf, tiny_png, sizeof(tiny_png));
-	memcpy(buf + sizeof(tiny_png), "junk", 4);
-	assert_int_equal(png_trim_len(buf, sizeof(buf)), sizeof(tiny_png));
-	assert_int_equal(png_trim_len(tiny_png, sizeof(tiny_png)), sizeof(tiny_png));
-	/* truncated: left alone for pngmeta_check to refuse */
-	assert_int_equal(png_trim_len(tiny_png, 40), 40);
-	assert_int_equal(png_trim_len((const unsigned char *)"GIF89a", 6), 6);
-}
-
 static void test_error_texts(void **state)
 {
 	struct http_response r;
@@ -385,8 +348,6 @@ int main(void)
 		cmocka_unit_test(test_malformed_info_keeps_the_image),
 		cmocka_unit_test(test_no_info_in_a_batch_skips_the_grid_by_count),
 		cmocka_unit_test(test_bad_answers),
-		cmocka_unit_test(test_base64),
-		cmocka_unit_test(test_png_trim),
 		cmocka_unit_test(test_error_texts),
 		cmocka_unit_test(test_config_slice),
 		cmocka_unit_test(test_open_reads_credentials),

@@ -173,6 +173,41 @@ static void test_lenient_rules(void **state)
 	expect_refused("aGk====", BASE64_LENIENT, "truncated base64 (7 characters)");
 }
 
+/* Image bytes as text: plain base64 (padding optional) or a data: URL carrying it, as
+ * A1111 forks and Replicate send them. */
+static void test_text_forms(void **state)
+{
+	unsigned char *out;
+	size_t n;
+	struct err err = ERR_INIT;
+
+	assert_int_equal(base64_decode_text(&out, &n, "aGVsbG8=", 8, &err), 0);
+	assert_int_equal(n, 5);
+	assert_memory_equal(out, "hello", 5);
+	free(out);
+	assert_int_equal(base64_decode_text(&out, &n, "aGVsbG8", 7, &err), 0);
+	assert_int_equal(n, 5);
+	free(out);
+	assert_int_equal(base64_decode_text(&out, &n, "data:image/png;base64,aGk=", 26, &err), 0);
+	assert_int_equal(n, 2);
+	assert_memory_equal(out, "hi", 2);
+	free(out);
+	assert_int_equal(base64_decode_text(&out, &n, "data:;base64,aGk", 16, &err), 0);
+	assert_int_equal(n, 2);
+	free(out);
+	assert_int_equal(base64_decode_text(&out, &n, "", 0, &err), 0);
+	assert_int_equal(n, 0);
+	free(out);
+	assert_int_equal(base64_decode_text(&out, &n, "a", 1, &err), -1); /* 6 bits dangle */
+	assert_int_equal(base64_decode_text(&out, &n, "aGk=x", 5, &err), -1);
+	assert_int_equal(base64_decode_text(&out, &n, "aGVs*G8=", 8, &err), -1);
+	assert_null(out);
+	/* a data: URL that is not base64 (percent-encoded text) carries no image */
+	assert_int_equal(base64_decode_text(&out, &n, "data:text/plain,hello", 21, &err), -1);
+	assert_string_equal(err.msg, "a data: URL without base64 data");
+	assert_int_equal(base64_decode_text(&out, &n, "data:", 5, &err), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -183,6 +218,7 @@ int main(void)
 		cmocka_unit_test(test_known_vectors),
 		cmocka_unit_test(test_strict_rules),
 		cmocka_unit_test(test_lenient_rules),
+		cmocka_unit_test(test_text_forms),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -259,7 +259,7 @@ static void test_describe_prompt_error(void **state)
 	expect_describe("{\"error\": \"no prompt\", \"node_errors\": []}", "no prompt");
 	expect_describe("{}", "prompt refused");
 	/* no control characters reach the terminal */
-	expect_describe("{\"error\": {\"message\": \"bad\\u001b[31m\\nthing\"}}", "bad [31m thing");
+	expect_describe("{\"error\": {\"message\": \"bad\\u001b[31m\\nthing\"}}", "bad[31m thing");
 }
 
 static void test_describe_prompt_error_is_bounded(void **state)
@@ -315,15 +315,29 @@ static void test_history_images(void **state)
 			"p", &images, &err),
 		1);
 	want = json("[{\"node\": \"2\", \"filename\": \"a.png\", \"subfolder\": \"\", \"type\": "
-		    "\"output\"},"
+		    "\"output\", \"cached\": false},"
 		    "{\"node\": \"9\", \"filename\": \"b.png\", \"subfolder\": \"\", \"type\": "
-		    "\"output\"},"
+		    "\"output\", \"cached\": false},"
 		    "{\"node\": \"10\", \"filename\": \"c.png\", \"subfolder\": \"s\", \"type\": "
-		    "\"output\"},"
+		    "\"output\", \"cached\": false},"
 		    "{\"node\": \"2\", \"filename\": \"t.png\", \"subfolder\": \"\", \"type\": "
-		    "\"temp\"}]");
+		    "\"temp\", \"cached\": false}]");
 	assert_true(json_equal(images, want));
 	json_decref(want);
+	json_decref(images);
+
+	/* ComfyUI served node 9 from its cache (an identical earlier run): its image says so */
+	assert_int_equal(
+		history("{\"p\": {\"status\": {\"status_str\": \"success\", \"messages\": ["
+			"[\"execution_start\", {\"prompt_id\": \"p\"}],"
+			"[\"execution_cached\", {\"nodes\": [\"4\", \"9\"], \"prompt_id\": "
+			"\"p\"}]]},"
+			"\"outputs\": {\"9\": {\"images\": [{\"filename\": \"b.png\"}]},"
+			"\"12\": {\"images\": [{\"filename\": \"d.png\"}]}}}}",
+			"p", &images, &err),
+		1);
+	assert_true(json_is_true(json_object_get(json_array_get(images, 0), "cached")));
+	assert_true(json_is_false(json_object_get(json_array_get(images, 1), "cached")));
 	json_decref(images);
 
 	/* finished without images: an empty list, the caller says what is wrong */
@@ -478,6 +492,59 @@ static void test_config_workflow_file(void **state)
 	assert_int_equal(err.code, 2);
 }
 
+/* Several images from a graph whose seed goes nowhere: ComfyUI's cache would answer every
+ * run after the first with its image.  Refused (exit 2) before any request - the server
+ * here does not exist - unless a batch size can make them all in one run. */
+static void test_count_without_seed_is_refused_before_queueing(void **state)
+{
+	const struct backend_ops *ops = backend_find("comfyui");
+	struct imagen_request req;
+	struct imagen_result res[16];
+	struct err err = ERR_INIT;
+	struct backend *b = NULL;
+	size_t nres = 7;
+	json_t *cfg, *opts = json_object();
+
+	cfg = json("{\"type\": \"comfyui\", \"base_url\": \"http://127.0.0.1:1\", \"model\": "
+		   "\"m\", \"params\": {\"seed\": null, \"batch_size\": null}}");
+	assert_int_equal(ops->open(&b, "local", cfg, &err), 0);
+	memset(&req, 0, sizeof(req));
+	memset(res, 0, sizeof(res));
+	req.prompt = "x";
+	req.opts = opts;
+	req.count = 1;
+	req.total = 3;
+	req.room = 16;
+	assert_int_equal(backend_generate(b, &req, res, &nres, &err), -1);
+	assert_int_equal(err.code, 2);
+	assert_int_equal(nres, 0);
+	assert_non_null(strstr(err.msg, "3 images asked for, but the workflow builtin:txt2img "
+					"has no seed input"));
+	assert_non_null(strstr(err.msg, "set backends.local.params.seed"));
+	ops->close(b);
+	json_decref(cfg);
+
+	/* a batch size: one run of 3; more than the caller has room for is refused too */
+	cfg = json("{\"type\": \"comfyui\", \"base_url\": \"http://127.0.0.1:1\", \"model\": "
+		   "\"m\", \"params\": {\"seed\": null}}");
+	assert_int_equal(ops->open(&b, "local", cfg, &err), 0);
+	req.total = 17;
+	err_clear(&err);
+	assert_int_equal(backend_generate(b, &req, res, &nres, &err), -1);
+	assert_int_equal(err.code, 2);
+	assert_non_null(strstr(err.msg, "one batch holds at most 16"));
+	/* one image: nothing to refuse (the connection then fails: code 1) */
+	req.total = 1;
+	setenv("IMAGEN_HTTP_RETRIES", "1", 1);
+	err_clear(&err);
+	assert_int_equal(backend_generate(b, &req, res, &nres, &err), -1);
+	assert_int_equal(err.code, 1);
+	unsetenv("IMAGEN_HTTP_RETRIES");
+	ops->close(b);
+	json_decref(cfg);
+	json_decref(opts);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -491,6 +558,7 @@ int main(void)
 		cmocka_unit_test(test_describe_prompt_error_is_bounded),
 		cmocka_unit_test(test_history_images),
 		cmocka_unit_test(test_history_failures),
+		cmocka_unit_test(test_count_without_seed_is_refused_before_queueing),
 		cmocka_unit_test(test_config),
 		cmocka_unit_test(test_config_workflow_file),
 	};

@@ -1,6 +1,7 @@
 /* test_http.c - the retry policy as a pure function, URL redaction, error texts. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -206,6 +207,8 @@ static void test_request_refused_when_canceled(void **state)
 	http_response_release(&rs);
 }
 
+/* Nothing listens: a transport error, retried - for a POST too, which never left, so
+ * sending it again cannot run it twice. */
 static void test_connection_refused_is_a_transport_error(void **state)
 {
 	/* port 1 on loopback: nothing listens there in a test sandbox */
@@ -213,13 +216,21 @@ static void test_connection_refused_is_a_transport_error(void **state)
 	struct retry_policy p = { 2, 0.01, 0.05, 5 };
 	struct http_response rs;
 	struct err err = ERR_INIT;
+	int post;
 
 	memset(&rs, 0, sizeof(rs));
-	assert_int_equal(http_request_retry(&rq, &p, &rs, &err), -1);
-	assert_int_equal(rs.status, 0);
-	assert_int_equal(rs.attempts, 2);
-	assert_non_null(strstr(err.msg, "after 2 attempts"));
-	assert_non_null(strstr(err.msg, "127.0.0.1:1"));
+	for (post = 0; post < 2; post++) {
+		rq.method = post ? "POST" : "GET";
+		rq.body = post ? "{}" : NULL;
+		rq.body_len = post ? 2 : 0;
+		assert_int_equal(http_request_retry(&rq, &p, &rs, &err), -1);
+		assert_int_equal(rs.status, 0);
+		assert_int_equal(rs.attempts, 2);
+		assert_false(rs.sent);
+		assert_non_null(strstr(err.msg, "after 2 attempts"));
+		assert_non_null(strstr(err.msg, "127.0.0.1:1 (connection refused)"));
+		assert_null(strstr(err.msg, "not sent again"));
+	}
 	http_response_release(&rs);
 }
 
@@ -246,8 +257,12 @@ static void test_cost_records(void **state)
  * (after reading the request head), so the client side of http.c meets a real socket. */
 struct canned {
 	int fd;
-	const char *answers[5];
+	const char *answers[5]; /* NULL: hold the connection hold_ms without answering */
 	size_t n;
+	int hold_ms;
+	int linger_ms;      /* after the n answers, count connections for this long (0: stop) */
+	int accepted;       /* connections the client made (those beyond n are counted and closed
+			     * unanswered: a retry that should not have happened) */
 	char request[4096]; /* the last request head received */
 };
 
@@ -256,12 +271,23 @@ static void *serve(void *arg)
 	struct canned *c = arg;
 	size_t i;
 
-	for (i = 0; i < c->n; i++) {
-		int s = accept(c->fd, NULL, NULL);
+	for (i = 0;; i++) {
+		struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
 		ssize_t got, off = 0;
+		int s;
 
+		/* wait a while for connections beyond the script: the test counts them */
+		if ((i >= c->n && !c->linger_ms) ||
+		    poll(&pfd, 1, i < c->n ? 10000 : c->linger_ms) <= 0)
+			break;
+		s = accept(c->fd, NULL, NULL);
 		if (s < 0)
 			break;
+		c->accepted++;
+		if (i >= c->n) {
+			close(s);
+			continue;
+		}
 		while (off < (ssize_t)sizeof(c->request) - 1 &&
 		       (got = read(s, c->request + off, sizeof(c->request) - 1 - (size_t)off)) >
 			       0) {
@@ -281,8 +307,14 @@ static void *serve(void *arg)
 			while (have < want && (got = read(s, sink, sizeof(sink))) > 0)
 				have += got;
 		}
-		if (write(s, c->answers[i], strlen(c->answers[i])) < 0)
+		if (!c->answers[i]) {
+			struct timespec ts = { c->hold_ms / 1000, (c->hold_ms % 1000) * 1000000L };
+
+			nanosleep(&ts, NULL);
+		} else if (write(s, c->answers[i], strlen(c->answers[i])) < 0) {
+			close(s);
 			break;
+		}
 		close(s);
 	}
 	return NULL;
@@ -462,6 +494,162 @@ static void test_socket_download_streams_to_fd_and_retries_truncate_it(void **st
 	http_response_release(&rs);
 }
 
+/* Serve c's script and send rq under a fast retry policy (4 attempts) against it. */
+static const struct retry_policy fast = { 4, 0.01, 0.05, 10 };
+
+static int retry_against(struct canned *c, struct http_request *rq, struct http_response *rs,
+			 struct err *err)
+{
+	char url[128];
+	pthread_t t;
+	int rc;
+
+	assert_int_equal(start(c, &t, url, sizeof(url)), 0);
+	rq->url = url;
+	err_clear(err);
+	rc = http_request_retry(rq, &fast, rs, err);
+	stop(c, t);
+	rq->url = NULL;
+	return rc;
+}
+
+/* A POST whose answer broke off mid-body may have run upstream: it is not sent again
+ * (one connection), and the message says why.  The same request marked idempotent, or
+ * sent with PUT, is retried. */
+static void test_socket_post_dropped_mid_answer_is_not_sent_again(void **state)
+{
+	struct canned c = { .answers = { "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npart",
+					 "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nfull" },
+			    .n = 1,
+			    .linger_ms = 400 };
+	struct http_request rq = {
+		.method = "POST", .body = "{}", .body_len = 2, .timeout_ms = 3000
+	};
+	struct http_response rs;
+	struct err err = ERR_INIT;
+
+	memset(&rs, 0, sizeof(rs));
+	assert_int_equal(retry_against(&c, &rq, &rs, &err), -1);
+	assert_int_equal(c.accepted, 1);
+	assert_int_equal(rs.attempts, 1);
+	assert_true(rs.sent);
+	assert_non_null(strstr(err.msg, "closed before the whole response arrived"));
+	assert_non_null(strstr(err.msg, "not sent again, as the server may have received it"));
+
+	/* idempotent: the second attempt gets the whole answer */
+	memset(&c, 0, sizeof(c));
+	c.answers[0] = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npart";
+	c.answers[1] = "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nfull";
+	c.n = 2;
+	rq.idempotent = 1;
+	assert_int_equal(retry_against(&c, &rq, &rs, &err), 0);
+	assert_int_equal(rs.attempts, 2);
+	assert_string_equal((const char *)rs.body.data, "full");
+
+	/* PUT is idempotent by its method */
+	memset(&c, 0, sizeof(c));
+	c.answers[0] = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npart";
+	c.answers[1] = "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nfull";
+	c.n = 2;
+	rq.idempotent = 0;
+	rq.method = "PUT";
+	assert_int_equal(retry_against(&c, &rq, &rs, &err), 0);
+	assert_int_equal(rs.attempts, 2);
+	http_response_release(&rs);
+}
+
+/* No answer within the timeout: the request arrived, so a POST is not sent again. */
+static void test_socket_post_read_timeout_is_not_sent_again(void **state)
+{
+	struct canned c = { .answers = { NULL }, .n = 1, .hold_ms = 700, .linger_ms = 400 };
+	struct http_request rq = {
+		.method = "POST", .body = "{}", .body_len = 2, .timeout_ms = 300
+	};
+	struct http_response rs;
+	struct err err = ERR_INIT;
+
+	memset(&rs, 0, sizeof(rs));
+	assert_int_equal(retry_against(&c, &rq, &rs, &err), -1);
+	assert_int_equal(c.accepted, 1);
+	assert_int_equal(rs.attempts, 1);
+	assert_non_null(strstr(err.msg, "within 0 s"));
+	assert_non_null(strstr(err.msg, "not sent again"));
+	http_response_release(&rs);
+}
+
+/* An answer over the cap is cut at the cap and not fetched again: the next one would be
+ * just as large. */
+static void test_socket_over_cap_is_final(void **state)
+{
+	struct canned c = { .answers = { "HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n"
+					 "01234567890123456789" },
+			    .n = 1,
+			    .linger_ms = 400 };
+	struct http_request rq = { .max_body = 10, .timeout_ms = 3000 };
+	struct http_response rs;
+	struct err err = ERR_INIT;
+
+	memset(&rs, 0, sizeof(rs));
+	assert_int_equal(retry_against(&c, &rq, &rs, &err), -1);
+	assert_int_equal(c.accepted, 1);
+	assert_int_equal(rs.attempts, 1);
+	assert_true(rs.final);
+	assert_non_null(strstr(err.msg, "larger than 10 bytes"));
+	assert_null(strstr(err.msg, "attempts"));
+	http_response_release(&rs);
+}
+
+struct judged {
+	int calls;
+	long last_status;
+};
+
+/* A judge that keeps a 429 final and asks again after a 200 saying "garbage". */
+static enum http_verdict judge(void *arg, int rc, const struct http_response *resp,
+			       const struct err *err)
+{
+	struct judged *j = arg;
+
+	j->calls++;
+	j->last_status = rc < 0 ? 0 : resp->status;
+	if (rc == 0 && resp->status == 429)
+		return HTTP_VERDICT_FINAL;
+	if (rc == 0 && resp->status == 200 && resp->body.len &&
+	    !strcmp((const char *)resp->body.data, "garbage"))
+		return HTTP_VERDICT_RETRY;
+	return HTTP_VERDICT_POLICY;
+}
+
+static void test_socket_judge_decides(void **state)
+{
+	struct canned c = { .answers = { "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\ngarbage",
+					 "HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n",
+					 "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nimage" },
+			    .n = 3 };
+	struct canned c2 = { .answers = { "HTTP/1.1 429 Too Many\r\nContent-Length: 0\r\n\r\n",
+					  "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nimage" },
+			     .n = 1,
+			     .linger_ms = 400 };
+	struct judged j = { 0, -1 };
+	struct http_request rq = { .timeout_ms = 3000, .judge = judge, .judge_arg = &j };
+	struct http_response rs;
+	struct err err = ERR_INIT;
+
+	memset(&rs, 0, sizeof(rs));
+	/* garbage: asked again; 503: the usual rules retry it; then the image */
+	assert_int_equal(retry_against(&c, &rq, &rs, &err), 0);
+	assert_int_equal(rs.attempts, 3);
+	assert_int_equal(j.calls, 3);
+	assert_string_equal((const char *)rs.body.data, "image");
+	/* a 429 the judge calls final: one attempt */
+	assert_int_equal(retry_against(&c2, &rq, &rs, &err), 0);
+	assert_int_equal(rs.status, 429);
+	assert_int_equal(rs.attempts, 1);
+	assert_int_equal(c2.accepted, 1);
+	assert_int_equal(j.calls, 4);
+	http_response_release(&rs);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -482,6 +670,10 @@ int main(void)
 		cmocka_unit_test(test_socket_retry_after_date_and_body),
 		cmocka_unit_test(test_socket_body_cap_and_dropped_body),
 		cmocka_unit_test(test_socket_download_streams_to_fd_and_retries_truncate_it),
+		cmocka_unit_test(test_socket_post_dropped_mid_answer_is_not_sent_again),
+		cmocka_unit_test(test_socket_post_read_timeout_is_not_sent_again),
+		cmocka_unit_test(test_socket_over_cap_is_final),
+		cmocka_unit_test(test_socket_judge_decides),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

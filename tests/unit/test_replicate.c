@@ -208,7 +208,7 @@ static void test_dead_upstream_is_a_clear_failure(void **state)
 	setenv("IMAGEN_HTTP_RETRY_BASE_MS", "1", 1);
 	assert_int_equal(generate(b, "{}", &err), -1);
 	assert_int_equal(err.code, 1);
-	assert_string_equal(err.msg, "POST /v1/models/black-forest-labs/flux-schnell/predictions "
+	assert_string_equal(err.msg, "POST /v1/models/black-forest-labs/flux-schnell/predictions: "
 				     "after 2 attempts: cannot connect to 127.0.0.1:1 "
 				     "(connection refused)");
 	unsetenv("IMAGEN_HTTP_RETRIES");
