@@ -132,9 +132,10 @@ static int cmd_styles(struct global_opts *g, int argc, char **argv)
 		printf("%-16s %s%s\n", "none", "(no suffix)",
 		       strcmp(cfg->default_style, "none") ? "" : "  [default]");
 		for (i = 0; i < cfg->nstyles; i++)
-			printf("%-16s %s%s\n", cfg->styles[i].name, cfg->styles[i].suffix,
-			       strcmp(cfg->default_style, cfg->styles[i].name) ? ""
-									       : "  [default]");
+			cli_print(stdout, "%-16s %s%s\n", cfg->styles[i].name,
+				  cfg->styles[i].suffix,
+				  strcmp(cfg->default_style, cfg->styles[i].name) ? ""
+										  : "  [default]");
 	}
 	config_free(cfg);
 	return rc;

@@ -86,7 +86,7 @@ static int cmd_url(struct global_opts *g, int argc, char **argv)
 		free(s);
 		json_decref(o);
 	} else {
-		printf("%s\n", url);
+		cli_print(stdout, "%s\n", url);
 	}
 	rc = 0;
 out:

@@ -10,6 +10,7 @@
  * No chafa or glib call happens unless an image is drawn: `imagen version` stays cheap.
  */
 #include "cli/preview.h"
+#include "cli/cli.h"
 
 #include <chafa.h>
 #include <errno.h>
@@ -823,19 +824,19 @@ static size_t preview_run(const struct config *cfg, enum mode mode, const char *
 	how = preview_decide(mode, cfg->preview_inline, &env, json, quiet, &why);
 	if (how == PREVIEW_NONE) {
 		if (why)
-			fprintf(stderr, "imagen: preview: %s\n", why);
+			cli_error("preview: %s", why);
 		return why ? npaths : 0;
 	}
 	if (n > PREVIEW_IMAGES_MAX) {
 		if (!quiet)
-			fprintf(stderr, "imagen: preview: showing the first %d of %zu images\n",
-				PREVIEW_IMAGES_MAX, npaths);
+			cli_error("preview: showing the first %d of %zu images", PREVIEW_IMAGES_MAX,
+				  npaths);
 		n = PREVIEW_IMAGES_MAX;
 	}
 	memset(&v, 0, sizeof(v));
 	if (how == PREVIEW_WINDOW) {
 		if (viewer_find(&v, cfg, &err) < 0) {
-			fprintf(stderr, "imagen: preview: %s\n", err.msg);
+			cli_error("preview: %s", err.msg);
 			return npaths;
 		}
 	} else {
@@ -845,7 +846,7 @@ static size_t preview_run(const struct config *cfg, enum mode mode, const char *
 		err_clear(&err);
 		if ((how == PREVIEW_WINDOW ? preview_window(cfg, &v, paths[i], &err)
 					   : preview_draw(&t, paths[i], &err)) < 0) {
-			fprintf(stderr, "imagen: preview: %s\n", err.msg);
+			cli_error("preview: %s", err.msg);
 			failed++;
 		}
 	}

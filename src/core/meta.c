@@ -185,11 +185,20 @@ out:
 	return rc;
 }
 
+int meta_is_sidecar(const unsigned char *data, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len && (data[i] == ' ' || data[i] == '\n' || data[i] == '\t' || data[i] == '\r'))
+		i++;
+	return i < len && data[i] == '{';
+}
+
 int repro_load(struct repro *r, const char *path, struct err *err)
 {
 	unsigned char *data = NULL;
 	struct png_text *texts = NULL;
-	size_t len = 0, ntexts = 0, i;
+	size_t len = 0, ntexts = 0;
 	const char *txt;
 	json_t *o = NULL;
 	json_error_t jerr;
@@ -221,11 +230,7 @@ int repro_load(struct repro *r, const char *path, struct err *err)
 		}
 		goto out;
 	}
-	for (i = 0;
-	     i < len && (data[i] == ' ' || data[i] == '\n' || data[i] == '\t' || data[i] == '\r');
-	     i++)
-		;
-	if (i < len && data[i] == '{') {
+	if (meta_is_sidecar(data, len)) {
 		o = json_loadb((const char *)data, len, 0, &jerr);
 		if (!o) {
 			err_set(err, "%s:%d:%d: invalid JSON: %s", path, jerr.line, jerr.column,

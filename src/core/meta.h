@@ -43,6 +43,10 @@ struct repro {
 	const char *source; /* "imagen" chunk, "parameters" chunk, or "sidecar" */
 };
 
+/** 1 when data[0..len) looks like an imagen sidecar (a JSON object, leading whitespace
+ *  allowed), as repro_load() and `imagen inspect` tell one from other files. */
+int meta_is_sidecar(const unsigned char *data, size_t len);
+
 /**
  * Read path: a PNG (its `imagen` chunk, else its A1111 `parameters` chunk) or an
  * imagen sidecar JSON.  Errors name the file and the field.
