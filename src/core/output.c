@@ -13,7 +13,11 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <glib.h>
+
 #include "util/buf.h"
+#include "util/sha256.h"
+#include "util/utf8.h"
 
 /* Leave room in a 255-byte name for "-NNNN", the extension and the temporary prefix. */
 #define SEGMENT_MAX 200
@@ -39,14 +43,31 @@ void output_clock(struct gen_record *rec, const struct timespec *now)
 		 (int)(off / 60), (int)(off % 60));
 }
 
+/* The ASCII form of a prompt: Latin letters transliterated (é -> e, ß -> ss, Œ -> OE) by
+ * GLib's table, fixed to the C locale so a name never depends on the user's LANG; what has
+ * no ASCII form becomes '?', and bytes that are not UTF-8 become U+FFFD first.  g_free(). */
+static char *ascii_form(const char *prompt)
+{
+	char *valid, *ascii;
+
+	if (utf8_valid((const unsigned char *)prompt, strlen(prompt), NULL))
+		return g_str_to_ascii(prompt, "C");
+	valid = g_utf8_make_valid(prompt, -1);
+	ascii = g_str_to_ascii(valid, "C");
+	g_free(valid);
+	return ascii;
+}
+
 void output_slug(char out[SLUG_MAX + 1], const char *prompt)
 {
+	char *ascii = prompt && *prompt ? ascii_form(prompt) : NULL, hex[65];
+	const char *p;
 	size_t n = 0;
 	int dash = 0;
 	unsigned char c;
 
-	for (; prompt && *prompt && n < SLUG_MAX; prompt++) {
-		c = (unsigned char)*prompt;
+	for (p = ascii; p && *p && n < SLUG_MAX; p++) {
+		c = (unsigned char)*p;
 		if (c < 0x80 && isalnum(c)) {
 			if (dash && n > 0) {
 				if (n + 1 >= SLUG_MAX)
@@ -59,11 +80,20 @@ void output_slug(char out[SLUG_MAX + 1], const char *prompt)
 			dash = 1;
 		}
 	}
+	g_free(ascii);
 	while (n > 0 && out[n - 1] == '-')
 		n--;
 	out[n] = '\0';
-	if (!n)
+	if (n)
+		return;
+	if (!prompt || !*prompt) {
 		strcpy(out, "image");
+		return;
+	}
+	/* nothing with an ASCII form (東京の夜景, or only punctuation): a short hash of the
+	 * prompt keeps different prompts apart and the same prompt under one name */
+	sha256_hex(hex, prompt, strlen(prompt));
+	snprintf(out, SLUG_MAX + 1, "image-%.8s", hex);
 }
 
 static int is_placeholder(const char *name, size_t len)

@@ -37,8 +37,13 @@ struct gen_record {
 /** Take the clock reading and fill date/time/iso. */
 void output_clock(struct gen_record *rec, const struct timespec *now);
 
-/** The slug of a prompt: lowercased ASCII alphanumerics, other runs collapsed to one
- *  '-', trimmed, at most SLUG_MAX characters, "image" when nothing is left. */
+/**
+ * The slug of a prompt: Latin letters transliterated to ASCII (é -> e, ß -> ss, the same
+ * whatever the locale), lowercased ASCII alphanumerics kept, every other run collapsed to
+ * one '-', trimmed, at most SLUG_MAX characters.  When nothing is left (a script with no
+ * ASCII form, or only punctuation) "image-" and the first 8 hex digits of the prompt's
+ * SHA-256; "image" for an empty or NULL prompt.
+ */
 void output_slug(char out[SLUG_MAX + 1], const char *prompt);
 
 /** Check a naming template: known placeholders only, relative, no "." or ".."

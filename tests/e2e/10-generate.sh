@@ -114,9 +114,15 @@ test_template_cannot_escape_output_dir() {
 
 test_slug_rules() {
 	im generate --json --seed 1 -o out "  Ünïcode ... ROCKS!! / ../etc "
-	expect_eq "$(jqr "$OUT" .slug)" "n-code-rocks-etc" slug
+	expect_eq "$(jqr "$OUT" .slug)" "unicode-rocks-etc" slug
+	im generate --json --seed 1 -o out "Café crème brûlée"
+	expect_eq "$(jqr "$OUT" .slug)" "cafe-creme-brulee" "Latin letters transliterated"
+	expect_match "$(jqr "$OUT" .image)" "/[0-9-]+-cafe-creme-brulee-1\.png$" "file name"
+	# no ASCII form: "image-" and 8 hex digits of the prompt's SHA-256, so prompts stay apart
+	im generate --json --seed 1 -o out "東京の夜景"
+	expect_eq "$(jqr "$OUT" .slug)" "image-$(printf '東京の夜景' | sha256sum | cut -c1-8)" "CJK slug"
 	im generate --json --seed 1 -o out "!!!"
-	expect_eq "$(jqr "$OUT" .slug)" "image" "empty slug fallback"
+	expect_eq "$(jqr "$OUT" .slug)" "image-$(printf '!!!' | sha256sum | cut -c1-8)" "empty slug fallback"
 	im generate --json --seed 1 -o out "$(printf 'word%.0s ' {1..30})"
 	slug=$(jqr "$OUT" .slug)
 	[ ${#slug} -le 40 ] || fail "slug longer than 40: $slug"

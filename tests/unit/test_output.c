@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/output.h"
+#include "util/sha256.h"
 
 /* ---- helpers ----------------------------------------------------------------------------- */
 
@@ -180,22 +181,41 @@ static void test_slug_trims_both_ends(void **state)
 	assert_slug("\t\nnewline\n", "newline");
 }
 
-static void test_slug_utf8_is_not_alphanumeric(void **state)
+static void test_slug_transliterates_latin_letters(void **state)
 {
 	(void)state;
-	assert_slug("café au lait", "caf-au-lait");
-	assert_slug("naïve", "na-ve");
-	assert_slug("Größe über alles", "gr-e-ber-alles");
+	assert_slug("Café crème brûlée", "cafe-creme-brulee");
+	assert_slug("café au lait", "cafe-au-lait");
+	assert_slug("naïve", "naive");
+	assert_slug("Größe über alles", "grosse-uber-alles");
+	assert_slug("Œuvre of Łódź, Ørsted", "oeuvre-of-lodz-oersted");
 	assert_slug("日本語 prompt", "prompt");
+	/* bytes that are not UTF-8 are dropped like punctuation, never copied */
+	assert_slug("caf\xe9 \xff\xfe ok", "caf-ok");
 }
 
 static void test_slug_empty_gives_image(void **state)
 {
+	char want[SLUG_MAX + 1], hex[65];
+
 	(void)state;
 	assert_slug("", "image");
-	assert_slug("!!! ??? ...", "image");
-	assert_slug("日本語", "image");
 	assert_slug(NULL, "image");
+	/* nothing with an ASCII form: a short hash of the prompt keeps prompts apart */
+	sha256_hex(hex, "東京の夜景", strlen("東京の夜景"));
+	snprintf(want, sizeof(want), "image-%.8s", hex);
+	assert_slug("東京の夜景", want);
+	assert_string_equal(want, "image-d46f3ce9");
+	sha256_hex(hex, "!!! ??? ...", 11);
+	snprintf(want, sizeof(want), "image-%.8s", hex);
+	assert_slug("!!! ??? ...", want);
+	{
+		char a[SLUG_MAX + 1], b[SLUG_MAX + 1];
+
+		output_slug(a, "大阪の夜景");
+		output_slug(b, "東京の夜景");
+		assert_string_not_equal(a, b);
+	}
 }
 
 static void test_slug_truncates_to_max(void **state)
@@ -850,7 +870,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_slug_lowercases_and_collapses),
 		cmocka_unit_test(test_slug_trims_both_ends),
-		cmocka_unit_test(test_slug_utf8_is_not_alphanumeric),
+		cmocka_unit_test(test_slug_transliterates_latin_letters),
 		cmocka_unit_test(test_slug_empty_gives_image),
 		cmocka_unit_test(test_slug_truncates_to_max),
 		cmocka_unit_test(test_slug_shape_of_long_prompt),
