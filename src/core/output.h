@@ -64,7 +64,9 @@ int output_mkdirs(const char *dir, struct err *err);
 /**
  * Write the image (the pieces iov[0..iovcnt) in order: one for a plain buffer, several
  * from pngmeta_splice()) and, when sidecar is non-NULL, the sidecar text under dir
- * using the rendered template.  Each file goes to a temporary name in the same directory,
+ * using the rendered template.  The template's directories are created under dir as
+ * needed and entered with openat(O_NOFOLLOW): a symbolic link inside dir is refused, never
+ * followed (dir itself may be one).  Each file goes to a temporary name in the same directory,
  * is fsync'd and renamed without replacing anything: on a clash "-1", "-2", … are
  * put before the extension (the image and its sidecar share the suffix).  Fills the
  * paths in rec.  If the image lands but the sidecar fails, rec->image_path is set,

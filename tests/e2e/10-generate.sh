@@ -112,6 +112,24 @@ test_template_cannot_escape_output_dir() {
 	[ -z "$(ls -A out 2>/dev/null)" ] || fail "files written for refused templates: $(ls -A out)"
 }
 
+test_symlinked_directory_inside_output_dir_is_not_followed() {
+	mkdir -p out elsewhere
+	ln -s "$HOME/elsewhere" out/link
+	im generate -W 16 -H 16 --seed 3 -o out --name 'link/{slug}.png' "linked"
+	expect_rc 1
+	expect_one_error_line
+	expect_contains "$ERR" "imagen: output: $HOME/out/link is a symbolic link: files are only written inside the output directory; the image was saved to "
+	[ -z "$(ls -A elsewhere)" ] || fail "written through the link: $(ls -A elsewhere)"
+	# nothing generated is lost: the image is where the message says
+	expect_file "$OUT"
+	expect_file "${OUT%.png}.json"
+	# an output directory that is itself a link is the user's choice and is used
+	ln -s "$HOME/elsewhere" via
+	im generate -W 16 -H 16 --seed 3 -o via --name 'sub/{slug}.png' "linked"
+	expect_rc 0
+	expect_file "$HOME/elsewhere/sub/linked.png"
+}
+
 test_slug_rules() {
 	im generate --json --seed 1 -o out "  Ünïcode ... ROCKS!! / ../etc "
 	expect_eq "$(jqr "$OUT" .slug)" "unicode-rocks-etc" slug

@@ -729,6 +729,79 @@ static void test_write_into_subdirectory(void **state)
 	free(dir);
 }
 
+/* A link inside the output directory is never followed, whatever depth it sits at. */
+static void assert_link_refused(const char *dir, const char *tmpl, const char *link_rel)
+{
+	struct gen_record rec;
+	struct err err = ERR_INIT;
+	char *want;
+
+	fill_record(&rec);
+	assert_int_equal(output_write(&rec, dir, tmpl,
+				      &(struct iovec){ (void *)image_bytes, sizeof(image_bytes) },
+				      1, sidecar_text, &err),
+			 -1);
+	want = xasprintf("%s/%s is a symbolic link: files are only written inside the output "
+			 "directory",
+			 dir, link_rel);
+	assert_string_equal(err.msg, want);
+	free(want);
+	assert_null(rec.image_path);
+	gen_record_release(&rec);
+}
+
+static void test_write_never_follows_a_link_inside_the_output_dir(void **state)
+{
+	char *dir = make_tmpdir(), *elsewhere = make_tmpdir(), *p;
+	struct gen_record rec;
+
+	(void)state;
+	p = xasprintf("%s/link", dir);
+	assert_int_equal(symlink(elsewhere, p), 0);
+	free(p);
+	assert_link_refused(dir, "link/{slug}.png", "link");
+	/* deeper: a real directory, then a link */
+	p = xasprintf("%s/real", dir);
+	assert_int_equal(mkdir(p, 0777), 0);
+	free(p);
+	p = xasprintf("%s/real/link", dir);
+	assert_int_equal(symlink(elsewhere, p), 0);
+	free(p);
+	assert_link_refused(dir, "real/link/deeper/{slug}.png", "real/link");
+	assert_int_equal(count_entries(elsewhere, NULL), 0);
+	/* a file where a directory should be */
+	p = xasprintf("%s/file", dir);
+	write_file(p, "x");
+	free(p);
+	{
+		struct err err = ERR_INIT;
+		char *want = xasprintf("%s/file is not a directory", dir);
+
+		fill_record(&rec);
+		assert_int_equal(
+			output_write(&rec, dir, "file/{slug}.png",
+				     &(struct iovec){ (void *)image_bytes, sizeof(image_bytes) }, 1,
+				     NULL, &err),
+			-1);
+		assert_string_equal(err.msg, want);
+		free(want);
+		gen_record_release(&rec);
+	}
+	/* the output directory itself may be a link: the user chose it */
+	p = xasprintf("%s/out-link", elsewhere);
+	assert_int_equal(symlink(dir, p), 0);
+	write_one(&rec, p, "real/{slug}.png", NULL, "real/a-cat.png", NULL);
+	gen_record_release(&rec);
+	free(p);
+	p = xasprintf("%s/real/a-cat.png", dir);
+	assert_true(file_exists(p));
+	free(p);
+	remove_tree(dir);
+	remove_tree(elsewhere);
+	free(dir);
+	free(elsewhere);
+}
+
 static void test_write_refuses_bad_name(void **state)
 {
 	struct gen_record rec;
@@ -893,6 +966,7 @@ int main(void)
 		cmocka_unit_test(test_write_skips_taken_sidecar_name),
 		cmocka_unit_test(test_write_without_sidecar),
 		cmocka_unit_test(test_write_into_subdirectory),
+		cmocka_unit_test(test_write_never_follows_a_link_inside_the_output_dir),
 		cmocka_unit_test(test_write_refuses_bad_name),
 		cmocka_unit_test(test_write_mode_honours_umask),
 		cmocka_unit_test(test_write_new_never_replaces),
