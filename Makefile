@@ -108,4 +108,8 @@ format:
 clean:
 	rm -rf build build-san
 
+# generate's option table has no default column yet (the file is being rewritten): its
+# entries leave opt_spec.def out on purpose.  Drop this once they fill it.
+$(BUILD)/src/cli/cmd-generate.o: WARN += -Wno-missing-field-initializers
+
 -include $(LIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d)

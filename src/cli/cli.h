@@ -18,6 +18,8 @@ struct opt_spec {
 	const char *arg_name; /* "N", "FILE", … */
 	const char *help;
 	enum arg_hint hint;
+	const char *def; /* shown by help as "(default: ...)": a value ("3600") or where it
+			  * comes from ("defaults.backend, else mock"); NULL for none */
 };
 
 struct global_opts {

@@ -10,8 +10,8 @@
 enum { OPT_JSON = 1000 };
 
 static const struct opt_spec json_opts[] = {
-	{ OPT_JSON, "json", 0, ARG_NONE, NULL, "print JSON", HINT_NONE },
-	{ 0, NULL, 0, ARG_NONE, NULL, NULL, HINT_NONE },
+	{ OPT_JSON, "json", 0, ARG_NONE, NULL, "print JSON", HINT_NONE, NULL },
+	{ 0, NULL, 0, ARG_NONE, NULL, NULL, HINT_NONE, NULL },
 };
 
 /* Shared front half: parse --json, reject operands, load the config. */

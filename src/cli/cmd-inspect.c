@@ -15,8 +15,8 @@ enum { OPT_JSON = 1000 };
 #define INSPECT_MAX_BYTES (512u * 1024 * 1024)
 
 static const struct opt_spec inspect_opts[] = {
-	{ OPT_JSON, "json", 0, ARG_NONE, NULL, "print JSON for machines", HINT_NONE },
-	{ 0, NULL, 0, ARG_NONE, NULL, NULL, HINT_NONE },
+	{ OPT_JSON, "json", 0, ARG_NONE, NULL, "print JSON for machines", HINT_NONE, NULL },
+	{ 0, NULL, 0, ARG_NONE, NULL, NULL, HINT_NONE, NULL },
 };
 
 /* One "label  value" line; the value may be outside text, so it goes through cli_print. */

@@ -14,9 +14,9 @@ enum { OPT_STATUS = 1000, OPT_JSON };
 
 static const struct opt_spec sync_opts[] = {
 	{ OPT_STATUS, "status", 0, ARG_NONE, NULL, "list the images waiting in the outbox",
-	  HINT_NONE },
-	{ OPT_JSON, "json", 0, ARG_NONE, NULL, "print JSON for machines", HINT_NONE },
-	{ 0, NULL, 0, ARG_NONE, NULL, NULL, HINT_NONE },
+	  HINT_NONE, NULL },
+	{ OPT_JSON, "json", 0, ARG_NONE, NULL, "print JSON for machines", HINT_NONE, NULL },
+	{ 0, NULL, 0, ARG_NONE, NULL, NULL, HINT_NONE, NULL },
 };
 
 static const char *env(const char *name)

@@ -14,10 +14,10 @@ enum { OPT_EXPIRES = 1000, OPT_JSON };
 #define EXPIRES_MAX (10LL * 365 * 24 * 3600)
 
 static const struct opt_spec url_opts[] = {
-	{ OPT_EXPIRES, "expires", 0, ARG_REQUIRED, "SECONDS",
-	  "how long the URL stays valid (default 3600)", HINT_NONE },
-	{ OPT_JSON, "json", 0, ARG_NONE, NULL, "print JSON for machines", HINT_NONE },
-	{ 0, NULL, 0, ARG_NONE, NULL, NULL, HINT_NONE },
+	{ OPT_EXPIRES, "expires", 0, ARG_REQUIRED, "SECONDS", "how long the URL stays valid",
+	  HINT_NONE, "3600" },
+	{ OPT_JSON, "json", 0, ARG_NONE, NULL, "print JSON for machines", HINT_NONE, NULL },
+	{ 0, NULL, 0, ARG_NONE, NULL, NULL, HINT_NONE, NULL },
 };
 
 static const char *env(const char *name)

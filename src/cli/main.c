@@ -15,6 +15,8 @@ const struct cmd_entry *const commands[] = {
 	&commands_version,  &commands_completion, &commands_help,     NULL,
 };
 
+static void unknown_command(const char *context, const char *name);
+
 static int cmd_help(struct global_opts *g, int argc, char **argv)
 {
 	const struct cmd_entry *cmd;
@@ -26,7 +28,7 @@ static int cmd_help(struct global_opts *g, int argc, char **argv)
 	}
 	cmd = cli_find_command(argv[1]);
 	if (!cmd) {
-		cli_error("help: unknown command '%s'", argv[1]);
+		unknown_command("help: ", argv[1]);
 		return 2;
 	}
 	cli_print_command_help(stdout, cmd);
@@ -37,7 +39,8 @@ const struct cmd_entry commands_help = {
 	"help", "[COMMAND]", "show help for imagen or one command", NULL, NULL, cmd_help,
 };
 
-static void unknown_command(const char *name)
+/* "unknown command 'gen' (did you mean 'generate'?)": a typo or an abbreviation. */
+static void unknown_command(const char *context, const char *name)
 {
 	const char *names[32], *hint;
 	size_t i;
@@ -47,9 +50,9 @@ static void unknown_command(const char *name)
 	names[i] = NULL;
 	hint = suggest_closest(name, names);
 	if (hint)
-		cli_error("unknown command '%s' (did you mean '%s'?)", name, hint);
+		cli_error("%sunknown command '%s' (did you mean '%s'?)", context, name, hint);
 	else
-		cli_error("unknown command '%s' (see imagen --help)", name);
+		cli_error("%sunknown command '%s' (see imagen --help)", context, name);
 }
 
 int main(int argc, char **argv)
@@ -91,7 +94,7 @@ int main(int argc, char **argv)
 	}
 	cmd = cli_find_command(argv[i]);
 	if (!cmd) {
-		unknown_command(argv[i]);
+		unknown_command("", argv[i]);
 		return 2;
 	}
 	http_init(g.verbose);

@@ -49,4 +49,3 @@ void cli_print(FILE *out, const char *fmt, ...)
 	print_safe(out, TERMSAFE_NEWLINE, "", "", fmt, ap);
 	va_end(ap);
 }
-

@@ -359,7 +359,8 @@ static void test_refuses_large_and_binary(void **state)
 	/* control characters get their real position, not libyaml's 1:1 */
 	assert_refused("a: 1\nb: \x01\n", "t.yaml:2:4: not a text file (control character 0x01)");
 	assert_refused("a: \x7f\n", "t.yaml:1:4: not a text file (control character 0x7f)");
-	assert_refused("a: 1\nbb: \xc2\x85\n", "t.yaml:2:5: not a text file (control character U+0085)");
+	assert_refused("a: 1\nbb: \xc2\x85\n",
+		       "t.yaml:2:5: not a text file (control character U+0085)");
 }
 
 static void test_refuses_tab_indentation(void **state)
@@ -496,6 +497,22 @@ static void test_suggest_closest(void **state)
 	assert_string_equal(suggest_closest("abc", abd), "abd");
 	/* more than two edits is never a typo */
 	assert_null(suggest_closest("abcdef", far));
+	/* ... but an abbreviation of one candidate is ("imagen gen") */
+	{
+		static const char *const cmds[] = { "generate", "config",     "backends", "styles",
+						    "show",     "sync",       "help",     "inspect",
+						    "version",  "completion", NULL };
+
+		assert_string_equal(suggest_closest("gen", cmds), "generate");
+		assert_string_equal(suggest_closest("insp", cmds), "inspect");
+		assert_string_equal(suggest_closest("comp", cmds), "completion");
+		/* too short, or naming two */
+		assert_null(suggest_closest("ge", cmds));
+		assert_null(suggest_closest("sy", cmds));
+		assert_string_equal(suggest_closest("abcx", far), "abcxyz");
+		assert_null(suggest_closest("abcd",
+					    (const char *const[]){ "abcdxyz", "abcdwvu", NULL }));
+	}
 }
 
 int main(void)
