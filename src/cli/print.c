@@ -13,6 +13,9 @@
 
 /* Format, make the text safe for a terminal (termsafe.h), write it out in one piece. */
 static void print_safe(FILE *out, unsigned flags, const char *prefix, const char *suffix,
+		       const char *fmt, va_list ap) __attribute__((format(printf, 5, 0)));
+
+static void print_safe(FILE *out, unsigned flags, const char *prefix, const char *suffix,
 		       const char *fmt, va_list ap)
 {
 	struct buf b = BUF_INIT;
