@@ -7,6 +7,7 @@
 
 #include "util/buf.h"
 #include "core/config.h"
+#include "core/previewcmd.h" /* preview_check_command, preview_expand_command */
 #include "util/err.h"
 
 /* Inline drawing: never taller than this many rows, nor than half the terminal. */
@@ -52,21 +53,6 @@ enum preview_target preview_target(const struct preview_env *env, int json);
  */
 enum preview_how preview_decide(enum mode mode, int inline_cfg, const struct preview_env *env,
 				int json, int quiet, const char **why);
-
-/** Check a preview.command template: non-empty, contains {path}, no other placeholder,
- *  every quote closed (the text runs under /bin/sh -c). */
-int preview_check_command(const char *tmpl, struct err *err);
-
-/**
- * The shell text a preview.command template runs as, under
- * `/bin/sh -c TEXT imagen-preview FILE`: the path is never spliced into the text (a file
- * named `$(…)` must stay a name).  TEXT first exports $1 as IMAGEN_IMAGE, then each {path}
- * becomes a reference to it, quoted for where it stands: "${IMAGEN_IMAGE}" in plain text
- * and for a lone '{path}', ${IMAGEN_IMAGE} inside "…" (the quotes are there), and
- * "${IMAGEN_IMAGE}" inside other '…' text, which only a nested shell (sh -c '…') would
- * run and which expands the exported variable itself.  *out is malloc'd.
- */
-int preview_expand_command(char **out, const char *tmpl, struct err *err);
 
 /** Append s to b quoted for /bin/sh ('…', with ' as '\''). */
 int preview_shell_quote(struct buf *b, const char *s);
