@@ -4,6 +4,8 @@
 #   make test       install missing Debian packages, then every test (plain and sanitized)
 #   make check      every test, without the package step
 #   make bench      benchmarks (medians, peak RSS)
+#   make fuzz       build every fuzz/*.c with clang's libFuzzer in build-fuzz/ and run each
+#                   for FUZZ_SECONDS (default 60); a crash leaves its input in build-fuzz/crashes
 #   make install    PREFIX=/usr/local DESTDIR=
 
 VERSION   := 0.1.0
@@ -17,10 +19,19 @@ ZSHCOMPDIR  ?= $(if $(filter /usr /usr/,$(PREFIX)),$(PREFIX)/share/zsh/vendor-co
 FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 PKG_CONFIG ?= pkg-config
 PKGS      := yaml-0.1 jansson spng zlib libdeflate libcurl chafa glib-2.0
+FUZZ_CC   ?= clang
+FUZZ_SECONDS ?= 60
 
 ifeq ($(SAN),1)
 BUILD     ?= build-san
 SANFLAGS  := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+OPT       ?= -O1 -g
+else ifeq ($(SAN),fuzz)
+# the library instrumented for libFuzzer (coverage, ASan, UBSan); clang only
+BUILD     ?= build-fuzz
+CC        := $(FUZZ_CC)
+SANFLAGS  := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all \
+             -fno-omit-frame-pointer
 OPT       ?= -O1 -g
 else
 BUILD     ?= build
@@ -43,8 +54,10 @@ LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
 MAIN_OBJ  := $(BUILD)/src/cli/main.o
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+FUZZ_SRC  := $(wildcard fuzz/*.c)
+FUZZ_BIN  := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
 
-.PHONY: all test check unit e2e bench install uninstall clean deps format run
+.PHONY: all test check unit e2e bench install uninstall clean deps format run fuzz fuzz-build
 all: $(BUILD)/imagen
 
 $(BUILD)/%.o: %.c
@@ -64,6 +77,19 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/testlib.h $(BUILD)/libimagen.a
 		$(BUILD)/libimagen.a $(ALL_LDFLAGS) $(PKG_LIBS) $(shell $(PKG_CONFIG) --libs cmocka) -lm
 
 unit: $(UNIT_BIN)
+
+# One libFuzzer harness per fuzz/NAME.c (seeds in fuzz/corpus/NAME/), linked against the
+# instrumented library; only meaningful with SAN=fuzz, which `make fuzz` sets.
+$(BUILD)/fuzz/%: fuzz/%.c fuzz/fuzz.h $(BUILD)/libimagen.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Ifuzz $(ALL_CFLAGS) -fsanitize=fuzzer -o $@ $< $(BUILD)/libimagen.a \
+		$(ALL_LDFLAGS) -fsanitize=fuzzer $(PKG_LIBS) -lm
+
+fuzz-build: $(FUZZ_BIN)
+
+fuzz:
+	@$(MAKE) --no-print-directory SAN=fuzz fuzz-build
+	@fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
 
 $(BUILD)/bench/runbench: bench/runbench.c
 	@mkdir -p $(dir $@)
@@ -103,9 +129,13 @@ run: all
 	$(BUILD)/imagen generate "a lighthouse at dusk"
 
 format:
-	clang-format -i src/*/*.c src/*/*.h tests/unit/*.c bench/*.c
+	clang-format -i src/*/*.c src/*/*.h tests/unit/*.c bench/*.c fuzz/*.c fuzz/*.h
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
+
+# generate's option table has no default column yet (the file is being rewritten): its
+# entries leave opt_spec.def out on purpose.  Drop this once they fill it.
+$(BUILD)/src/cli/cmd-generate.o: WARN += -Wno-missing-field-initializers
 
 -include $(LIB_OBJ:.o=.d) $(MAIN_OBJ:.o=.d)

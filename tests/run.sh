@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run every test against each build given (e.g. build build-san): the cmocka unit
-# tests and the end-to-end scripts.  Prints one line per test and, last, the summary
-# "N passed, N failed" (", N skipped" when a test was skipped).  Exit status 1 when anything failed.
+# tests and the end-to-end scripts; then a short run of every fuzz harness.  Prints one
+# line per test and, last, the summary "N passed, N failed" (", N skipped" when a test
+# was skipped).  Exit status 1 when anything failed.
 set -u
 cd "$(dirname "$0")/.."
 builds=("$@")
@@ -67,6 +68,27 @@ for b in "${builds[@]}"; do
 		fi
 	done
 done
+
+# The fuzz harnesses (fuzz/*.c), once whatever the builds: built with clang's libFuzzer in
+# build-fuzz/ and run for FUZZ_SECONDS (3) each over their seed corpus and mutations of it.
+# IMAGEN_FUZZ=0 leaves them out; without clang they skip, except in CI.
+if [ "${IMAGEN_FUZZ:-1}" = 0 ]; then
+	echo "# fuzz harnesses not run (IMAGEN_FUZZ=0)"
+elif ! command -v "${FUZZ_CC:-clang}" >/dev/null 2>&1; then
+	if [ -n "${CI:-}" ]; then
+		fail=$((fail + 1)); failed_names+=("fuzz: clang is not installed")
+		echo "not ok - fuzz: clang is not installed"
+	else
+		skip=$((skip + 1))
+		echo "ok - fuzz: clang is not installed (scripts/deps.sh installs it) # SKIP"
+	fi
+elif ! make --no-print-directory SAN=fuzz fuzz-build >"$log" 2>&1; then
+	fail=$((fail + 1)); failed_names+=("fuzz: the harnesses did not build")
+	echo "not ok - fuzz: the harnesses did not build"; sed 's/^/#   /' "$log" | tail -30
+else
+	fuzz/run.sh build-fuzz "${FUZZ_SECONDS:-3}" >"$log" 2>&1
+	count_tap fuzz "$log"
+fi
 
 if [ $fail -gt 0 ]; then
 	echo "# failed:"

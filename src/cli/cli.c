@@ -3,31 +3,20 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/suggest.h"
 
 const struct opt_spec common_opts[] = {
-	{ OPT_CONFIG, "config", 'c', ARG_REQUIRED, "FILE", "use this config file", HINT_FILE },
-	{ OPT_VERBOSE, "verbose", 'v', ARG_NONE, NULL, "say more on stderr (repeatable)",
-	  HINT_NONE },
-	{ OPT_QUIET, "quiet", 'q', ARG_NONE, NULL, "print only errors on stderr", HINT_NONE },
-	{ OPT_HELP, "help", 'h', ARG_NONE, NULL, "show this help", HINT_NONE },
-	{ 0, NULL, 0, ARG_NONE, NULL, NULL, HINT_NONE },
+	{ OPT_CONFIG, "config", 'c', ARG_REQUIRED, "FILE", "use this config file", HINT_FILE,
+	  "$IMAGEN_CONFIG, else ~/.config/imagen/imagen.yaml" },
+	{ OPT_VERBOSE, "verbose", 'v', ARG_NONE, NULL, "say more on stderr (repeatable)", HINT_NONE,
+	  NULL },
+	{ OPT_QUIET, "quiet", 'q', ARG_NONE, NULL, "print only errors on stderr", HINT_NONE, NULL },
+	{ OPT_HELP, "help", 'h', ARG_NONE, NULL, "show this help", HINT_NONE, NULL },
+	{ 0, NULL, 0, ARG_NONE, NULL, NULL, HINT_NONE, NULL },
 };
-
-void cli_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("imagen: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
 
 int cli_parse_int(const char *what, const char *s, long long min, long long max, long long *out)
 {
@@ -222,6 +211,8 @@ const struct cmd_entry *cli_find_command(const char *name)
 	return NULL;
 }
 
+#define HELP_WIDTH 80
+
 static void print_opts(FILE *out, const struct opt_spec *o)
 {
 	char left[64];
@@ -240,9 +231,15 @@ static void print_opts(FILE *out, const struct opt_spec *o)
 		else if (o[i].arg == ARG_OPTIONAL && n > 0 && (size_t)n < sizeof(left))
 			snprintf(left + n, sizeof(left) - (size_t)n, "[=%s]", o[i].arg_name);
 		if (strlen(left) > 24)
-			fprintf(out, "  %s\n  %-24s  %s\n", left, "", o[i].help);
+			fprintf(out, "  %s\n  %-24s  %s", left, "", o[i].help);
 		else
-			fprintf(out, "  %-24s  %s\n", left, o[i].help);
+			fprintf(out, "  %-24s  %s", left, o[i].help);
+		/* "(default: ...)" on a line of its own under the help when it would not fit */
+		if (o[i].def && 28 + strlen(o[i].help) + 12 + strlen(o[i].def) > HELP_WIDTH)
+			fprintf(out, "\n  %-24s  (default: %s)", "", o[i].def);
+		else if (o[i].def)
+			fprintf(out, " (default: %s)", o[i].def);
+		fputc('\n', out);
 	}
 }
 

@@ -18,6 +18,8 @@ struct opt_spec {
 	const char *arg_name; /* "N", "FILE", … */
 	const char *help;
 	enum arg_hint hint;
+	const char *def; /* shown by help as "(default: ...)": a value ("3600") or where it
+			  * comes from ("defaults.backend, else mock"); NULL for none */
 };
 
 struct global_opts {
@@ -74,8 +76,13 @@ void cli_print_command_help(FILE *out, const struct cmd_entry *cmd);
 /** Print `imagen --help`. */
 void cli_print_help(FILE *out);
 
-/** Print "imagen: " + message to stderr (one line). */
+/** Print "imagen: " + message to stderr as one line: control characters in the message
+ *  (newlines included) are shown escaped (util/termsafe.h), never sent to the terminal. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/** printf to out for a person: control characters other than newline that the formatted
+ *  text carries (outside text: PNG chunks, file names, upstream messages) are escaped.
+ *  Machine output (--json) goes out exactly instead, with plain stdio. */
+void cli_print(FILE *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /** Parse a decimal integer in [min, max] for option `what`; prints the error, -1. */
 int cli_parse_int(const char *what, const char *s, long long min, long long max, long long *out);

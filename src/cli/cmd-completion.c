@@ -725,7 +725,7 @@ static int cmd_completion(struct global_opts *g, int argc, char **argv)
 }
 
 static const struct opt_spec completion_opts[] = {
-	{ 0, NULL, 0, ARG_NONE, NULL, NULL, HINT_NONE },
+	{ 0, NULL, 0, ARG_NONE, NULL, NULL, HINT_NONE, NULL },
 };
 
 const struct cmd_entry commands_completion = {

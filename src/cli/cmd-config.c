@@ -16,8 +16,8 @@ enum { OPT_STDOUT = 1000 };
 
 static const struct opt_spec config_opts[] = {
 	{ OPT_STDOUT, "stdout", 0, ARG_NONE, NULL, "init: print the sample instead of writing it",
-	  HINT_NONE },
-	{ 0, NULL, 0, ARG_NONE, NULL, NULL, HINT_NONE },
+	  HINT_NONE, NULL },
+	{ 0, NULL, 0, ARG_NONE, NULL, NULL, HINT_NONE, NULL },
 };
 
 static int cmd_validate(struct global_opts *g, const char *file)

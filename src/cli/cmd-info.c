@@ -10,8 +10,8 @@
 enum { OPT_JSON = 1000 };
 
 static const struct opt_spec json_opts[] = {
-	{ OPT_JSON, "json", 0, ARG_NONE, NULL, "print JSON", HINT_NONE },
-	{ 0, NULL, 0, ARG_NONE, NULL, NULL, HINT_NONE },
+	{ OPT_JSON, "json", 0, ARG_NONE, NULL, "print JSON", HINT_NONE, NULL },
+	{ 0, NULL, 0, ARG_NONE, NULL, NULL, HINT_NONE, NULL },
 };
 
 /* Shared front half: parse --json, reject operands, load the config. */
@@ -136,9 +136,10 @@ static int cmd_styles(struct global_opts *g, int argc, char **argv)
 		printf("%-16s %s%s\n", "none", "(no suffix)",
 		       strcmp(cfg->default_style, "none") ? "" : "  [default]");
 		for (i = 0; i < cfg->nstyles; i++)
-			printf("%-16s %s%s\n", cfg->styles[i].name, cfg->styles[i].suffix,
-			       strcmp(cfg->default_style, cfg->styles[i].name) ? ""
-									       : "  [default]");
+			cli_print(stdout, "%-16s %s%s\n", cfg->styles[i].name,
+				  cfg->styles[i].suffix,
+				  strcmp(cfg->default_style, cfg->styles[i].name) ? ""
+										  : "  [default]");
 	}
 	config_free(cfg);
 	return rc;

@@ -12,7 +12,7 @@
 #include "cli/preview.h"
 
 static const struct opt_spec show_opts[] = {
-	{ 0, NULL, 0, ARG_NONE, NULL, NULL, HINT_NONE },
+	{ 0, NULL, 0, ARG_NONE, NULL, NULL, HINT_NONE, NULL },
 };
 
 /* A file that is there and readable: the viewer gets nothing it cannot open. */

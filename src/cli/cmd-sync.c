@@ -16,9 +16,9 @@ enum { OPT_STATUS = 1000, OPT_JSON };
 
 static const struct opt_spec sync_opts[] = {
 	{ OPT_STATUS, "status", 0, ARG_NONE, NULL, "list the images waiting in the outbox",
-	  HINT_NONE },
-	{ OPT_JSON, "json", 0, ARG_NONE, NULL, "print JSON for machines", HINT_NONE },
-	{ 0, NULL, 0, ARG_NONE, NULL, NULL, HINT_NONE },
+	  HINT_NONE, NULL },
+	{ OPT_JSON, "json", 0, ARG_NONE, NULL, "print JSON for machines", HINT_NONE, NULL },
+	{ 0, NULL, 0, ARG_NONE, NULL, NULL, HINT_NONE, NULL },
 };
 
 static void print_json(json_t *o)
@@ -51,23 +51,24 @@ static int show_status(const char *outbox, int json)
 		return 0;
 	}
 	if (!n)
-		printf("nothing pending (%s)\n", outbox);
+		cli_print(stdout, "nothing pending (%s)\n", outbox);
 	else
-		printf("%zu pending (%s)\n", n, outbox);
+		cli_print(stdout, "%zu pending (%s)\n", n, outbox);
 	json_array_foreach (items, i, it) {
 		last = json_string_value(json_object_get(it, "last_error"));
 		up = json_string_value(json_object_get(it, "uploaded_sha256"));
-		printf("%s\n  storage path %s, queued %s, %lld attempt%s%s\n  last error: %s\n",
-		       json_string_value(json_object_get(it, "image")),
-		       json_string_value(json_object_get(it, "storage_path"))
-			       ? json_string_value(json_object_get(it, "storage_path"))
-			       : "(unknown)",
-		       json_string_value(json_object_get(it, "queued_at"))
-			       ? json_string_value(json_object_get(it, "queued_at"))
-			       : "?",
-		       (long long)json_integer_value(json_object_get(it, "attempts")),
-		       json_integer_value(json_object_get(it, "attempts")) == 1 ? "" : "s",
-		       up ? ", upload landed" : "", last && *last ? last : "(none)");
+		cli_print(stdout,
+			  "%s\n  storage path %s, queued %s, %lld attempt%s%s\n  last error: %s\n",
+			  json_string_value(json_object_get(it, "image")),
+			  json_string_value(json_object_get(it, "storage_path"))
+				  ? json_string_value(json_object_get(it, "storage_path"))
+				  : "(unknown)",
+			  json_string_value(json_object_get(it, "queued_at"))
+				  ? json_string_value(json_object_get(it, "queued_at"))
+				  : "?",
+			  (long long)json_integer_value(json_object_get(it, "attempts")),
+			  json_integer_value(json_object_get(it, "attempts")) == 1 ? "" : "s",
+			  up ? ", upload landed" : "", last && *last ? last : "(none)");
 	}
 	json_decref(items);
 	return 0;
@@ -120,7 +121,7 @@ static int sync_one(const struct cloud_conn *c, const char *outbox, const json_t
 			print_json(o);
 			json_decref(o);
 		} else if (!g->quiet) {
-			printf("%s -> %s/%s\n", it.image, c->bucket, it.storage_path);
+			cli_print(stdout, "%s -> %s/%s\n", it.image, c->bucket, it.storage_path);
 		}
 		rc = 0;
 		goto out;
@@ -219,7 +220,7 @@ static int cmd_sync(struct global_opts *g, int argc, char **argv)
 				rc = 1;
 	} else {
 		if (!json_array_size(pending) && !g->quiet && !json)
-			printf("nothing pending (%s)\n", outbox);
+			cli_print(stdout, "nothing pending (%s)\n", outbox);
 		json_array_foreach (pending, i, it) {
 			if (sync_one(&c, outbox, pending,
 				     json_string_value(json_object_get(it, "image")), 1, g, json))

@@ -16,10 +16,10 @@ enum { OPT_EXPIRES = 1000, OPT_JSON };
 #define EXPIRES_MAX (10LL * 365 * 24 * 3600)
 
 static const struct opt_spec url_opts[] = {
-	{ OPT_EXPIRES, "expires", 0, ARG_REQUIRED, "SECONDS",
-	  "how long the URL stays valid (default 3600)", HINT_NONE },
-	{ OPT_JSON, "json", 0, ARG_NONE, NULL, "print JSON for machines", HINT_NONE },
-	{ 0, NULL, 0, ARG_NONE, NULL, NULL, HINT_NONE },
+	{ OPT_EXPIRES, "expires", 0, ARG_REQUIRED, "SECONDS", "how long the URL stays valid",
+	  HINT_NONE, "3600" },
+	{ OPT_JSON, "json", 0, ARG_NONE, NULL, "print JSON for machines", HINT_NONE, NULL },
+	{ 0, NULL, 0, ARG_NONE, NULL, NULL, HINT_NONE, NULL },
 };
 
 static int cmd_url(struct global_opts *g, int argc, char **argv)
@@ -89,7 +89,7 @@ static int cmd_url(struct global_opts *g, int argc, char **argv)
 		free(s);
 		json_decref(o);
 	} else {
-		printf("%s\n", url);
+		cli_print(stdout, "%s\n", url);
 	}
 	rc = 0;
 out:

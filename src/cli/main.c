@@ -17,6 +17,8 @@ const struct cmd_entry *const commands[] = {
 	&commands_version,  &commands_completion, &commands_help,     NULL,
 };
 
+static void unknown_command(const char *context, const char *name);
+
 static int cmd_help(struct global_opts *g, int argc, char **argv)
 {
 	const struct cmd_entry *cmd;
@@ -28,7 +30,7 @@ static int cmd_help(struct global_opts *g, int argc, char **argv)
 	}
 	cmd = cli_find_command(argv[1]);
 	if (!cmd) {
-		cli_error("help: unknown command '%s'", argv[1]);
+		unknown_command("help: ", argv[1]);
 		return 2;
 	}
 	cli_print_command_help(stdout, cmd);
@@ -67,7 +69,8 @@ static void signals_install(void)
 	sigaction(SIGTERM, &sa, NULL);
 }
 
-static void unknown_command(const char *name)
+/* "unknown command 'gen' (did you mean 'generate'?)": a typo or an abbreviation. */
+static void unknown_command(const char *context, const char *name)
 {
 	const char *names[32], *hint;
 	size_t i;
@@ -77,9 +80,9 @@ static void unknown_command(const char *name)
 	names[i] = NULL;
 	hint = suggest_closest(name, names);
 	if (hint)
-		cli_error("unknown command '%s' (did you mean '%s'?)", name, hint);
+		cli_error("%sunknown command '%s' (did you mean '%s'?)", context, name, hint);
 	else
-		cli_error("unknown command '%s' (see imagen --help)", name);
+		cli_error("%sunknown command '%s' (see imagen --help)", context, name);
 }
 
 int main(int argc, char **argv)
@@ -121,7 +124,7 @@ int main(int argc, char **argv)
 	}
 	cmd = cli_find_command(argv[i]);
 	if (!cmd) {
-		unknown_command(argv[i]);
+		unknown_command("", argv[i]);
 		return 2;
 	}
 	signals_install();

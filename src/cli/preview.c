@@ -10,6 +10,7 @@
  * No chafa or glib call happens unless an image is drawn: `imagen version` stays cheap.
  */
 #include "cli/preview.h"
+#include "cli/cli.h"
 
 #include <chafa.h>
 #include <errno.h>
@@ -54,6 +55,25 @@ void preview_env_read(struct preview_env *env)
 	env->in_tmux = env_set("TMUX");
 	env->ci = ci && *ci && strcmp(ci, "false") && strcmp(ci, "0");
 	env->term_dumb = !term || !*term || !strcmp(term, "dumb");
+	env->stderr_tty = isatty(STDERR_FILENO);
+	env->dev_tty = 0;
+	if (!env->stdout_tty || !env->stderr_tty) {
+		int fd = open("/dev/tty", O_WRONLY | O_NOCTTY | O_CLOEXEC);
+
+		if (fd >= 0) {
+			env->dev_tty = 1;
+			close(fd);
+		}
+	}
+}
+
+enum preview_target preview_target(const struct preview_env *env, int json)
+{
+	if (env->stdout_tty && !json)
+		return PREVIEW_TO_STDOUT;
+	if (env->stderr_tty)
+		return PREVIEW_TO_STDERR;
+	return env->dev_tty ? PREVIEW_TO_TTY : PREVIEW_TO_NONE;
 }
 
 enum preview_how preview_decide(enum mode mode, int inline_cfg, const struct preview_env *env,
@@ -75,8 +95,11 @@ enum preview_how preview_decide(enum mode mode, int inline_cfg, const struct pre
 		*why = "preview.inline is false and this is not a tmux session: nothing to show";
 		return PREVIEW_NONE;
 	}
-	if (json) {
-		*why = "cannot draw inline: stdout carries the --json record";
+	if (preview_target(env, json) == PREVIEW_TO_NONE) {
+		*why = json ? "cannot draw inline: stdout carries the --json record and there is "
+			      "no terminal to draw on"
+			    : "cannot draw inline: no terminal to draw on (stdout, stderr and "
+			      "/dev/tty are not terminals)";
 		return PREVIEW_NONE;
 	}
 	return PREVIEW_INLINE;
@@ -91,29 +114,6 @@ int preview_shell_quote(struct buf *b, const char *s)
 	for (; !rc && *s; s++)
 		rc = *s == '\'' ? buf_adds(b, "'\\''") : buf_add(b, s, 1);
 	return rc ? rc : buf_adds(b, "'");
-}
-
-int preview_expand_command(char **out, const char *tmpl, const char *path, struct err *err)
-{
-	struct buf b = BUF_INIT;
-	const char *p = tmpl, *hit;
-	int rc = 0;
-
-	*out = NULL;
-	while (!rc && (hit = strstr(p, "{path}"))) {
-		rc = buf_add(&b, p, (size_t)(hit - p));
-		if (!rc)
-			rc = preview_shell_quote(&b, path);
-		p = hit + 6;
-	}
-	if (!rc)
-		rc = buf_adds(&b, p);
-	if (rc) {
-		buf_release(&b);
-		return err_set(err, "out of memory");
-	}
-	*out = buf_detach(&b, NULL);
-	return 0;
 }
 
 void preview_window_name(char out[PREVIEW_NAME_MAX + 1], const char *path)
@@ -409,11 +409,14 @@ static int preview_window(const struct config *cfg, const struct viewer *v, cons
 	}
 	/* several arguments: tmux runs them directly, whatever the user's default-shell */
 	if (v->tmpl) {
-		if (preview_expand_command(&cmd, v->tmpl, abs, err) < 0)
+		/* the path is an argument, never shell text: a file named $(…) stays a name */
+		if (preview_expand_command(&cmd, v->tmpl, err) < 0)
 			goto out;
 		argv[n++] = "/bin/sh";
 		argv[n++] = "-c";
 		argv[n++] = cmd;
+		argv[n++] = "imagen-preview";
+		argv[n++] = abs;
 	} else if (v->hold) {
 		if (preview_shell_quote(&hold, v->exe) < 0 ||
 		    buf_adds(&hold, " \"$1\"; printf '\\n%s  (press Enter to close)' \"$1\"; "
@@ -444,6 +447,9 @@ out:
 
 /* Terminal facts for inline drawing, gathered once per run. */
 struct term {
+	FILE *out;          /* the terminal drawn on (preview_target) */
+	int own_out;        /* out is /dev/tty, opened here: close it */
+	int plain;          /* TERM=dumb: ASCII characters, no escape sequence at all */
 	int cols, rows;     /* cells; rows 0 when unknown */
 	int cell_w, cell_h; /* pixels per cell; 0 when unknown */
 	int passthrough;    /* inside tmux with allow-passthrough: wrap what tmux would eat */
@@ -615,7 +621,7 @@ static void term_size(struct term *t)
 	const char *c = getenv("COLUMNS"), *l = getenv("LINES");
 
 	memset(&ws, 0, sizeof(ws));
-	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
+	if (ioctl(fileno(t->out), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
 		t->cols = ws.ws_col;
 		t->rows = ws.ws_row;
 		if (ws.ws_xpixel && ws.ws_ypixel) {
@@ -628,15 +634,36 @@ static void term_size(struct term *t)
 	t->rows = l && atoi(l) > 0 ? atoi(l) : 0;
 }
 
-static int term_open(struct term *t, const struct preview_env *env)
+static int term_open(struct term *t, const struct preview_env *env, enum preview_target to,
+		     struct err *err)
 {
 	ChafaTermInfo *fallback;
 	char **outer = NULL;
 	const char *ct = getenv("COLORTERM");
-	int direct;
+	int direct, fd;
 
 	memset(t, 0, sizeof(*t));
+	if (to == PREVIEW_TO_TTY) {
+		fd = open("/dev/tty", O_WRONLY | O_NOCTTY | O_CLOEXEC);
+		t->out = fd >= 0 ? fdopen(fd, "w") : NULL;
+		if (!t->out) {
+			if (fd >= 0)
+				close(fd);
+			return err_set(err, "/dev/tty: %s", strerror(errno));
+		}
+		t->own_out = 1;
+	} else {
+		t->out = to == PREVIEW_TO_STDERR ? stderr : stdout;
+	}
 	term_size(t);
+	if (env->term_dumb) {
+		/* a dumb terminal gets characters only: no colour, cursor or graphics codes */
+		t->plain = 1;
+		t->ti = chafa_term_info_new();
+		t->pixel = CHAFA_PIXEL_MODE_SYMBOLS;
+		t->canvas = CHAFA_CANVAS_MODE_FGBG;
+		return 0;
+	}
 	if (env->in_tmux)
 		outer = tmux_outer_env(t);
 	t->ti = detect_term(outer ? outer : environ);
@@ -662,6 +689,9 @@ static void term_close(struct term *t)
 	if (t->ti)
 		chafa_term_info_unref(t->ti);
 	t->ti = NULL;
+	if (t->own_out)
+		fclose(t->out);
+	t->out = NULL;
 }
 
 static int load_rgba(unsigned char **out, unsigned *w, unsigned *h, const char *path,
@@ -711,9 +741,9 @@ out:
 	return rc;
 }
 
-static int write_all(const void *p, size_t n)
+static int write_all(FILE *out, const void *p, size_t n)
 {
-	return fwrite(p, 1, n, stdout) == n ? 0 : -1;
+	return fwrite(p, 1, n, out) == n ? 0 : -1;
 }
 
 static int preview_draw(const struct term *t, const char *path, struct err *err)
@@ -743,11 +773,19 @@ static int preview_draw(const struct term *t, const char *path, struct err *err)
 	chafa_canvas_config_set_cell_geometry(cc, cw, ch);
 	chafa_canvas_config_set_canvas_mode(cc, t->canvas);
 	chafa_canvas_config_set_pixel_mode(cc, t->pixel);
+	if (t->plain) {
+		ChafaSymbolMap *sm = chafa_symbol_map_new();
+
+		chafa_symbol_map_add_by_tags(sm, CHAFA_SYMBOL_TAG_ASCII);
+		chafa_canvas_config_set_symbol_map(cc, sm);
+		chafa_symbol_map_unref(sm);
+	}
 	canvas = chafa_canvas_new(cc);
 	chafa_canvas_draw_all_pixels(canvas, CHAFA_PIXEL_RGBA8_UNASSOCIATED, px, (gint)w, (gint)h,
 				     (gint)w * 4);
 	gs = chafa_canvas_print(canvas, t->ti);
 
+	/* what was printed before (the path) comes first, whichever stream draws */
 	fflush(stdout);
 	if (t->passthrough && t->pixel != CHAFA_PIXEL_MODE_SYMBOLS) {
 		/* tmux does not know the picture takes room: make the room first, draw at its
@@ -760,16 +798,16 @@ static int preview_draw(const struct term *t, const char *path, struct err *err)
 			err_set(err, "out of memory");
 			rc = -1;
 		} else {
-			rc = write_all(wrapped.data, wrapped.len);
+			rc = write_all(t->out, wrapped.data, wrapped.len);
 		}
 	} else {
-		rc = write_all(gs->str, gs->len);
+		rc = write_all(t->out, gs->str, gs->len);
 		if (!rc)
-			rc = write_all("\n", 1);
+			rc = write_all(t->out, "\n", 1);
 	}
-	if (fflush(stdout) != 0 || rc < 0) {
+	if (fflush(t->out) != 0 || rc < 0) {
 		if (!err->msg[0])
-			err_set(err, "cannot write to stdout: %s", strerror(errno));
+			err_set(err, "cannot write to the terminal: %s", strerror(errno));
 		rc = -1;
 	}
 	buf_release(&wrapped);
@@ -799,29 +837,30 @@ static size_t preview_run(const struct config *cfg, enum mode mode, const char *
 	how = preview_decide(mode, cfg->preview_inline, &env, json, quiet, &why);
 	if (how == PREVIEW_NONE) {
 		if (why)
-			fprintf(stderr, "imagen: preview: %s\n", why);
+			cli_error("preview: %s", why);
 		return why ? npaths : 0;
 	}
 	if (n > PREVIEW_IMAGES_MAX) {
 		if (!quiet)
-			fprintf(stderr, "imagen: preview: showing the first %d of %zu images\n",
-				PREVIEW_IMAGES_MAX, npaths);
+			cli_error("preview: showing the first %d of %zu images", PREVIEW_IMAGES_MAX,
+				  npaths);
 		n = PREVIEW_IMAGES_MAX;
 	}
 	memset(&v, 0, sizeof(v));
 	if (how == PREVIEW_WINDOW) {
 		if (viewer_find(&v, cfg, &err) < 0) {
-			fprintf(stderr, "imagen: preview: %s\n", err.msg);
+			cli_error("preview: %s", err.msg);
 			return npaths;
 		}
-	} else {
-		term_open(&t, &env);
+	} else if (term_open(&t, &env, preview_target(&env, json), &err) < 0) {
+		cli_error("preview: %s", err.msg);
+		return npaths;
 	}
 	for (i = 0; i < n; i++) {
 		err_clear(&err);
 		if ((how == PREVIEW_WINDOW ? preview_window(cfg, &v, paths[i], &err)
 					   : preview_draw(&t, paths[i], &err)) < 0) {
-			fprintf(stderr, "imagen: preview: %s\n", err.msg);
+			cli_error("preview: %s", err.msg);
 			failed++;
 		}
 	}

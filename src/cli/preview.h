@@ -7,7 +7,7 @@
 
 #include "util/buf.h"
 #include "core/config.h"
-#include "core/previewcmd.h" /* preview_check_command */
+#include "core/previewcmd.h" /* preview_check_command, preview_expand_command */
 #include "util/err.h"
 
 /* Inline drawing: never taller than this many rows, nor than half the terminal. */
@@ -26,23 +26,33 @@ struct preview_env {
 	int in_tmux;    /* $TMUX set */
 	int ci;         /* $CI set (and not "false"/"0") */
 	int term_dumb;  /* $TERM unset or "dumb" */
+	int stderr_tty; /* isatty(2) */
+	int dev_tty;    /* /dev/tty opens for writing: the process has a controlling terminal */
 };
 
-/** Fill env from the environment and stdout. */
+/** Fill env from the environment, stdout, stderr and /dev/tty. */
 void preview_env_read(struct preview_env *env);
+
+/* Where an inline drawing goes. */
+enum preview_target { PREVIEW_TO_NONE = 0, PREVIEW_TO_STDOUT, PREVIEW_TO_STDERR, PREVIEW_TO_TTY };
+
+/**
+ * The terminal an inline drawing goes to, never a pipe or a file (what scripts capture
+ * stays clean): stdout when it is a terminal and does not carry the --json record, else
+ * stderr when it is a terminal, else /dev/tty, else none.  Pure.
+ */
+enum preview_target preview_target(const struct preview_env *env, int json);
 
 /**
  * How to preview, given the resolved mode, preview.inline (-1 auto, 0, 1) and what the
- * run prints.  auto previews only on a terminal, outside CI, without --json or -q; on
- * forces it where possible.  When the answer is PREVIEW_NONE for a reason the user
- * should hear about (mode on), *why (if non-NULL) is set to a static explanation, else
- * to NULL.  Pure: no I/O.
+ * run prints.  auto previews only when stdout is a terminal, outside CI, without --json
+ * or -q, and not on TERM=dumb; on forces it where possible (inline only when
+ * preview_target() finds a terminal; on TERM=dumb as plain text).  When the answer is PREVIEW_NONE
+ * for a reason the user should hear about (mode on), *why (if non-NULL) is set to a static
+ * explanation, else to NULL.  Pure: no I/O.
  */
 enum preview_how preview_decide(enum mode mode, int inline_cfg, const struct preview_env *env,
 				int json, int quiet, const char **why);
-
-/** The template with each {path} replaced by the shell-quoted path; *out is malloc'd. */
-int preview_expand_command(char **out, const char *tmpl, const char *path, struct err *err);
 
 /** Append s to b quoted for /bin/sh ('…', with ' as '\''). */
 int preview_shell_quote(struct buf *b, const char *s);

@@ -1,6 +1,8 @@
 /* meta.c - sidecar JSON, A1111 infotext and reading them back for --from. */
 #include "core/meta.h"
 
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,24 +53,109 @@ json_t *meta_sidecar(const struct gen_info *in)
 	return o;
 }
 
-char *meta_infotext(const struct gen_info *in)
+/* The first of keys that obj holds as a string or a number (borrowed), else NULL. */
+static const json_t *first_of(const json_t *obj, const char *const *keys)
 {
+	const json_t *v;
+
+	for (; obj && *keys; keys++) {
+		v = json_object_get(obj, *keys);
+		if (json_is_number(v) || (json_is_string(v) && *json_string_value(v)))
+			return v;
+	}
+	return NULL;
+}
+
+/* What the upstream reported (metadata) wins over what was asked for (--set options). */
+static const json_t *known(const struct gen_info *in, const char *const *keys)
+{
+	const json_t *v = first_of(in->res->metadata, keys);
+
+	return v ? v : first_of(in->options, keys);
+}
+
+/* params[key] = v (a copy) when v is known; 0, or -1 when memory is short. */
+static int put_known(json_t *params, const char *key, const json_t *v)
+{
+	return v ? json_object_set_new(params, key, json_deep_copy(v)) : 0;
+}
+
+/*
+ * The parameter line, in A1111's order and spelling (create_infotext in its
+ * modules/processing.py; protocols/a1111.md §6), from what the result and the request
+ * know.  Adapters name these facts differently: a1111 reports sampler, scheduler,
+ * cfg_scale, sd_model_hash and sd_model_name; comfyui sampler, scheduler and cfg; the
+ * rest can only come from --set options.  Values are written as the upstream spells
+ * them (ComfyUI's "euler" stays "euler").
+ */
+static json_t *own_params(const struct gen_info *in)
+{
+	static const char *const sampler[] = { "sampler", "sampler_name", NULL };
+	static const char *const scheduler[] = { "scheduler", "schedule_type", NULL };
+	static const char *const cfg[] = { "cfg_scale", "cfg", "guidance_scale", NULL };
+	static const char *const model_hash[] = { "sd_model_hash", "model_hash", NULL };
+	static const char *const model_name[] = { "sd_model_name", NULL };
+	static const char *const denoise[] = { "denoising_strength", "denoise", NULL };
+	static const char *const clip_skip[] = { "clip_skip", NULL };
 	const struct imagen_result *res = in->res;
+	const json_t *name = first_of(res->metadata, model_name);
 	json_t *params = json_object();
-	char size[32], *text = NULL;
+	char size[32];
 
 	if (!params)
 		return NULL;
 	snprintf(size, sizeof(size), "%dx%d", res->width, res->height);
 	if ((res->steps && json_object_set_new(params, "Steps", json_integer(res->steps)) < 0) ||
+	    put_known(params, "Sampler", known(in, sampler)) < 0 ||
+	    put_known(params, "Schedule type", known(in, scheduler)) < 0 ||
+	    put_known(params, "CFG scale", known(in, cfg)) < 0 ||
 	    (res->seed_honoured &&
 	     json_object_set_new(params, "Seed", json_integer(res->seed)) < 0) ||
 	    json_object_set_new(params, "Size", json_string(size)) < 0 ||
-	    (res->model && json_object_set_new(params, "Model", json_string(res->model)) < 0))
-		goto out;
-	text = infotext_format(in->final_prompt, in->negative, params);
-out:
-	json_decref(params);
+	    put_known(params, "Model hash", first_of(res->metadata, model_hash)) < 0 ||
+	    (name ? put_known(params, "Model", name) < 0
+		  : res->model &&
+			     json_object_set_new(params, "Model", json_string(res->model)) < 0) ||
+	    put_known(params, "Denoising strength", known(in, denoise)) < 0 ||
+	    put_known(params, "Clip skip", known(in, clip_skip)) < 0) {
+		json_decref(params);
+		return NULL;
+	}
+	return params;
+}
+
+/* The upstream's own parameters (a1111 hands back the infotext it wrote), NULL when there
+ * is none or it does not parse: then ours stand alone. */
+static json_t *upstream_params(const struct gen_info *in)
+{
+	const json_t *v = json_object_get(in->res->metadata, "infotext");
+	char *prompt = NULL, *neg = NULL;
+	json_t *params = NULL;
+	struct err err = ERR_INIT;
+
+	if (!json_is_string(v) ||
+	    infotext_parse(json_string_value(v), &prompt, &neg, &params, &err) < 0)
+		return NULL;
+	free(prompt);
+	free(neg);
+	if (!json_object_size(params)) {
+		json_decref(params);
+		return NULL;
+	}
+	return params;
+}
+
+char *meta_infotext(const struct gen_info *in)
+{
+	json_t *own = own_params(in), *up = upstream_params(in);
+	char *text = NULL;
+
+	/* the upstream's line is the truth about its run: its fields, in its order, win;
+	 * what only we know follows them */
+	if (own && (!up || json_object_update_missing(up, own) == 0))
+		text = infotext_format(in->final_prompt, in->negative, up ? up : own);
+	json_decref(own);
+	json_decref(up);
 	return text;
 }
 
@@ -132,6 +219,37 @@ static int from_sidecar(struct repro *r, const json_t *o, const char *path, stru
 	return 0;
 }
 
+/* *dst = a copy of params[key] (a string, as infotext_parse leaves every value). */
+static int string_param(char **dst, const json_t *params, const char *key)
+{
+	const json_t *v = json_object_get(params, key);
+
+	if (!json_is_string(v))
+		return 0;
+	*dst = strdup(json_string_value(v));
+	return *dst ? 0 : -1;
+}
+
+/* A decimal number written by A1111 ("7", "6.5", "0.75"); the message names the key. */
+static int number_param(double *dst, int *has, const json_t *params, const char *key,
+			const char *path, struct err *err)
+{
+	const json_t *v = json_object_get(params, key);
+	char *end;
+	double d;
+
+	if (!json_is_string(v))
+		return 0;
+	errno = 0;
+	d = strtod(json_string_value(v), &end);
+	if (end == json_string_value(v) || *end || errno || !isfinite(d) || d < 0)
+		return err_set(err, "%s: parameters: %s '%s' is not a number", path, key,
+			       json_string_value(v));
+	*dst = d;
+	*has = 1;
+	return 0;
+}
+
 static int from_infotext(struct repro *r, const char *text, const char *path, struct err *err)
 {
 	json_t *params = NULL;
@@ -167,6 +285,17 @@ static int from_infotext(struct repro *r, const char *text, const char *path, st
 		}
 		r->steps = (int)n;
 	}
+	if (number_param(&r->cfg_scale, &r->has_cfg, params, "CFG scale", path, err) < 0 ||
+	    number_param(&r->denoise, &r->has_denoise, params, "Denoising strength", path, err) <
+		    0 ||
+	    string_param(&r->sampler, params, "Sampler") < 0 ||
+	    string_param(&r->scheduler, params, "Schedule type") < 0 ||
+	    string_param(&r->model, params, "Model") < 0 ||
+	    string_param(&r->model_hash, params, "Model hash") < 0) {
+		if (!err->msg[0])
+			err_set(err, "out of memory");
+		goto out;
+	}
 	if ((v = json_object_get(params, "Size")) && json_is_string(v)) {
 		char tail;
 
@@ -179,17 +308,28 @@ static int from_infotext(struct repro *r, const char *text, const char *path, st
 		r->width = w;
 		r->height = h;
 	}
+	r->params = params;
+	params = NULL;
 	rc = 0;
 out:
 	json_decref(params);
 	return rc;
 }
 
+int meta_is_sidecar(const unsigned char *data, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len && (data[i] == ' ' || data[i] == '\n' || data[i] == '\t' || data[i] == '\r'))
+		i++;
+	return i < len && data[i] == '{';
+}
+
 int repro_load(struct repro *r, const char *path, struct err *err)
 {
 	unsigned char *data = NULL;
 	struct png_text *texts = NULL;
-	size_t len = 0, ntexts = 0, i;
+	size_t len = 0, ntexts = 0;
 	const char *txt;
 	json_t *o = NULL;
 	json_error_t jerr;
@@ -221,11 +361,7 @@ int repro_load(struct repro *r, const char *path, struct err *err)
 		}
 		goto out;
 	}
-	for (i = 0;
-	     i < len && (data[i] == ' ' || data[i] == '\n' || data[i] == '\t' || data[i] == '\r');
-	     i++)
-		;
-	if (i < len && data[i] == '{') {
+	if (meta_is_sidecar(data, len)) {
 		o = json_loadb((const char *)data, len, 0, &jerr);
 		if (!o) {
 			err_set(err, "%s:%d:%d: invalid JSON: %s", path, jerr.line, jerr.column,
@@ -246,6 +382,21 @@ out:
 	return rc;
 }
 
+int repro_backend_options(const struct repro *r, const char *backend_type, json_t *opts,
+			  struct err *err)
+{
+	if (!r->params || !backend_type || strcmp(backend_type, "a1111"))
+		return 0;
+	if ((r->sampler && !json_object_get(opts, "sampler") &&
+	     json_object_set_new(opts, "sampler", json_string(r->sampler)) < 0) ||
+	    (r->scheduler && !json_object_get(opts, "scheduler") &&
+	     json_object_set_new(opts, "scheduler", json_string(r->scheduler)) < 0) ||
+	    (r->has_cfg && !json_object_get(opts, "cfg_scale") &&
+	     json_object_set_new(opts, "cfg_scale", json_real(r->cfg_scale)) < 0))
+		return err_set(err, "out of memory");
+	return 0;
+}
+
 void repro_release(struct repro *r)
 {
 	free(r->prompt);
@@ -253,6 +404,11 @@ void repro_release(struct repro *r)
 	free(r->negative);
 	free(r->style);
 	free(r->backend);
+	free(r->sampler);
+	free(r->scheduler);
+	free(r->model);
+	free(r->model_hash);
+	json_decref(r->params);
 	json_decref(r->options);
 	memset(r, 0, sizeof(*r));
 }

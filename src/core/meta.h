@@ -26,7 +26,17 @@ struct gen_info {
 /** The sidecar object (new reference): the same object goes into the PNG `imagen` chunk. */
 json_t *meta_sidecar(const struct gen_info *info);
 
-/** The A1111 `parameters` text (malloc'd). */
+/**
+ * The A1111 `parameters` text (malloc'd; NULL when memory is short): the final prompt,
+ * the negative prompt, and every parameter the result and the request know, in A1111's
+ * order and spelling: Steps, Sampler, Schedule type, CFG scale, Seed, Size, Model hash,
+ * Model, Denoising strength, Clip skip.  Sampler, scheduler and CFG come from the
+ * adapter's metadata (sampler, scheduler, cfg_scale or cfg), else from the --set options;
+ * Model hash and Model from a1111's sd_model_hash and sd_model_name, else the result's
+ * model.  When the upstream wrote its own infotext (metadata "infotext", as a1111 hands
+ * back), its parameters are kept as they are, in its order, and ours only add what it
+ * lacks.
+ */
 char *meta_infotext(const struct gen_info *info);
 
 /** What --from recovered from a PNG or sidecar. */
@@ -41,7 +51,20 @@ struct repro {
 	int has_seed;
 	json_t *options;    /* NULL or object */
 	const char *source; /* "imagen" chunk, "parameters" chunk, or "sidecar" */
+	/* From a parameters chunk only (an imagen chunk keeps these in options): */
+	char *sampler;    /* "Sampler", NULL when absent */
+	char *scheduler;  /* "Schedule type", NULL when absent */
+	char *model;      /* "Model", NULL when absent */
+	char *model_hash; /* "Model hash", NULL when absent */
+	double cfg_scale; /* "CFG scale" when has_cfg */
+	double denoise;   /* "Denoising strength" when has_denoise */
+	int has_cfg, has_denoise;
+	json_t *params; /* every parameter of the line as written (strings), else NULL */
 };
+
+/** 1 when data[0..len) looks like an imagen sidecar (a JSON object, leading whitespace
+ *  allowed), as repro_load() and `imagen inspect` tell one from other files. */
+int meta_is_sidecar(const unsigned char *data, size_t len);
 
 /**
  * Read path: a PNG (its `imagen` chunk, else its A1111 `parameters` chunk) or an
@@ -49,5 +72,15 @@ struct repro {
  */
 int repro_load(struct repro *out, const char *path, struct err *err);
 void repro_release(struct repro *r);
+
+/**
+ * Turn what a parameters chunk recorded into request options for a backend of type
+ * backend_type, where that backend speaks A1111's vocabulary: for "a1111" the sampler,
+ * scheduler and cfg_scale options.  A key opts already holds (a --set option) is left
+ * alone; other backend types and imagen-chunk sources add nothing (their own options
+ * were recorded as they were sent).  Returns 0, or -1 when memory is short.
+ */
+int repro_backend_options(const struct repro *r, const char *backend_type, json_t *opts,
+			  struct err *err);
 
 #endif

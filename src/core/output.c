@@ -13,7 +13,11 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <glib.h>
+
 #include "util/buf.h"
+#include "util/sha256.h"
+#include "util/utf8.h"
 
 /* Leave room in a 255-byte name for "-NNNN", the extension and the temporary prefix. */
 #define SEGMENT_MAX 200
@@ -39,14 +43,31 @@ void output_clock(struct gen_record *rec, const struct timespec *now)
 		 (int)(off / 60), (int)(off % 60));
 }
 
+/* The ASCII form of a prompt: Latin letters transliterated (é -> e, ß -> ss, Œ -> OE) by
+ * GLib's table, fixed to the C locale so a name never depends on the user's LANG; what has
+ * no ASCII form becomes '?', and bytes that are not UTF-8 become U+FFFD first.  g_free(). */
+static char *ascii_form(const char *prompt)
+{
+	char *valid, *ascii;
+
+	if (utf8_valid((const unsigned char *)prompt, strlen(prompt), NULL))
+		return g_str_to_ascii(prompt, "C");
+	valid = g_utf8_make_valid(prompt, -1);
+	ascii = g_str_to_ascii(valid, "C");
+	g_free(valid);
+	return ascii;
+}
+
 void output_slug(char out[SLUG_MAX + 1], const char *prompt)
 {
+	char *ascii = prompt && *prompt ? ascii_form(prompt) : NULL, hex[65];
+	const char *p;
 	size_t n = 0;
 	int dash = 0;
 	unsigned char c;
 
-	for (; prompt && *prompt && n < SLUG_MAX; prompt++) {
-		c = (unsigned char)*prompt;
+	for (p = ascii; p && *p && n < SLUG_MAX; p++) {
+		c = (unsigned char)*p;
 		if (c < 0x80 && isalnum(c)) {
 			if (dash && n > 0) {
 				if (n + 1 >= SLUG_MAX)
@@ -59,11 +80,20 @@ void output_slug(char out[SLUG_MAX + 1], const char *prompt)
 			dash = 1;
 		}
 	}
+	g_free(ascii);
 	while (n > 0 && out[n - 1] == '-')
 		n--;
 	out[n] = '\0';
-	if (!n)
+	if (n)
+		return;
+	if (!prompt || !*prompt) {
 		strcpy(out, "image");
+		return;
+	}
+	/* nothing with an ASCII form (東京の夜景, or only punctuation): a short hash of the
+	 * prompt keeps different prompts apart and the same prompt under one name */
+	sha256_hex(hex, prompt, strlen(prompt));
+	snprintf(out, SLUG_MAX + 1, "image-%.8s", hex);
 }
 
 static int is_placeholder(const char *name, size_t len)
@@ -391,6 +421,62 @@ out:
 	return rc;
 }
 
+/*
+ * Open the directory the rendered name puts its file in: dir itself, then each directory
+ * of sub[0..sublen) (NULL: none) created if missing and entered with
+ * openat(O_NOFOLLOW | O_DIRECTORY) from the one before, so that a symbolic link inside the
+ * output directory (out/link -> /elsewhere) is never followed and no rename between the
+ * steps can redirect the walk.  The output directory itself may be a link: the user named
+ * it.  Returns the descriptor, or -1 with err naming the path.
+ */
+static int open_template_dirs(const char *dir, const char *sub, size_t sublen, struct err *err)
+{
+	size_t at = 0, len;
+	char name[SEGMENT_MAX + 1];
+	int dfd, next;
+
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return err_set(err, "%s: %s", dir, strerror(errno));
+	while (sub && at < sublen) {
+		len = strcspn(sub + at, "/");
+		if (len > sublen - at)
+			len = sublen - at;
+		/* check_segments() bounds every segment: this cannot cut one */
+		snprintf(name, sizeof(name), "%.*s", (int)len, sub + at);
+		if (mkdirat(dfd, name, 0777) < 0 && errno != EEXIST) {
+			err_set(err, "cannot create directory %s/%.*s: %s", dir, (int)(at + len),
+				sub, strerror(errno));
+			close(dfd);
+			return -1;
+		}
+		next = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0) {
+			int saved = errno;
+			struct stat st;
+
+			if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    S_ISLNK(st.st_mode))
+				err_set(err,
+					"%s/%.*s is a symbolic link: files are only written inside "
+					"the output directory",
+					dir, (int)(at + len), sub);
+			else if (saved == ENOTDIR)
+				err_set(err, "%s/%.*s is not a directory", dir, (int)(at + len),
+					sub);
+			else
+				err_set(err, "%s/%.*s: %s", dir, (int)(at + len), sub,
+					strerror(saved));
+			close(dfd);
+			return -1;
+		}
+		close(dfd);
+		dfd = next;
+		at += len + 1;
+	}
+	return dfd;
+}
+
 int output_write(struct gen_record *rec, const char *dir, const char *tmpl, const struct iovec *iov,
 		 int iovcnt, const char *sidecar, struct err *err)
 {
@@ -418,13 +504,10 @@ int output_write(struct gen_record *rec, const char *dir, const char *tmpl, cons
 		err_set(err, "out of memory");
 		goto out;
 	}
-	if (output_mkdirs(full_dir, err) < 0)
+	if (output_mkdirs(dir, err) < 0 ||
+	    (dfd = open_template_dirs(dir, base != rel ? rel : NULL,
+				      base != rel ? (size_t)(base - rel - 1) : 0, err)) < 0)
 		goto out;
-	dfd = open(full_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0) {
-		err_set(err, "%s: %s", full_dir, strerror(errno));
-		goto out;
-	}
 	ext = strrchr(base, '.');
 	if (!ext || ext == base)
 		ext = base + strlen(base);

@@ -37,8 +37,13 @@ struct gen_record {
 /** Take the clock reading and fill date/time/iso. */
 void output_clock(struct gen_record *rec, const struct timespec *now);
 
-/** The slug of a prompt: lowercased ASCII alphanumerics, other runs collapsed to one
- *  '-', trimmed, at most SLUG_MAX characters, "image" when nothing is left. */
+/**
+ * The slug of a prompt: Latin letters transliterated to ASCII (é -> e, ß -> ss, the same
+ * whatever the locale), lowercased ASCII alphanumerics kept, every other run collapsed to
+ * one '-', trimmed, at most SLUG_MAX characters.  When nothing is left (a script with no
+ * ASCII form, or only punctuation) "image-" and the first 8 hex digits of the prompt's
+ * SHA-256; "image" for an empty or NULL prompt.
+ */
 void output_slug(char out[SLUG_MAX + 1], const char *prompt);
 
 /** Check a naming template: known placeholders only, relative, no "." or ".."
@@ -59,7 +64,9 @@ int output_mkdirs(const char *dir, struct err *err);
 /**
  * Write the image (the pieces iov[0..iovcnt) in order: one for a plain buffer, several
  * from pngmeta_splice()) and, when sidecar is non-NULL, the sidecar text under dir
- * using the rendered template.  Each file goes to a temporary name in the same directory,
+ * using the rendered template.  The template's directories are created under dir as
+ * needed and entered with openat(O_NOFOLLOW): a symbolic link inside dir is refused, never
+ * followed (dir itself may be one).  Each file goes to a temporary name in the same directory,
  * is fsync'd and renamed without replacing anything: on a clash "-1", "-2", … are
  * put before the extension (the image and its sidecar share the suffix).  Fills the
  * paths in rec.  If the image lands but the sidecar fails, rec->image_path is set,

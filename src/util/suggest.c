@@ -1,3 +1,4 @@
+/* suggest.c - "did you mean": edit distance and abbreviations. */
 #include "util/suggest.h"
 
 #include <stdlib.h>
@@ -37,19 +38,36 @@ size_t suggest_distance(const char *a, const char *b)
 	return best;
 }
 
+/* The one candidate that starts with word, NULL when none or several do. */
+static const char *unique_prefix(const char *word, const char *const *candidates)
+{
+	const char *found = NULL;
+	size_t wl = strlen(word);
+
+	for (; candidates && *candidates; candidates++) {
+		if (strncmp(*candidates, word, wl) || !(*candidates)[wl])
+			continue;
+		if (found)
+			return NULL;
+		found = *candidates;
+	}
+	return found;
+}
+
 const char *suggest_closest(const char *word, const char *const *candidates)
 {
 	const char *best = NULL;
 	size_t best_d = (size_t)-1, d, wl = strlen(word);
 
-	for (; candidates && *candidates; candidates++) {
-		d = suggest_distance(word, *candidates);
+	for (const char *const *c = candidates; c && *c; c++) {
+		d = suggest_distance(word, *c);
 		if (d < best_d) {
 			best_d = d;
-			best = *candidates;
+			best = *c;
 		}
 	}
-	if (!best || best_d > 2 || best_d * 2 >= wl + (wl == 1))
-		return NULL;
-	return best;
+	if (best && best_d <= 2 && best_d * 2 < wl + (wl == 1))
+		return best;
+	/* an abbreviation ("gen" for generate) is as plausible as a typo, when it names one */
+	return wl >= SUGGEST_PREFIX_MIN ? unique_prefix(word, candidates) : NULL;
 }

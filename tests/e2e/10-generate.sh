@@ -112,11 +112,35 @@ test_template_cannot_escape_output_dir() {
 	[ -z "$(ls -A out 2>/dev/null)" ] || fail "files written for refused templates: $(ls -A out)"
 }
 
+test_symlinked_directory_inside_output_dir_is_not_followed() {
+	mkdir -p out elsewhere
+	ln -s "$HOME/elsewhere" out/link
+	im generate -W 16 -H 16 --seed 3 -o out --name 'link/{slug}.png' "linked"
+	expect_rc 1
+	expect_one_error_line
+	expect_contains "$ERR" "imagen: output: $HOME/out/link is a symbolic link: files are only written inside the output directory; the image was saved to "
+	[ -z "$(ls -A elsewhere)" ] || fail "written through the link: $(ls -A elsewhere)"
+	# nothing generated is lost: the image is where the message says
+	expect_file "$OUT"
+	expect_file "${OUT%.png}.json"
+	# an output directory that is itself a link is the user's choice and is used
+	ln -s "$HOME/elsewhere" via
+	im generate -W 16 -H 16 --seed 3 -o via --name 'sub/{slug}.png' "linked"
+	expect_rc 0
+	expect_file "$HOME/elsewhere/sub/linked.png"
+}
+
 test_slug_rules() {
 	im generate --json --seed 1 -o out "  Ünïcode ... ROCKS!! / ../etc "
-	expect_eq "$(jqr "$OUT" .slug)" "n-code-rocks-etc" slug
+	expect_eq "$(jqr "$OUT" .slug)" "unicode-rocks-etc" slug
+	im generate --json --seed 1 -o out "Café crème brûlée"
+	expect_eq "$(jqr "$OUT" .slug)" "cafe-creme-brulee" "Latin letters transliterated"
+	expect_match "$(jqr "$OUT" .image)" "/[0-9-]+-cafe-creme-brulee-1\.png$" "file name"
+	# no ASCII form: "image-" and 8 hex digits of the prompt's SHA-256, so prompts stay apart
+	im generate --json --seed 1 -o out "東京の夜景"
+	expect_eq "$(jqr "$OUT" .slug)" "image-$(printf '東京の夜景' | sha256sum | cut -c1-8)" "CJK slug"
 	im generate --json --seed 1 -o out "!!!"
-	expect_eq "$(jqr "$OUT" .slug)" "image" "empty slug fallback"
+	expect_eq "$(jqr "$OUT" .slug)" "image-$(printf '!!!' | sha256sum | cut -c1-8)" "empty slug fallback"
 	im generate --json --seed 1 -o out "$(printf 'word%.0s ' {1..30})"
 	slug=$(jqr "$OUT" .slug)
 	[ ${#slug} -le 40 ] || fail "slug longer than 40: $slug"

@@ -148,11 +148,70 @@ test_inspect_human_and_json() {
 	expect_contains "$OUT" "Steps: 20, Seed: 12, Size: 40x30, Model: imagen-mock-1"
 }
 
+test_inspect_reads_a_sidecar_as_from_does() {
+	im generate --seed 21 -W 40 -H 24 -n "fog" -o out "a sidecar fox"
+	side=${OUT%.png}.json
+	im inspect "$side"
+	expect_rc 0
+	expect_match "$OUT" "^file +$side \(sidecar, [0-9]+ bytes\)" header
+	expect_match "$OUT" "prompt +a sidecar fox" prompt
+	expect_match "$OUT" "seed +21" seed
+	expect_match "$OUT" "negative prompt +fog" negative
+	im inspect --json "$side"
+	expect_rc 0
+	expect_eq "$(jqr "$OUT" .kind)" sidecar kind
+	expect_eq "$(jqr "$OUT" .width)x$(jqr "$OUT" .height)" 40x24 size
+	expect_eq "$(jqr "$OUT" .imagen)" "$(jq . "$side")" "the sidecar, exactly"
+	echo '{"prompt": ' >"$HOME/trunc.json"
+	im inspect "$HOME/trunc.json"
+	expect_rc 1
+	expect_one_error_line
+	expect_match "$ERR" "^imagen: inspect: $HOME/trunc.json:[0-9]+:[0-9]+: invalid JSON" truncated
+}
+
+# A PNG whose text chunks try to retitle and clear the terminal (OSC 0, ED), and a C1 CSI.
+evil_png() { # out
+	python3 - "$1" <<'PY'
+import sys, struct, zlib, json
+def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+evil = "\x1b]0;PWNED\x07\x1b[2J"
+side = {"prompt": "fox " + evil, "seed": 1, "width": 4, "height": 4, "style": "none\x9b2J"}
+raw = b"".join(b"\0" + b"\x80\x40\x20" * 4 for _ in range(4))
+png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 4, 4, 8, 2, 0, 0, 0))
+png += chunk(b"tEXt", b"parameters\0" + ("castle " + evil + "\nSteps: 3, Seed: 1, Size: 4x4").encode("latin-1"))
+png += chunk(b"tEXt", b"imagen\0" + json.dumps(side).encode())
+png += chunk(b"tEXt", b"Comment\0" + b"hi\x9b" + b"31m " + evil.encode("latin-1"))
+png += chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+open(sys.argv[1], "wb").write(png)
+PY
+}
+
+test_inspect_escapes_control_characters_but_json_is_exact() {
+	evil_png "$HOME/evil.png"
+	im -v inspect "$HOME/evil.png"
+	expect_rc 0
+	# no ESC, BEL or C1 control reaches the terminal, on either stream
+	if printf '%s%s' "$OUT" "$ERR" | LC_ALL=C grep -qP '[\x00-\x08\x0b-\x1f\x7f]|\xc2[\x80-\x9f]'; then
+		fail "control characters printed: $(printf '%s' "$OUT" | od -c | head)"
+	fi
+	expect_contains "$OUT" 'fox \x1b]0;PWNED\x07\x1b[2J' "escaped prompt"
+	expect_contains "$OUT" 'none\u009b2J' "escaped C1 in the style"
+	expect_contains "$OUT" 'castle \x1b]0;PWNED' "escaped parameters text"
+	expect_contains "$OUT" 'hi\u009b31m' "escaped other chunk"
+	# --json is for machines: the exact text
+	im inspect --json "$HOME/evil.png"
+	expect_eq "$(jqr "$OUT" .imagen.prompt)" "fox $(printf '\033]0;PWNED\a\033[2J')" "json prompt"
+	# a file name is outside text too, in messages as well
+	im inspect "$HOME/$(printf 'x\033[2Jy').png"
+	expect_rc 1
+	expect_eq "$ERR" "imagen: inspect: $HOME/x\x1b[2Jy.png: No such file or directory"
+}
+
 test_inspect_rejects_non_png_and_corruption() {
 	echo "not png" >"$HOME/x.png"
 	im inspect "$HOME/x.png"
 	expect_rc 1
-	expect_eq "$ERR" "imagen: inspect: $HOME/x.png: not a PNG file"
+	expect_eq "$ERR" "imagen: inspect: $HOME/x.png: not a PNG or an imagen sidecar"
 	im generate --seed 1 -W 32 -H 32 -o out "corrupt me"
 	head -c 60 "$OUT" >"$HOME/trunc.png"
 	im inspect "$HOME/trunc.png"

@@ -23,6 +23,20 @@ test_help_lists_every_command() {
 	expect_contains "$OUT" "validate"
 	im help nope
 	expect_rc 2
+	im help gen
+	expect_rc 2
+	expect_eq "$ERR" "imagen: help: unknown command 'gen' (did you mean 'generate'?)"
+}
+
+test_help_shows_defaults() {
+	im help url
+	expect_rc 0
+	expect_match "$OUT" "^      --expires SECONDS +how long the URL stays valid \(default: 3600\)$" "--expires"
+	# the common options, in every command's help, generate's included
+	for c in generate url inspect; do
+		im help $c
+		expect_match "$OUT" "^ +\(default: \\\$IMAGEN_CONFIG, else ~/\.config/imagen/imagen\.yaml\)$" "--config in help $c"
+	done
 }
 
 test_version() {
@@ -38,6 +52,13 @@ test_unknown_command_and_no_command() {
 	im genrate "x"
 	expect_rc 2
 	expect_eq "$ERR" "imagen: unknown command 'genrate' (did you mean 'generate'?)"
+	# an abbreviation that names one command
+	im gen "x"
+	expect_rc 2
+	expect_eq "$ERR" "imagen: unknown command 'gen' (did you mean 'generate'?)"
+	im sy
+	expect_rc 2
+	expect_eq "$ERR" "imagen: unknown command 'sy' (see imagen --help)"
 	im
 	expect_rc 2
 	expect_contains "$ERR" "usage: imagen"

@@ -91,8 +91,36 @@ test_tmux_window_runs_viewer_on_exactly_the_written_file() {
 	# a second window, named after the image, not focused; imagen did not wait for it
 	expect_eq "$(windows)" "0 1 main
 1 0 $name" windows
-	expect_contains "$(tx list-panes -t t:1 -F '#{pane_start_command}')" "$T_TMP/viewer '$img'"
+	# the path is an argument of the shell, never part of its text
+	cmd=$(tx list-panes -t t:1 -F '#{pane_start_command}')
+	expect_contains "$cmd" "$T_TMP/viewer \\\"\\\${IMAGEN_IMAGE}\\\"\" imagen-preview $img" "start command"
 	expect_eq "$(tx list-panes -t t:1 -F '#{pane_current_path}')" "$HOME" "viewer's directory"
+}
+
+test_tmux_command_never_runs_code_from_a_file_name() {
+	tmux_start
+	im generate --seed 1 -o s "hostile"
+	# a file name built to break out of every kind of quoting
+	evil='s/$(touch pwned1)`touch pwned2`'"'"'"; touch pwned3; ".png'
+	cp "$OUT" "$evil"
+	printf '%s\n' "$evil" >"$T_TMP/evil.name"
+	# the issue's examples (double quotes, sh -c '...'), plain, and a user's own quotes
+	for tmpl in 'echo "{path}" >>VLOG' "sh -c 'echo {path} >>VLOG'" 'echo {path} >>VLOG' \
+		"echo '{path}' >>VLOG"; do
+		rm -f "$T_TMP/viewer.log"
+		tmpl=${tmpl//VLOG/$T_TMP/viewer.log}
+		mkdir -p "$(dirname "$CFG")"
+		printf 'preview:\n  command: %s\n' "$(jq -n --arg t "$tmpl" '$t')" >"$CFG"
+		"$IMAGEN" config validate >/dev/null || fail "config refused: $tmpl"
+		in_pane '"$IMAGEN" show "$(cat "$T_TMP/evil.name")" 2>"$T_TMP/pane.err"'
+		expect_rc 0
+		expect_eq "$ERR" "" stderr
+		wait_for_file "$T_TMP/viewer.log" || fail "the viewer never ran: $tmpl"
+		expect_eq "$(cat "$T_TMP/viewer.log")" "$HOME/$evil" "what $tmpl saw"
+		for f in pwned1 pwned2 pwned3; do
+			expect_no_file "$HOME/$f"
+		done
+	done
 }
 
 test_tmux_auto_on_a_terminal_opens_a_window_and_focus_is_honoured() {
@@ -405,17 +433,90 @@ test_inline_false_and_auto_rules_outside_tmux() {
 	return 0
 }
 
-test_on_draws_into_a_pipe_but_never_into_json() {
-	TERM=xterm-256color COLUMNS=40 im generate --preview=on --seed 1 -o p "piped"
+# Run shell text under a pseudo-terminal (IMAGEN exported); PTY gets what the terminal
+# received, RC the exit status of the text.
+on_pty_sh() { # env assignments... -- shell text
+	local envs=()
+	while [ "$1" != -- ]; do
+		envs+=("$1")
+		shift
+	done
+	shift
+	env "${envs[@]}" IMAGEN="$IMAGEN" SHELL=/bin/sh script -qec "$1" /dev/null </dev/null \
+		>"$T_TMP/pty.out" 2>&1
+	RC=$?
+	PTY=$(cat "$T_TMP/pty.out")
+	grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$T_TMP/pty.out" &&
+		fail "sanitizer finding: $PTY"
+	return 0
+}
+
+test_inline_never_draws_into_a_pipe_or_the_json() {
+	# stdout is a pipe: the picture goes to the terminal (stderr), the pipe gets the path only
+	on_pty_sh TERM=xterm-256color COLUMNS=40 -- \
+		'"$IMAGEN" generate --preview=on --seed 1 -o p piped | cat >"$HOME/captured"'
+	expect_eq "$RC" 0 "exit status"
+	expect_eq "$(cat "$HOME/captured")" "$(ls "$HOME"/p/*.png)" "what the pipe got"
+	[ "$(grep -c '[▀▄▌▐█▁▂▃▅▆▇▔]' <<<"$PTY")" -ge 4 ] || fail "nothing drawn on the terminal: $PTY"
+	# --json: the record exactly on stdout, the picture on the terminal
+	on_pty_sh TERM=xterm-256color COLUMNS=40 -- \
+		'"$IMAGEN" generate --preview=on --json --seed 1 -o p json >"$HOME/record"'
+	expect_eq "$RC" 0 "exit status"
+	jq -e .image "$HOME/record" >/dev/null || fail "stdout is not just the JSON record: $(cat "$HOME/record")"
+	[ "$(grep -c '[▀▄▌▐█▁▂▃▅▆▇▔]' <<<"$PTY")" -ge 4 ] || fail "nothing drawn with --json: $PTY"
+	# both streams captured: the controlling terminal still shows it
+	on_pty_sh TERM=xterm-256color COLUMNS=40 -- \
+		'"$IMAGEN" show "$HOME"/p/*piped*.png >"$HOME/out" 2>"$HOME/err"'
+	expect_eq "$RC" 0 "exit status"
+	expect_eq "$(cat "$HOME/out" "$HOME/err")" "" "captured streams"
+	[ "$(grep -c '[▀▄▌▐█▁▂▃▅▆▇▔]' <<<"$PTY")" -ge 4 ] || fail "nothing drawn on /dev/tty: $PTY"
+	# no terminal at all (these tests run without one): one line says so, nothing drawn
+	TERM=xterm-256color im generate --preview=on --seed 1 -o p "nowhere"
 	expect_rc 0
-	expect_eq "$ERR" "" stderr
-	expect_file "$(head -1 <<<"$OUT")"
-	[ "$(grep -c '[▀▄▌▐█▁▂▃▅▆▇▔]' <<<"$OUT")" -ge 4 ] || fail "on did not draw into the pipe"
-	TERM=xterm-256color im generate --preview=on --json --seed 1 -o p "json"
-	expect_rc 0
-	jq -e .image <<<"$OUT" >/dev/null || fail "stdout is not just the JSON record: $OUT"
+	expect_eq "$(grep -c . <<<"$OUT")" 1 "stdout: the path only"
 	expect_one_error_line
+	expect_contains "$ERR" "imagen: preview: cannot draw inline: no terminal to draw on"
+	TERM=xterm-256color im generate --preview=on --json --seed 1 -o p "json"
+	jq -e .image <<<"$OUT" >/dev/null || fail "stdout is not just the JSON record: $OUT"
 	expect_contains "$ERR" "imagen: preview: cannot draw inline: stdout carries the --json record"
+}
+
+test_dumb_terminal_gets_no_escape_sequences() {
+	im generate --seed 6 -W 128 -H 96 -o s "dumb fox"
+	printf '%s\n' "$OUT" >"$HOME/img.name"
+	on_pty_sh TERM=dumb COLUMNS=40 -- '"$IMAGEN" show "$(cat "$HOME/img.name")"'
+	expect_eq "$RC" 0 "exit status"
+	grep -q $'\e' "$T_TMP/pty.out" && fail "escape sequences on TERM=dumb: $(od -c "$T_TMP/pty.out" | head)"
+	[ "$(grep -c '[^[:space:]]' <<<"$PTY")" -ge 4 ] || fail "nothing drawn on TERM=dumb: $PTY"
+	# characters only: plain ASCII
+	LC_ALL=C grep -q '[^[:print:][:space:]]' "$T_TMP/pty.out" && fail "non-ASCII drawing: $PTY"
+	# auto on a dumb terminal stays quiet, as before
+	on_pty TERM=dumb -- generate --seed 1 -o b "dumb"
+	expect_eq "$(grep -c . <<<"$OUT")" 1 "auto on TERM=dumb: the path only"
+	return 0
+}
+
+test_show_v_escapes_what_the_png_carries() {
+	python3 - "$HOME/evil.png" <<'PY'
+import sys, struct, zlib, json
+def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+evil = "\x1b]0;PWNED\x07\x1b[2J"
+side = {"prompt": "fox " + evil, "seed": 1, "width": 8, "height": 8}
+raw = b"".join(b"\0" + b"\x80\x40\x20" * 8 for _ in range(8))
+png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 2, 0, 0, 0))
+png += chunk(b"tEXt", b"imagen\0" + json.dumps(side).encode())
+png += chunk(b"tEXt", b"Comment\0" + b"hi\x9b" + b"31m " + evil.encode("latin-1"))
+png += chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+open(sys.argv[1], "wb").write(png)
+PY
+	# TERM=dumb: the drawing has no escape codes, so any ESC on the terminal came from the PNG
+	on_pty_sh TERM=dumb COLUMNS=40 -- '"$IMAGEN" -v -v show "$HOME/evil.png"'
+	expect_eq "$RC" 0 "exit status"
+	expect_contains "$PTY" 'fox \x1b]0;PWNED\x07\x1b[2J' "escaped prompt"
+	expect_contains "$PTY" 'hi\u009b31m \x1b]0;PWNED' "escaped text chunk"
+	LC_ALL=C grep -qP '\x1b|\x07|\xc2[\x80-\x9f]' "$T_TMP/pty.out" &&
+		fail "control characters reached the terminal: $(od -c "$T_TMP/pty.out" | head -20)"
+	return 0
 }
 
 # ---- imagen show ----
@@ -424,24 +525,23 @@ test_show_draws_existing_images_and_prints_metadata_with_v() {
 	im generate --seed 6 -W 128 -H 96 -o s "shown fox"
 	img=$OUT
 	before=$(sha256sum "$img")
-	TERM=xterm-256color COLUMNS=40 im show "$img"
+	on_pty TERM=xterm-256color COLUMNS=40 -- show "$img"
 	expect_rc 0
-	expect_eq "$ERR" "" stderr
 	[ "$(grep -c '[▀▄▌▐█▁▂▃▅▆▇▔]' <<<"$OUT")" -ge 4 ] || fail "show drew nothing"
-	TERM=xterm-256color COLUMNS=40 im -v show "$img"
+	expect_not_contains "$OUT" "imagen:" "messages"
+	on_pty TERM=xterm-256color COLUMNS=40 -- -v show "$img"
 	expect_rc 0
-	expect_match "$(head -1 <<<"$OUT")" "^file +$img \(128x96, "
+	expect_match "$(head -1 <<<"$OUT" | tr -d '\r')" "^file +$img \(128x96, "
 	expect_match "$OUT" "prompt +shown fox"
 	[ "$(grep -c '[▀▄▌▐█▁▂▃▅▆▇▔]' <<<"$OUT")" -ge 4 ] || fail "show -v drew nothing"
 	expect_eq "$(sha256sum "$img")" "$before" "the image is untouched"
 	im show "$img" nope.png
 	expect_rc 1
-	expect_eq "$ERR" "imagen: show: nope.png: No such file or directory"
+	expect_eq "$(head -1 <<<"$ERR")" "imagen: show: nope.png: No such file or directory"
 	echo "not a png" >bad.png
-	im show bad.png
+	on_pty TERM=xterm-256color -- show bad.png
 	expect_rc 1
-	expect_one_error_line
-	expect_contains "$ERR" "imagen: preview: bad.png: not a PNG image"
+	expect_contains "$OUT" "imagen: preview: bad.png: not a PNG image"
 	im show
 	expect_rc 2
 	expect_one_error_line
@@ -483,14 +583,16 @@ test_show_window_name_keeps_hashes_tmux_would_expand() {
 # valgrind cannot run on top of AddressSanitizer: only for the plain build
 [[ ${BUILD:-build} == *san* ]] || test_inline_drawing_under_memcheck() {
 	im generate --seed 6 -W 200 -H 100 -o v "memcheck"
-	TERM=xterm-256color COLUMNS=40 valgrind -q --error-exitcode=97 --leak-check=full \
-		--errors-for-leak-kinds=definite "$IMAGEN" show "$OUT" >"$T_TMP/vg.out" 2>"$T_TMP/vg.err"
-	rc=$?
-	[ $rc = 0 ] || fail "valgrind: rc $rc: $(cat "$T_TMP/vg.err")"
-	TERM=xterm-kitty COLUMNS=40 valgrind -q --error-exitcode=97 --leak-check=full \
-		--errors-for-leak-kinds=definite "$IMAGEN" show "$OUT" >"$T_TMP/vg.out" 2>"$T_TMP/vg.err"
-	rc=$?
-	[ $rc = 0 ] || fail "valgrind (kitty): rc $rc: $(cat "$T_TMP/vg.err")"
+	# under a pseudo-terminal, stdout piped: the drawing goes to the terminal (stderr)
+	for term in xterm-256color xterm-kitty dumb; do
+		rm -f "$T_TMP/vg.err"
+		on_pty_sh TERM=$term COLUMNS=40 -- "{ valgrind -q --error-exitcode=97 --leak-check=full \
+			--errors-for-leak-kinds=definite --log-file='$T_TMP/vg.err' \"\$IMAGEN\" show '$OUT'; \
+			echo \$? >'$T_TMP/vg.rc'; } | cat"
+		[ "$(cat "$T_TMP/vg.rc")" = 0 ] || fail "valgrind ($term): rc $(cat "$T_TMP/vg.rc"): $(cat "$T_TMP/vg.err")"
+		[ "$(wc -c <"$T_TMP/pty.out")" -ge 200 ] || fail "nothing drawn under memcheck ($term): $PTY"
+	done
+	return 0
 }
 
 run_tests

@@ -126,6 +126,10 @@ test_happy_path_queues_the_exact_builtin_graph() {
 	expect_eq "$(jqr "$s" .metadata.params.prompt)" 6.inputs.text "params.prompt"
 	expect_eq "$(jqr "$s" .metadata.sampler)/$(jqr "$s" .metadata.scheduler)/$(jqr "$s" .metadata.cfg)" euler/normal/8 "sampler/scheduler/cfg"
 	expect_eq "$(jqr "$s" 'has("cost")')" false "a local server costs nothing"
+	# the A1111 parameters line carries what the graph ran with, in A1111's order
+	expect_eq "$("$IMAGEN" inspect --json "${s%.json}.png" | jq -r .parameters.text | tail -1)" \
+		"Steps: 12, Sampler: euler, Schedule type: normal, CFG scale: 8, Seed: 1234, Size: 64x48, Model: sd15.safetensors" \
+		"parameters line"
 	im generate --json --seed 5 -W 64 -H 64 -o out "again"
 	expect_rc 0
 	expect_eq "$(jqr "$OUT" .cost)" null "cost in the --json record"

@@ -79,14 +79,15 @@ test_happy_path_sends_the_exact_body_and_records_everything() {
 	expect_contains "$(jqr "$s" .metadata.infotext)" "Seed: 1234, Size: 64x48" metadata.infotext
 	expect_eq "$(jqr "$s" '.metadata | has("info_error")')" false info_error
 
-	# one parameters chunk (ours replaced the upstream's) and the imagen chunk
+	# one parameters chunk (ours replaced the upstream's, keeping its fields) and the imagen chunk
 	pngcheck -q "$OUT" >/dev/null || fail "pngcheck rejects $OUT"
 	expect_eq "$(pngcheck -t "$OUT" | grep -c '^parameters:')" 1 "parameters chunks"
 	im inspect --json "$OUT"
 	expect_rc 0
 	expect_eq "$(jqr "$OUT" .parameters.text)" "a lighthouse at dusk
 Negative prompt: blurry, lowres
-Steps: 12, Seed: 1234, Size: 64x48, Model: sd15.safetensors" "parameters text"
+Steps: 12, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 6.5, Seed: 1234, Size: 64x48, Model hash: 6ce0161689, Model: sd15, Version: v1.10.1" "parameters text"
+	expect_eq "$(jqr "$OUT" .parameters.text)" "$(jqr "$s" .metadata.infotext)" "the upstream's infotext, kept"
 }
 
 test_json_record_has_null_cost() {

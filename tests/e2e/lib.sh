@@ -3,6 +3,12 @@
 # Usage in a test file:  . "$(dirname "$0")/lib.sh"; test_x() { ...; }; run_tests
 set -u
 : "${IMAGEN:?IMAGEN must point at the binary}"
+# No controlling terminal: a preview that finds no terminal on stdout or stderr may draw on
+# /dev/tty, and a test must neither depend on nor scribble over the terminal it was run
+# from.  Tests that want a terminal make their own (script(1), tmux).
+if [ -z "${IMAGEN_E2E_DETACHED:-}" ] && command -v setsid >/dev/null 2>&1; then
+	IMAGEN_E2E_DETACHED=1 exec setsid -w bash "$0" "$@"
+fi
 E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(cd "$E2E_DIR/../.." && pwd)
 

@@ -12,11 +12,11 @@
 enum { OPT_JSON = 1000, OPT_PREVIEW, OPT_COUNT = 'n', OPT_STYLE = 's' };
 
 static const struct opt_spec paint_opts[] = {
-	{ OPT_COUNT, "count", 'n', ARG_REQUIRED, "N", "how many", HINT_NONE },
-	{ OPT_STYLE, "style", 's', ARG_REQUIRED, "NAME", "style preset", HINT_STYLE },
-	{ OPT_JSON, "json", 0, ARG_NONE, NULL, "print JSON", HINT_NONE },
-	{ OPT_PREVIEW, "preview", 0, ARG_OPTIONAL, "auto|on|off", "show the image", HINT_MODE },
-	{ 0, NULL, 0, ARG_NONE, NULL, NULL, HINT_NONE },
+	{ OPT_COUNT, "count", 'n', ARG_REQUIRED, "N", "how many", HINT_NONE, NULL },
+	{ OPT_STYLE, "style", 's', ARG_REQUIRED, "NAME", "style preset", HINT_STYLE, NULL },
+	{ OPT_JSON, "json", 0, ARG_NONE, NULL, "print JSON", HINT_NONE, NULL },
+	{ OPT_PREVIEW, "preview", 0, ARG_OPTIONAL, "auto|on|off", "show the image", HINT_MODE, NULL },
+	{ 0, NULL, 0, ARG_NONE, NULL, NULL, HINT_NONE, NULL },
 };
 
 static int paint_exec(struct global_opts *g, int argc, char **argv)

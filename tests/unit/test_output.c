@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "core/output.h"
+#include "util/sha256.h"
 
 /* ---- helpers ----------------------------------------------------------------------------- */
 
@@ -91,22 +92,41 @@ static void test_slug_trims_both_ends(void **state)
 	assert_slug("\t\nnewline\n", "newline");
 }
 
-static void test_slug_utf8_is_not_alphanumeric(void **state)
+static void test_slug_transliterates_latin_letters(void **state)
 {
 	(void)state;
-	assert_slug("café au lait", "caf-au-lait");
-	assert_slug("naïve", "na-ve");
-	assert_slug("Größe über alles", "gr-e-ber-alles");
+	assert_slug("Café crème brûlée", "cafe-creme-brulee");
+	assert_slug("café au lait", "cafe-au-lait");
+	assert_slug("naïve", "naive");
+	assert_slug("Größe über alles", "grosse-uber-alles");
+	assert_slug("Œuvre of Łódź, Ørsted", "oeuvre-of-lodz-oersted");
 	assert_slug("日本語 prompt", "prompt");
+	/* bytes that are not UTF-8 are dropped like punctuation, never copied */
+	assert_slug("caf\xe9 \xff\xfe ok", "caf-ok");
 }
 
 static void test_slug_empty_gives_image(void **state)
 {
+	char want[SLUG_MAX + 1], hex[65];
+
 	(void)state;
 	assert_slug("", "image");
-	assert_slug("!!! ??? ...", "image");
-	assert_slug("日本語", "image");
 	assert_slug(NULL, "image");
+	/* nothing with an ASCII form: a short hash of the prompt keeps prompts apart */
+	sha256_hex(hex, "東京の夜景", strlen("東京の夜景"));
+	snprintf(want, sizeof(want), "image-%.8s", hex);
+	assert_slug("東京の夜景", want);
+	assert_string_equal(want, "image-d46f3ce9");
+	sha256_hex(hex, "!!! ??? ...", 11);
+	snprintf(want, sizeof(want), "image-%.8s", hex);
+	assert_slug("!!! ??? ...", want);
+	{
+		char a[SLUG_MAX + 1], b[SLUG_MAX + 1];
+
+		output_slug(a, "大阪の夜景");
+		output_slug(b, "東京の夜景");
+		assert_string_not_equal(a, b);
+	}
 }
 
 static void test_slug_truncates_to_max(void **state)
@@ -620,6 +640,79 @@ static void test_write_into_subdirectory(void **state)
 	free(dir);
 }
 
+/* A link inside the output directory is never followed, whatever depth it sits at. */
+static void assert_link_refused(const char *dir, const char *tmpl, const char *link_rel)
+{
+	struct gen_record rec;
+	struct err err = ERR_INIT;
+	char *want;
+
+	fill_record(&rec);
+	assert_int_equal(output_write(&rec, dir, tmpl,
+				      &(struct iovec){ (void *)image_bytes, sizeof(image_bytes) },
+				      1, sidecar_text, &err),
+			 -1);
+	want = xasprintf("%s/%s is a symbolic link: files are only written inside the output "
+			 "directory",
+			 dir, link_rel);
+	assert_string_equal(err.msg, want);
+	free(want);
+	assert_null(rec.image_path);
+	gen_record_release(&rec);
+}
+
+static void test_write_never_follows_a_link_inside_the_output_dir(void **state)
+{
+	char *dir = make_tmpdir(), *elsewhere = make_tmpdir(), *p;
+	struct gen_record rec;
+
+	(void)state;
+	p = xasprintf("%s/link", dir);
+	assert_int_equal(symlink(elsewhere, p), 0);
+	free(p);
+	assert_link_refused(dir, "link/{slug}.png", "link");
+	/* deeper: a real directory, then a link */
+	p = xasprintf("%s/real", dir);
+	assert_int_equal(mkdir(p, 0777), 0);
+	free(p);
+	p = xasprintf("%s/real/link", dir);
+	assert_int_equal(symlink(elsewhere, p), 0);
+	free(p);
+	assert_link_refused(dir, "real/link/deeper/{slug}.png", "real/link");
+	assert_int_equal(count_entries(elsewhere, NULL), 0);
+	/* a file where a directory should be */
+	p = xasprintf("%s/file", dir);
+	write_file(p, "x", 1);
+	free(p);
+	{
+		struct err err = ERR_INIT;
+		char *want = xasprintf("%s/file is not a directory", dir);
+
+		fill_record(&rec);
+		assert_int_equal(
+			output_write(&rec, dir, "file/{slug}.png",
+				     &(struct iovec){ (void *)image_bytes, sizeof(image_bytes) }, 1,
+				     NULL, &err),
+			-1);
+		assert_string_equal(err.msg, want);
+		free(want);
+		gen_record_release(&rec);
+	}
+	/* the output directory itself may be a link: the user chose it */
+	p = xasprintf("%s/out-link", elsewhere);
+	assert_int_equal(symlink(dir, p), 0);
+	write_one(&rec, p, "real/{slug}.png", NULL, "real/a-cat.png", NULL);
+	gen_record_release(&rec);
+	free(p);
+	p = xasprintf("%s/real/a-cat.png", dir);
+	assert_true(file_exists(p));
+	free(p);
+	remove_tree(dir);
+	remove_tree(elsewhere);
+	free(dir);
+	free(elsewhere);
+}
+
 static void test_write_refuses_bad_name(void **state)
 {
 	struct gen_record rec;
@@ -761,7 +854,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_slug_lowercases_and_collapses),
 		cmocka_unit_test(test_slug_trims_both_ends),
-		cmocka_unit_test(test_slug_utf8_is_not_alphanumeric),
+		cmocka_unit_test(test_slug_transliterates_latin_letters),
 		cmocka_unit_test(test_slug_empty_gives_image),
 		cmocka_unit_test(test_slug_truncates_to_max),
 		cmocka_unit_test(test_slug_shape_of_long_prompt),
@@ -784,6 +877,7 @@ int main(void)
 		cmocka_unit_test(test_write_skips_taken_sidecar_name),
 		cmocka_unit_test(test_write_without_sidecar),
 		cmocka_unit_test(test_write_into_subdirectory),
+		cmocka_unit_test(test_write_never_follows_a_link_inside_the_output_dir),
 		cmocka_unit_test(test_write_refuses_bad_name),
 		cmocka_unit_test(test_write_mode_honours_umask),
 		cmocka_unit_test(test_write_new_never_replaces),

@@ -497,6 +497,22 @@ static void test_suggest_closest(void **state)
 	assert_string_equal(suggest_closest("abc", abd), "abd");
 	/* more than two edits is never a typo */
 	assert_null(suggest_closest("abcdef", far));
+	/* ... but an abbreviation of one candidate is ("imagen gen") */
+	{
+		static const char *const cmds[] = { "generate", "config",     "backends", "styles",
+						    "show",     "sync",       "help",     "inspect",
+						    "version",  "completion", NULL };
+
+		assert_string_equal(suggest_closest("gen", cmds), "generate");
+		assert_string_equal(suggest_closest("insp", cmds), "inspect");
+		assert_string_equal(suggest_closest("comp", cmds), "completion");
+		/* too short, or naming two */
+		assert_null(suggest_closest("ge", cmds));
+		assert_null(suggest_closest("sy", cmds));
+		assert_string_equal(suggest_closest("abcx", far), "abcxyz");
+		assert_null(suggest_closest("abcd",
+					    (const char *const[]){ "abcdxyz", "abcdwvu", NULL }));
+	}
 }
 
 int main(void)
