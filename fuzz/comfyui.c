@@ -1,7 +1,7 @@
 /* comfyui.c - the comfyui adapter's readers of what a server sends: websocket messages
  * (against the built-in graph), a /history answer, a POST /prompt error body, an
- * execution error, and a workflow graph (a user's exported file).  on_message and
- * describe_execution_error are static: the adapter's source is included. */
+ * execution error, and a workflow graph (a user's exported file).  on_message is
+ * static: the adapter's source is included. */
 #include "fuzz.h"
 
 #include "backends/comfyui.c"
@@ -18,7 +18,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&req, 0, sizeof(req));
 	memset(&r, 0, sizeof(r));
 	r.req = &req;
-	r.graph = json_loads(builtin_txt2img, 0, NULL);
+	if (comfyui_load_graph(&r.graph, "fuzz", BUILTIN_TXT2IMG, &err) < 0)
+		return 0;
 	snprintf(r.prompt_id, sizeof(r.prompt_id), "p1");
 	(void)on_message(&r, data, size, &err);
 	json_decref(r.graph);
@@ -31,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		json_decref(images);
 	comfyui_describe_prompt_error(line, sizeof(line), j);
 	err_clear(&err);
-	describe_execution_error(&err, j);
+	comfyui_describe_execution_error(&err, j);
 	err_clear(&err);
 	if (comfyui_params_detect(&p, j, NULL, "fuzz", &err) == 0) {
 		pj = comfyui_params_json(p);

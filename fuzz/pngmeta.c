@@ -13,7 +13,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	unsigned char *out = NULL;
 	size_t n = 0, out_len = 0;
 
-	(void)pngmeta_sniff_mime(data, size);
 	if (pngmeta_check(data, size, &w, &h, &err) != 0)
 		return 0;
 	if (pngmeta_read_text(&texts, &n, data, size, &err) == 0) {

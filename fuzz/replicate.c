@@ -1,6 +1,6 @@
 /* replicate.c - the replicate adapter's reading of a prediction answer: the status check
  * with the error body of a failure, the prediction fields (timestamps, error text, logs),
- * and every output URL (data: URLs decoded, hosts judged).  The readers are static: the
+ * and every output URL (data: URLs decoded by util/base64.c as the adapter does, hosts judged).  The readers are static: the
  * adapter's source is included. */
 #include "fuzz.h"
 
@@ -13,7 +13,9 @@ static void one_output(const char *u)
 	char red[2048];
 
 	if (!strncmp(u, "data:", 5)) {
-		if (decode_data_url(u, &bytes, &len) == 0)
+		struct err err = ERR_INIT;
+
+		if (base64_decode_text(&bytes, &len, u, strlen(u), &err) == 0)
 			free(bytes);
 		return;
 	}
@@ -48,7 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    0)
 		(void)terminal_status(jstr(pred, "status"));
 	(void)parse_utc(jstr(pred, "created_at"));
-	one_line(why, sizeof(why), jstr(pred, "error"));
+	text_clean(why, sizeof(why), jstr(pred, "error"));
 	logs = logs_tail(pred);
 	json_decref(logs);
 	out = json_object_get(pred, "output");

@@ -68,6 +68,6 @@ void ev_steps(const struct ev_sink *sink, long value, long max, const char *what
 void ev_log(const struct ev_sink *sink, int level, const char *source, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 void ev_logv(const struct ev_sink *sink, int level, const char *source, const char *fmt,
-	     va_list ap);
+	     va_list ap) __attribute__((format(printf, 4, 0)));
 
 #endif

@@ -39,7 +39,7 @@ struct err {
 
 /** Fill err (if non-NULL) with a printf-style message; returns -1. */
 int err_set(struct err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-int err_setv(struct err *err, const char *fmt, va_list ap);
+int err_setv(struct err *err, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 /** Like err_set, also recording the exit code the error asks for. */
 int err_code(struct err *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /** Like err_code, also recording the kind of failure. */
