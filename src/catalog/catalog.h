@@ -53,7 +53,7 @@ struct catalog_file {
 	char sha256[65];
 	long long bytes;
 	long long mtime_ns;
-	const char *format; /* "png", "jpeg", "webp", or NULL for anything else */
+	const char *format; /* "png", "jpeg" or "webp" */
 	int width, height;  /* 0 when unknown */
 	json_t *record;     /* the metadata found, with the sidecar's field names (owned) */
 	const char *source; /* where it came from: "imagen", "a1111", "comfyui", "invokeai",

@@ -134,7 +134,11 @@ int cat_read_abs(struct catalog_file *f, char *abs, const char *path, const json
 	f->bytes = (long long)st.st_size;
 	f->mtime_ns = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
 	sha256_hex(f->sha256, d, (size_t)st.st_size);
-	image_probe(&pr, d, (size_t)st.st_size);
+	if (image_probe(&pr, d, (size_t)st.st_size) < 0) {
+		free(d);
+		err_code(err, 1, "%s: not a PNG, JPEG or WebP image", path);
+		goto fail;
+	}
 	f->format = pr.format;
 	f->width = pr.width;
 	f->height = pr.height;

@@ -12,6 +12,7 @@
 #include "util/buf.h"
 #include "util/bytes.h"
 #include "util/cancel.h"
+#include "catalog/catalog.h"
 #include "cloud/cloud.h"
 #include "cli/cli.h"
 #include "cli/cmds.h"
@@ -344,7 +345,32 @@ struct write_ctx {
 	int failed;   /* some image could not be written where asked (kept elsewhere or lost) */
 	char **paths; /* images written where asked, for the preview (malloc'd) */
 	size_t npaths;
+	struct catalog *cat; /* opened at the first image; NULL after a failed open */
+	int cat_failed;
 };
+
+/* The catalog after-step: a row for the image.  It never fails the image: one warning
+ * line, and `imagen index` repairs what is missing. */
+static void catalog_step(struct write_ctx *c, const char *path, const json_t *side,
+			 const json_t *cloud)
+{
+	struct err err = ERR_INIT;
+	char *db = NULL;
+
+	if (c->cat_failed)
+		return;
+	if (!c->cat &&
+	    (catalog_default_path(&db, (const char *(*)(const char *))getenv, &err) < 0 ||
+	     catalog_open(&c->cat, db, 1, &err) < 0))
+		c->cat_failed = 1; /* said once, not for every image of the run */
+	free(db);
+	if (c->cat && catalog_add_image(c->cat, path, side, cloud, &err) == 0)
+		return;
+	if (!c->g->quiet)
+		cli_error("warning: catalog: %s (the image is kept; imagen index repairs the "
+			  "catalog)",
+			  err.msg);
+}
 
 /* The file extension for an upstream MIME type, after checking the bytes really are
  * that format; NULL (err set) when they are not an image we keep. */
@@ -484,6 +510,7 @@ static int write_image(struct write_ctx *c, struct imagen_result *res, int index
 	/* the image and sidecar are safe on disk: the cloud step reads them back from there
 	 * and never changes the outcome (a failure is queued for `imagen sync`) */
 	cloud = cloud_after_generate(c->cfg, c->st, rec.image_path, c->g->verbose, c->g->quiet);
+	catalog_step(c, rec.image_path, side, cloud);
 	if (c->o->json)
 		print_record(&info, c->st, side, index, cloud, NULL);
 	else
@@ -744,9 +771,10 @@ static int run(struct gen_opts *o, struct global_opts *g)
 		goto out;
 	}
 
-	ctx = (struct write_ctx){ g,     o,     cfg,  &st, cb, dir,  tmpl, prompt,
-				  final, style, opts, 0,   0,  NULL, 0 };
+	ctx = (struct write_ctx){ g,     o,    cfg, &st, cb,   dir, tmpl, prompt, final,
+				  style, opts, 0,   0,   NULL, 0,   NULL, 0 };
 	rc = generate_all(&ctx, be, &req, o->count ? (int)o->count : 1);
+	catalog_close(ctx.cat);
 	if (ctx.npaths && rc != HTTP_EXIT_CANCELED)
 		preview_after_generate(cfg, &st, (const char *const *)ctx.paths, ctx.npaths,
 				       o->json, g->quiet);

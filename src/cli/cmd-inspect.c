@@ -5,6 +5,7 @@
 
 #include "cli/cli.h"
 #include "cli/cmds.h"
+#include "cli/listing.h"
 #include "util/file.h"
 #include "core/infotext.h"
 #include "core/meta.h"
@@ -46,6 +47,7 @@ static int inspect_one(const char *path, int json, int verbose)
 	unsigned w = 0, h = 0;
 	const char *imagen_txt, *params_txt;
 	json_t *imagen = NULL, *params = NULL, *others = NULL, *out = NULL, *pobj = NULL;
+	json_t *row = NULL; /* the catalog's row beside the metadata */
 	json_error_t jerr;
 	char *prompt = NULL, *neg = NULL, *s;
 	int rc = 1;
@@ -69,11 +71,13 @@ static int inspect_one(const char *path, int json, int verbose)
 	for (i = 0; i < ntexts; i++)
 		if (strcmp(texts[i].keyword, "imagen") && strcmp(texts[i].keyword, "parameters"))
 			json_object_set_new(others, texts[i].keyword, json_string(texts[i].text));
+	row = listing_catalog_row(path);
 
 	if (json) {
-		out = json_pack("{s:s, s:I, s:I, s:I, s:O?, s:O?, s:O}", "file", path, "bytes",
-				(json_int_t)len, "width", (json_int_t)w, "height", (json_int_t)h,
-				"imagen", imagen, "parameters", pobj, "text", others);
+		out = json_pack("{s:s, s:I, s:I, s:I, s:O?, s:O?, s:O, s:O?}", "file", path,
+				"bytes", (json_int_t)len, "width", (json_int_t)w, "height",
+				(json_int_t)h, "imagen", imagen, "parameters", pobj, "text", others,
+				"catalog", row);
 		s = out ? json_dumps(out, JSON_INDENT(2)) : NULL;
 		if (s)
 			printf("%s\n", s);
@@ -111,6 +115,7 @@ static int inspect_one(const char *path, int json, int verbose)
 		} else {
 			printf("(no imagen metadata or A1111 parameters)\n");
 		}
+		listing_print_catalog(row);
 		if (verbose && params_txt)
 			printf("\nparameters:\n%s\n", params_txt);
 		if (verbose) {
@@ -123,6 +128,7 @@ static int inspect_one(const char *path, int json, int verbose)
 	}
 	rc = 0;
 out:
+	json_decref(row);
 	json_decref(out);
 	json_decref(imagen);
 	json_decref(params);

@@ -609,6 +609,9 @@ static void test_reader_sources(void **state)
 		catalog_file_release(&f);
 		json_decref(side);
 	}
+	write_bytes(file_in("text.png"), "just text", 9);
+	assert_int_equal(catalog_read_file(&f, file_in("text.png"), NULL, &err), -1);
+	assert_non_null(strstr(err.msg, "text.png: not a PNG, JPEG or WebP image"));
 	assert_int_equal(catalog_read_file(&f, file_in("nope.png"), NULL, &err), -1);
 	assert_non_null(strstr(err.msg, "nope.png"));
 	assert_null(f.path);
