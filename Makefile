@@ -69,6 +69,10 @@ $(BUILD)/bench/runbench: bench/runbench.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -O2 -D_GNU_SOURCE $(WARN) -o $@ $<
 
+$(BUILD)/bench/mklib: bench/mklib.c $(BUILD)/libimagen.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libimagen.a $(ALL_LDFLAGS) $(PKG_LIBS) -lm
+
 deps:
 	@scripts/deps.sh
 
@@ -82,8 +86,9 @@ check:
 	@tests/run.sh build build-san
 
 bench: deps
-	@$(MAKE) --no-print-directory all build/bench/runbench
+	@$(MAKE) --no-print-directory all build/bench/runbench build/bench/mklib
 	@bench/bench.sh build
+	@bench/catalog.sh build
 
 install: $(BUILD)/imagen
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
