@@ -177,7 +177,8 @@ const struct cmd_entry commands_inspect = {
 	"[--json] FILE.png...",
 	"print the metadata embedded in a PNG",
 	"Reads the imagen chunk (the sidecar JSON) and the A1111 parameters text of each\n"
-	"FILE; -v adds the adapter metadata and every other text chunk.  Exit 1 when a\n"
+	"FILE; -v adds the adapter metadata and every other text chunk.  The catalog's\n"
+	"row (tags, rating, cloud state) follows when it knows the image.  Exit 1 when a\n"
 	"file cannot be read or is not a PNG.",
 	inspect_opts,
 	cmd_inspect,
