@@ -659,30 +659,50 @@ int catalog_get(json_t **out, struct catalog *c, const char *path, struct err *e
 	return rc;
 }
 
+/* Whether the row of abs matches the file's size and modification time (locked). */
+static int unchanged_locked(struct catalog *c, const char *abs, const struct stat *st, int *same,
+			    struct err *err)
+{
+	sqlite3_stmt *q = NULL;
+	int rc;
+
+	*same = 0;
+	if (sqlite3_prepare_v2(c->db, "SELECT bytes, mtime_ns, missing FROM images WHERE path = ?",
+			       -1, &q, NULL) != SQLITE_OK)
+		return cat_fail(c, err, "prepare");
+	bind_text(q, 1, abs);
+	rc = sqlite3_step(q);
+	if (rc == SQLITE_ROW)
+		*same = sqlite3_column_int64(q, 0) == (long long)st->st_size &&
+			sqlite3_column_int64(q, 1) == (long long)st->st_mtim.tv_sec * 1000000000LL +
+							      st->st_mtim.tv_nsec &&
+			!sqlite3_column_int(q, 2);
+	sqlite3_finalize(q);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return cat_fail(c, err, "read");
+	return 0;
+}
+
 int catalog_ensure(struct catalog *c, const char *path, char **abs, struct err *err)
 {
 	struct catalog_file f;
 	struct stat st;
-	json_t *row = NULL;
-	int rc;
+	int rc, same = 0;
 
 	*abs = NULL;
 	if (abs_path(abs, path, err) < 0)
 		return -1;
-	if (stat(*abs, &st) < 0)
-		return err_code(err, 1, "%s: %s", path, strerror(errno));
+	if (stat(*abs, &st) < 0) {
+		err_code(err, 1, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
 	pthread_mutex_lock(&c->lock);
-	rc = get_locked(&row, c, *abs, err);
+	rc = unchanged_locked(c, *abs, &st, &same, err);
 	pthread_mutex_unlock(&c->lock);
 	if (rc < 0)
 		goto fail;
-	/* known and unchanged: nothing to read */
-	if (row && json_integer_value(json_object_get(row, "bytes")) == (long long)st.st_size &&
-	    !json_is_true(json_object_get(row, "missing"))) {
-		json_decref(row);
+	if (same) /* known and unchanged: nothing to read */
 		return 0;
-	}
-	json_decref(row);
 	if (catalog_read_file(&f, *abs, NULL, err) < 0)
 		goto fail;
 	rc = catalog_put(c, &f, err);

@@ -939,6 +939,38 @@ static void test_index_moves_and_missing(void **state)
 	catalog_close(c);
 }
 
+/* tag, rate and sync catalogue a file first, and read it again when it changed (even
+ * with the same size) */
+static void test_ensure_reads_changed_files(void **state)
+{
+	struct catalog *c;
+	struct err err = ERR_INIT;
+	struct timespec ts[2] = { { 0, UTIME_OMIT }, { 1700000000, 0 } };
+	char *abs = NULL;
+	struct stat a, b;
+
+	(void)state;
+	unlink(path_in("ens.db"));
+	c = open_new("ens.db");
+	imagen_png(path_in("ens.png"), 5, "first words");
+	assert_int_equal(catalog_ensure(c, path_in("ens.png"), &abs, &err), 0);
+	assert_string_equal(abs, path_in("ens.png"));
+	free(abs);
+	assert_int_equal(count(c, "first"), 1);
+	assert_int_equal(stat(path_in("ens.png"), &a), 0);
+	imagen_png(path_in("ens.png"), 5, "other words");
+	assert_int_equal(utimensat(AT_FDCWD, path_in("ens.png"), ts, 0), 0);
+	assert_int_equal(stat(path_in("ens.png"), &b), 0);
+	assert_int_equal(a.st_size, b.st_size);
+	assert_int_equal(catalog_ensure(c, path_in("ens.png"), &abs, &err), 0);
+	free(abs);
+	assert_int_equal(count(c, "first"), 0);
+	assert_int_equal(count(c, "other"), 1);
+	assert_int_equal(catalog_ensure(c, path_in("gone.png"), &abs, &err), -1);
+	assert_null(abs);
+	catalog_close(c);
+}
+
 static void test_rebuild(void **state)
 {
 	struct catalog *c, *n = NULL;
@@ -1004,6 +1036,7 @@ int main(void)
 		cmocka_unit_test(test_eight_threads),
 		cmocka_unit_test(test_two_processes),
 		cmocka_unit_test(test_index_moves_and_missing),
+		cmocka_unit_test(test_ensure_reads_changed_files),
 		cmocka_unit_test(test_rebuild),
 	};
 
