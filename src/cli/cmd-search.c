@@ -22,6 +22,8 @@ static int cmd_search(struct global_opts *g, int argc, char **argv)
 	char *query;
 	int c, first, rc = 0;
 
+	/* -blurry is an excluded word, not options */
+	listing_mark_negations(argc, argv, "vqh0", "nc");
 	if (cli_begin(&p, &commands_search, g, argc, argv) < 0)
 		return 2;
 	while (!rc && (c = cli_next(&p, &arg)) != 0) {

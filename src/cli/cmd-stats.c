@@ -53,6 +53,8 @@ static int cmd_stats(struct global_opts *g, int argc, char **argv)
 	json_t *st = NULL;
 	int opt, first, rc = 0, json = 0;
 
+	/* -blurry is an excluded word, not options */
+	listing_mark_negations(argc, argv, "vqh", "c");
 	if (cli_begin(&p, &commands_stats, g, argc, argv) < 0)
 		return 2;
 	while (!rc && (opt = cli_next(&p, &arg)) != 0) {

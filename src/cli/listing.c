@@ -244,6 +244,36 @@ void listing_end(struct listing *l)
 		printf("(the first %lld shown; --limit N or --limit 0 for more)\n", l->cap);
 }
 
+#define NEGATION_MARK '\x01' /* stands for the '-' of a query word during getopt */
+
+void listing_mark_negations(int argc, char **argv, const char *flags, const char *valued)
+{
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		char *a = argv[i];
+		size_t k;
+
+		if (a[0] != '-' || !a[1] || a[1] == '-')
+			continue;
+		if (!strcmp(a, "--"))
+			break;
+		if (strspn(a + 1, flags) == strlen(a + 1))
+			continue; /* -v, -vv, -0 */
+		if (strchr(valued, a[1]) && !a[2]) {
+			i++; /* -n 5, -c FILE: the value is the option's */
+			continue;
+		}
+		if (a[1] == 'n') {
+			for (k = 2; a[k] >= '0' && a[k] <= '9'; k++)
+				;
+			if (k > 2 && !a[k])
+				continue; /* -n20 */
+		}
+		a[0] = NEGATION_MARK;
+	}
+}
+
 char *listing_join(int argc, char **argv, int first)
 {
 	size_t n = 1;
@@ -259,6 +289,8 @@ char *listing_join(int argc, char **argv, int first)
 	for (i = first; i < argc; i++) {
 		if (i > first)
 			strcat(s, " ");
+		if (argv[i][0] == NEGATION_MARK)
+			argv[i][0] = '-';
 		strcat(s, argv[i]);
 	}
 	return s;

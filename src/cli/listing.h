@@ -74,6 +74,15 @@ struct listing_args {
 	int has_limit;
 };
 
+/**
+ * Before option parsing: mark the query words that start with '-' (-blurry, -tag:draft,
+ * -"low res") so getopt leaves them alone.  A word stays an option when it is -- or
+ * --NAME, a cluster of the flags in `flags` (e.g. "vqh0": -v, -vv), or one of the
+ * options taking a value in `valued` (e.g. "nc") alone or, for -n, with digits
+ * attached.  listing_join() takes the mark off again.
+ */
+void listing_mark_negations(int argc, char **argv, const char *flags, const char *valued);
+
 /** argv[first..argc) joined with spaces (malloc'd; "" when none), as the query. */
 char *listing_join(int argc, char **argv, int first);
 

@@ -31,6 +31,11 @@ test_generate_writes_the_catalog_and_search_finds_it() {
 	# the sidecar's field names, plus path
 	expect_eq "$(jqr "$(head -n 1 <<<"$OUT")" '[.prompt, .seed, .backend, .model, .format] | @tsv')" \
 		"$(printf 'a red barn at dusk\t150\tmock\timagen-mock-1\tpng')" "--json record"
+	# -word excludes, with or without -- before it
+	im search red -fox --paths
+	expect_rc 0
+	expect_contains "$OUT" "a-red-barn-at-dusk"
+	expect_not_contains "$OUT" "fox"
 	im search -- -red
 	expect_rc 0
 	expect_contains "$OUT" "a cafe in Paris"
