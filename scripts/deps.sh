@@ -4,7 +4,7 @@
 set -eu
 PKGS="gcc make pkg-config libc6-dev libyaml-dev libjansson-dev libspng-dev zlib1g-dev libdeflate-dev libcurl4-openssl-dev
 libcmocka-dev pngcheck jq python3 valgrind libchafa-dev libglib2.0-dev tmux zsh fish
-postgresql python3-psycopg2 clang libclang-rt-dev"
+postgresql python3-psycopg2 clang libclang-rt-dev libsqlite3-dev libexif-dev python3-pil"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

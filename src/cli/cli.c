@@ -264,7 +264,7 @@ void cli_print_help(FILE *out)
 	fputs("usage: imagen [-c FILE] [-v] [-q] COMMAND [ARGS]\n\n"
 	      "Generate images from the terminal through a configured backend (comfyui,\n"
 	      "replicate, openai, a1111, or the built-in mock).  Every image gets a JSON\n"
-	      "sidecar and metadata inside the PNG.\n\n"
+	      "sidecar, metadata inside the PNG and a row in the catalog (imagen search).\n\n"
 	      "commands:\n",
 	      out);
 	for (i = 0; commands[i]; i++)
@@ -272,7 +272,9 @@ void cli_print_help(FILE *out)
 	fputs("\nrun 'imagen help COMMAND' for a command's options.\n\n"
 	      "exit status: 0 success, 1 generation failed, 2 usage or config error,\n"
 	      "130 interrupted.\n"
+	      "search exits 1 when nothing matched.\n"
 	      "config: --config FILE, $IMAGEN_CONFIG, $XDG_CONFIG_HOME/imagen/imagen.yaml,\n"
-	      "else a built-in default (backend mock, output ~/Pictures/imagen).\n",
+	      "else a built-in default (backend mock, output ~/Pictures/imagen).\n"
+	      "catalog: $IMAGEN_CATALOG, else $XDG_DATA_HOME/imagen/catalog.db.\n",
 	      out);
 }

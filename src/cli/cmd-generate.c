@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "catalog/step.h"
 #include "cli/cli.h"
 #include "cli/cmds.h"
 #include "cli/preview.h"
@@ -263,6 +264,8 @@ static int report(const struct gen_opts *o, const struct gen_request *req, int c
 
 static int run(struct gen_opts *o, struct global_opts *g)
 {
+	struct catalog_step cs;
+	struct gen_step steps[CATALOG_STEPS_ROOM];
 	struct config *cfg = NULL;
 	struct repro rp;
 	struct gen_args from;
@@ -312,7 +315,10 @@ static int run(struct gen_opts *o, struct global_opts *g)
 		rc = report(o, &req, err.code ? err.code : 2, err.msg);
 		goto out;
 	}
-	gen_run(&oc, &req, be, NULL, &sink);
+	catalog_step_init(&cs, env_process());
+	catalog_steps(steps, CATALOG_STEPS_ROOM, &cs);
+	gen_run(&oc, &req, be, steps, &sink);
+	catalog_step_release(&cs);
 	term_release(&f.term);
 	rc = oc.code;
 	/* the images are printed as they land; what failed without an image comes last */

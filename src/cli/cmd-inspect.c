@@ -5,6 +5,7 @@
 
 #include "cli/cli.h"
 #include "cli/cmds.h"
+#include "cli/listing.h"
 #include "util/file.h"
 #include "core/infotext.h"
 #include "core/meta.h"
@@ -111,6 +112,7 @@ static int inspect_one(const char *path, int json, int verbose)
 	unsigned w = 0, h = 0;
 	const char *imagen_txt, *params_txt;
 	json_t *imagen = NULL, *params = NULL, *others = NULL, *out = NULL, *pobj = NULL;
+	json_t *row = NULL; /* the catalog's row beside the metadata */
 	json_error_t jerr;
 	char *prompt = NULL, *neg = NULL;
 	int rc = 1;
@@ -144,12 +146,13 @@ static int inspect_one(const char *path, int json, int verbose)
 	for (i = 0; i < ntexts; i++)
 		if (strcmp(texts[i].keyword, "imagen") && strcmp(texts[i].keyword, "parameters"))
 			json_object_set_new(others, texts[i].keyword, json_string(texts[i].text));
+	row = listing_catalog_row(path);
 
 	if (json) {
-		out = json_pack("{s:s, s:s, s:I, s:I, s:I, s:O?, s:O?, s:O}", "file", path, "kind",
+		out = json_pack("{s:s, s:s, s:I, s:I, s:I, s:O?, s:O?, s:O, s:O?}", "file", path, "kind",
 				"png", "bytes", (json_int_t)len, "width", (json_int_t)w, "height",
 				(json_int_t)h, "imagen", imagen, "parameters", pobj, "text",
-				others);
+				others, "catalog", row);
 		print_json(out);
 	} else {
 		cli_print(stdout, "%-16s %s (%ux%u, %zu bytes)\n", "file", path, w, h, len);
@@ -167,6 +170,7 @@ static int inspect_one(const char *path, int json, int verbose)
 		} else {
 			printf("(no imagen metadata or A1111 parameters)\n");
 		}
+		listing_print_catalog(row);
 		if (verbose && params_txt)
 			cli_print(stdout, "\nparameters:\n%s\n", params_txt);
 		if (verbose) {
@@ -179,6 +183,7 @@ static int inspect_one(const char *path, int json, int verbose)
 	}
 	rc = 0;
 out:
+	json_decref(row);
 	json_decref(out);
 	json_decref(imagen);
 	json_decref(params);
@@ -228,7 +233,8 @@ const struct cmd_entry commands_inspect = {
 	"print the metadata embedded in a PNG or its sidecar",
 	"Reads the imagen chunk (the sidecar JSON) and the A1111 parameters text of each\n"
 	"PNG FILE, or an imagen sidecar .json (what --from accepts); -v adds the adapter\n"
-	"metadata and every other text chunk.  Control characters in the text are shown\n"
+	"metadata and every other text chunk.  The catalog's row (tags, rating, cloud\n"
+	"state) follows when it knows the image.  Control characters in the text are shown\n"
 	"escaped (\\x1b); --json prints it exactly.  Exit 1 when a file cannot be read or\n"
 	"is neither a PNG nor a sidecar.",
 	inspect_opts,

@@ -8,6 +8,7 @@
 #include "cli/term.h"
 #include "cloud/cloud.h"
 #include "cli/cmds.h"
+#include "cli/listing.h"
 #include "core/config.h"
 #include "cloud/outbox.h"
 #include "util/env.h"
@@ -115,6 +116,7 @@ static int sync_one(const struct cloud_conn *c, const char *outbox, const json_t
 			    &res, &err) == 0) {
 		if (outbox_remove(outbox, it.image, NULL, &qerr) < 0 && !g->quiet)
 			cli_error("cloud sync: %s synced, but %s", it.storage_path, qerr.msg);
+		listing_synced(it.image, it.storage_path, g->quiet); /* synced:yes in search */
 		if (json) {
 			o = cloud_result_json(c, &it, &res, NULL, 0);
 			json_object_set_new(o, "image", json_string(it.image));

