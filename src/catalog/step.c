@@ -45,7 +45,7 @@ json_t *catalog_step_run(const struct gen_step *step, const struct gen_request *
 
 	(void)req;
 	if (!path)
-		return NULL;
+		return json_false();
 	/* opened once for the whole run; the handle serialises its own writes */
 	pthread_mutex_lock(&s->mu);
 	if (!s->cat && !s->open_failed &&
@@ -61,11 +61,11 @@ json_t *catalog_step_run(const struct gen_step *step, const struct gen_request *
 	free(db);
 	if (cat && catalog_add_image(cat, path, json_object_get(record, "metadata"),
 				     json_object_get(record, "cloud"), &err) == 0)
-		return NULL;
+		return json_true();
 	if (said >= 0)
 		ev_log(sink, EV_WARN, NULL,
 		       "warning: catalog: %s (the image is kept; imagen index repairs the "
 		       "catalog)",
 		       err.msg);
-	return NULL;
+	return json_false();
 }

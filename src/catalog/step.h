@@ -31,8 +31,8 @@ size_t catalog_steps(struct gen_step *out, size_t room, struct catalog_step *s);
  * The gen_step run function (ctx: a struct catalog_step): a row for the record's image,
  * its sidecar (record.metadata) and cloud state (record.cloud, so a cloud step must come
  * first).  Never fails the image: a failure is one EV_WARN line ("catalog: ... (the
- * image is kept; imagen index repairs the catalog)").  Returns NULL: the record does not
- * change.
+ * image is kept; imagen index repairs the catalog)").  Returns true when the row was
+ * written, false when not: the record's "catalog" key.
  */
 json_t *catalog_step_run(const struct gen_step *step, const struct gen_request *req,
 			 const json_t *record, const struct ev_sink *sink);

@@ -248,14 +248,18 @@ static void front_emit(const struct ev_sink *sink, const struct ev *ev)
 	}
 }
 
-/* A failure: one line on stderr and, with --json, its record on stdout. */
+/* A failure: one line on stderr and, with --json, its record on stdout (with a key for
+ * each after-step, as every record of a run has). */
 static int report(const struct gen_opts *o, const struct gen_request *req, int code,
 		  const char *msg)
 {
+	struct gen_step steps[CATALOG_STEPS_ROOM];
 	json_t *rec;
 
 	cli_error("%s", msg);
 	if (o->json && (rec = gen_record_failure(req, -1, -1, msg, code))) {
+		catalog_steps(steps, CATALOG_STEPS_ROOM, NULL);
+		gen_record_step_keys(rec, steps);
 		print_json(rec);
 		json_decref(rec);
 	}
@@ -299,6 +303,12 @@ static int run(struct gen_opts *o, struct global_opts *g)
 		goto out;
 	}
 	have_req = 1;
+	/* a plain A1111 PNG: its sampler, scheduler and CFG scale become request options of
+	 * an a1111 backend, below anything --set says */
+	if (o->from && repro_backend_options(&rp, req.cb->type, req.options, &err) < 0) {
+		rc = report(o, &req, 1, err.msg);
+		goto out;
+	}
 
 	term_init(&f.term, g->quiet, g->verbose);
 	f.term_sink = term_sink(&f.term);

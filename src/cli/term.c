@@ -11,6 +11,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "util/buf.h"
+#include "util/termsafe.h"
+
 #define BAR_WIDTH 24
 #define TICK_NS 250000000L /* the ticker redraws the line this often */
 
@@ -159,6 +162,26 @@ static void ticker_start(struct term *t)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
+/* "imagen: SOURCE: TEXT": upstream messages, file names and -v request lines carry
+ * outside text, so control characters are shown escaped (util/termsafe.h). */
+static void print_log(const struct ev *ev)
+{
+	struct buf line = BUF_INIT;
+
+	buf_adds(&line, "imagen: ");
+	if (ev->source) {
+		termsafe_append(&line, ev->source, strlen(ev->source), 0);
+		buf_adds(&line, ": ");
+	}
+	if (ev->text)
+		termsafe_append(&line, ev->text, strlen(ev->text), 0);
+	buf_adds(&line, "\n");
+	if (line.data)
+		fputs((const char *)line.data, stderr);
+	fflush(stderr);
+	buf_release(&line);
+}
+
 static void term_emit(const struct ev_sink *sink, const struct ev *ev)
 {
 	struct term *t = sink->ctx;
@@ -195,11 +218,7 @@ static void term_emit(const struct ev_sink *sink, const struct ev *ev)
 					   : ev->level > t->verbose)
 			break;
 		clear_locked(t); /* the line redraws itself with the next status */
-		if (ev->source)
-			fprintf(stderr, "imagen: %s: %s\n", ev->source, ev->text ? ev->text : "");
-		else
-			fprintf(stderr, "imagen: %s\n", ev->text ? ev->text : "");
-		fflush(stderr);
+		print_log(ev);
 		break;
 	case EV_IMAGE:
 		break; /* the command prints paths and records on stdout itself */

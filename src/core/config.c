@@ -172,8 +172,9 @@ const struct cfg_option config_options[] = {
 	  .def = "",
 	  .check = check_preview_command,
 	  .offset = AT(preview_command),
-	  .help = "viewer for the tmux window ({path}: the image); the window closes when it "
-		  "exits; default: the first of tmux-img, chafa, timg found",
+	  .help = "viewer for the tmux window, run by /bin/sh ({path}: the image, passed as "
+		  "$1, never spliced into the text); the window closes when it exits; "
+		  "default: the first of tmux-img, chafa, timg found",
 	  .example = "chafa {path}; read -r _",
 	  .unset = "(the first of tmux-img, chafa, timg on $PATH)" },
 	{ .key = "preview.focus",

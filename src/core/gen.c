@@ -591,19 +591,18 @@ struct run {
 	struct gen_outcome *out;
 };
 
-/* Every record of a run has a key for each after-step (null until the step ran). */
-static void step_keys(const struct run *r, json_t *rec)
+void gen_record_step_keys(json_t *rec, const struct gen_step *steps)
 {
 	const struct gen_step *s;
 
-	for (s = r->steps; rec && s->name; s++)
+	for (s = steps ? steps : gen_steps_default; rec && s->name; s++)
 		if (!json_object_get(rec, s->name))
 			json_object_set_new(rec, s->name, json_null());
 }
 
 static void add_record(struct run *r, json_t *rec)
 {
-	step_keys(r, rec);
+	gen_record_step_keys(rec, r->steps);
 	if (rec)
 		json_array_append_new(r->out->records, rec);
 }
@@ -801,7 +800,7 @@ static void write_image(struct run *r, struct imagen_result *res, int index)
 		if (record)
 			run_steps(r, record);
 	}
-	step_keys(r, record);
+	gen_record_step_keys(record, r->steps);
 	if (record) {
 		ev.path = rec.image_path;
 		ev.record = record;

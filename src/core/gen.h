@@ -166,4 +166,8 @@ void gen_outcome_release(struct gen_outcome *o);
 json_t *gen_record_failure(const struct gen_request *req, int index, int64_t seed,
 			   const char *error, int code);
 
+/** Give rec a null key for each after-step it has none for (steps NULL: the default
+ *  ones), so a failure reported outside gen_run has the shape of the run's records. */
+void gen_record_step_keys(json_t *rec, const struct gen_step *steps);
+
 #endif

@@ -90,6 +90,28 @@ Steps: 12, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 6.5, Seed: 1234,
 	expect_eq "$(jqr "$OUT" .parameters.text)" "$(jqr "$s" .metadata.infotext)" "the upstream's infotext, kept"
 }
 
+test_from_a_plain_a1111_png_sends_its_sampler_scheduler_and_cfg() {
+	fake_start a1111
+	a1111_config
+	python3 - "$HOME/other.png" <<'PY'
+import sys, struct, zlib
+def chunk(t, d): return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xffffffff)
+raw = b"".join(b"\0" + b"\x80\x40\x20" * 4 for _ in range(4))
+png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 4, 4, 8, 2, 0, 0, 0))
+png += chunk(b"tEXt", b"parameters\0a castle\nSteps: 12, Sampler: Euler a, Schedule type: Exponential, CFG scale: 4.5, Seed: 77, Size: 64x48")
+png += chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+open(sys.argv[1], "wb").write(png)
+PY
+	im generate --from "$HOME/other.png" -o out
+	expect_rc 0
+	expect_eq "$(txt2img_body | jq -c '[.sampler_name, .scheduler, .cfg_scale, .seed, .steps]')" \
+		'["Euler a","Exponential",4.5,77,12]' "what the recorded text asked for"
+	# a --set option still wins over the record
+	im generate --from "$HOME/other.png" --set sampler=DDIM -o out
+	expect_rc 0
+	expect_eq "$(txt2img_body 1 | jq -r .sampler_name)" DDIM "--set over the record"
+}
+
 test_json_record_has_null_cost() {
 	fake_start a1111
 	a1111_config
