@@ -9,6 +9,7 @@
 #include "core/backend.h"
 #include "util/err.h"
 #include "core/output.h"
+#include "core/inputs.h"
 
 /** Everything known about one generation. */
 struct gen_info {
@@ -21,12 +22,21 @@ struct gen_info {
 	const json_t *options; /* --set */
 	const struct imagen_result *res;
 	const struct gen_record *rec;
+	const struct gen_input *inputs; /* image inputs (ninputs 0: none) */
+	size_t ninputs;
+	const struct gen_input *mask; /* NULL when none */
+	int mask_invert;
+	double strength; /* recorded when there are inputs, unless res->no_strength */
 };
 
-/** The sidecar object (new reference): the same object goes into the PNG `imagen` chunk. */
+/** The sidecar object (new reference): the same object goes into the PNG `imagen` chunk.
+ *  With image inputs it adds "inputs": [{role, path, sha256, bytes, width, height}] (the
+ *  images in order, then the mask), "strength" (null when the upstream took none) and
+ *  "mask_invert" (with a mask). */
 json_t *meta_sidecar(const struct gen_info *info);
 
-/** The A1111 `parameters` text (malloc'd). */
+/** The A1111 `parameters` text (malloc'd); with inputs it carries `Denoising strength`
+ *  and, when the adapter's metadata has `mask_blur`, `Mask blur`. */
 char *meta_infotext(const struct gen_info *info);
 
 /** What --from recovered from a PNG or sidecar. */
@@ -39,8 +49,14 @@ struct repro {
 	int width, height, steps; /* 0 when unknown */
 	int64_t seed;
 	int has_seed;
-	json_t *options;    /* NULL or object */
-	const char *source; /* "imagen" chunk, "parameters" chunk, or "sidecar" */
+	json_t *options;              /* NULL or object */
+	const char *source;           /* "imagen" chunk, "parameters" chunk, or "sidecar" */
+	struct gen_input_ref *images; /* recorded image inputs (strings owned), nimages */
+	size_t nimages;
+	struct gen_input_ref mask; /* mask.path NULL when none (strings owned) */
+	int mask_invert;
+	double strength;
+	int has_strength;
 };
 
 /**
