@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/adapter.h"
 #include "core/backend.h"
 #include "util/base64.h"
 #include "util/buf.h"
@@ -740,6 +741,9 @@ static int openai_generate(struct backend *b, const struct imagen_request *req,
 	struct openai_params p = o->cfg.p;
 	char size[32];
 	int count = req->count > 0 ? req->count : 1, done = 0, got, n;
+
+	if (adapter_no_inputs(req, "openai", err) < 0)
+		return -1;
 
 	*nres = 0;
 	if (req->opts && read_opts(req->opts, &p, err))
