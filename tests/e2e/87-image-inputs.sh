@@ -351,4 +351,98 @@ EOF
 	expect_empty_dir out
 }
 
+# --- openai --------------------------------------------------------------------------
+
+oa_config() { # MODEL
+	export OPENAI_API_KEY="sk-test-inputs"
+	printf 'defaults:\n  backend: oa\nbackends:\n  oa:\n    type: openai\n    model: %s\n    base_url: %s/v1\n' \
+		"$1" "$FAKE_URL" | write_config "$CFG"
+}
+
+oa_parts() {
+	fake_requests | jq -c '[.[] | select(.path == "/v1/images/edits#parts")][0]'
+}
+
+test_openai_edit_sends_multipart_images_and_an_alpha_mask() {
+	fake_start openai
+	oa_config gpt-image-1
+	png_make a.png 300 200 rgb
+	png_make b.png 64 64 rgb
+	png_make mask.png 300 200 left # white = repaint: becomes alpha 0 for OpenAI
+	im generate -o out --image a.png --image b.png --mask mask.png "a red fox"
+	expect_rc 0
+	expect_eq "$(requests_to POST /v1/images/edits)" 1 "edit requests"
+	expect_eq "$(requests_to POST /v1/images/generations)" 0 "generation requests"
+	n=$(oa_parts)
+	expect_eq "$(jqr "$n" '[.parts[] | select(.filename == null) | .name] | join(",")')" \
+		"model,prompt,n,size" "text parts"
+	expect_eq "$(jqr "$n" '[.parts[] | select(.filename != null) | "\(.name)=\(.filename):\(.type):\(.bytes)"] | join(" ")')" \
+		"image[]=image-1.png:image/png:$(stat -c %s a.png) image[]=image-2.png:image/png:$(stat -c %s b.png) mask=mask.png:image/png:$(jqr "$n" '.parts[-1].bytes')" \
+		"file parts"
+	expect_eq "$(jqr "$n" '.parts[-1] | "\(.width)x\(.height)"')" 300x200 "mask size"
+	expect_eq "$(jqr "$n" .mask_transparent)" 0.5 "transparent share of the mask"
+	# 300x200 (3:2) takes the GPT size of that shape
+	expect_eq "$(jqr "$n" '[.parts[] | select(.filename == null) | .value] | join(",")')" \
+		"gpt-image-1,a red fox,1,1536x1024" "text part values"
+	s="${OUT%.png}.json"
+	expect_eq "$(jqr "$s" .strength)" null "strength of an upstream that takes none"
+	expect_eq "$(jqr "$s" '.inputs | length')" 3 "inputs recorded"
+	expect_not_contains "$(png_text "$OUT" parameters)" "Denoising strength" parameters
+}
+
+test_openai_dalle2_takes_one_square_png() {
+	fake_start openai
+	oa_config dall-e-2
+	png_make sq.png 64 64 rgb
+	png_make wide.png 64 32 rgb
+	im generate -o out --image wide.png "x"
+	expect_rc 2
+	expect_one_error_line
+	expect_contains "$ERR" "--image wide.png: dall-e-2 takes a square image (this is 64x32)" error
+	im generate -o out --image sq.png --image sq.png "x"
+	expect_rc 2
+	expect_contains "$ERR" "dall-e-2 edits one image" error
+	expect_eq "$(fake_requests | jq length)" 0 "requests before the refusals"
+	im generate -o out --image sq.png "x"
+	expect_rc 0
+	expect_eq "$(jqr "$(oa_parts)" '[.parts[] | select(.filename != null) | .name] | join(",")')" \
+		image "one image part"
+	oa_config dall-e-3
+	im generate -o out --image sq.png "x"
+	expect_rc 2
+	expect_contains "$ERR" "model dall-e-3 takes no image input" error
+}
+
+test_openai_edit_is_not_sent_twice_after_it_may_have_arrived() {
+	fake_start openai
+	oa_config gpt-image-1
+	png_make a.png 64 64 rgb
+	fake_faults "$FAKE_URL" '[{"match": "POST /v1/images/edits", "hang_up": true}]'
+	im generate -o out --image a.png "x"
+	expect_rc 1
+	expect_eq "$(requests_to POST /v1/images/edits)" 1 "edit requests"
+	expect_contains "$ERR" "POST /v1/images/edits" error
+}
+
+test_openai_ctrl_c_during_the_upload_exits_130() {
+	fake_start openai
+	oa_config gpt-image-1
+	png_make a.png 64 64 rgb
+	fake_faults "$FAKE_URL" '[{"match": "POST /v1/images/edits", "delay_ms": 5000}]'
+	mkdir -p out
+	"$IMAGEN" generate --no-preview -o out --image a.png "x" >"$T_TMP/o" 2>"$T_TMP/e" &
+	pid=$!
+	for _ in $(seq 1 200); do
+		[ "$(requests_to POST /v1/images/edits)" = 1 ] && break
+		sleep 0.02
+	done
+	kill -INT $pid
+	wait $pid
+	RC=$?
+	expect_eq "$RC" 130 "exit status"
+	expect_contains "$(cat "$T_TMP/e")" "interrupted" stderr
+	expect_eq "$(requests_to POST /v1/images/edits)" 1 "edit requests"
+	expect_empty_dir out
+}
+
 run_tests
