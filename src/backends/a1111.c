@@ -20,6 +20,7 @@
 #include "util/cancel.h"
 #include "net/http.h"
 #include "core/image.h"
+#include "core/inputs.h"
 #include "core/events.h"
 #include "util/suggest.h"
 #include "util/text.h"
@@ -41,6 +42,11 @@
 #define A1111_POLL_TIMEOUT_MS 2000
 #define A1111_CANCEL_TIMEOUT_MS 5000
 #define A1111_TXT2IMG "/sdapi/v1/txt2img"
+#define A1111_IMG2IMG "/sdapi/v1/img2img"
+#define A1111_ROUTE(req) ((req) && (req)->ninputs ? A1111_IMG2IMG : A1111_TXT2IMG)
+#define A1111_MASK_BLUR 4    /* A1111's own default (mask_blur_x/y) */
+#define A1111_INPAINT_FILL 1 /* "original", the UI's default (the API's is 0, fill) */
+#define A1111_INPAINT_PADDING 32
 
 struct a1111_backend {
 	struct backend base;               /* first: the framework holds a struct backend * */
@@ -51,6 +57,7 @@ struct a1111_backend {
 	double cfg_scale;
 	int width, height, steps;
 	long timeout_ms;
+	const char *route; /* the running request's route (txt2img or img2img), for messages */
 };
 
 /* What the config slice says, read by validate() and open() alike (borrowed strings). */
@@ -65,6 +72,7 @@ struct a1111_params {
 	const char *sampler, *scheduler, *model;
 	double cfg_scale;
 	int width, height, steps;
+	int mask_blur, inpainting_fill, inpaint_full_res; /* img2img with a mask */
 };
 
 extern const struct backend_ops a1111_backend_ops;
@@ -74,7 +82,10 @@ static const char *const a1111_cfg_keys[] = {
 	"width", "height",   "steps", "auth_env", "timeout",   NULL,
 };
 
-static const char *const a1111_opt_keys[] = { "sampler", "scheduler", "cfg_scale", "model", NULL };
+static const char *const a1111_opt_keys[] = { "sampler",          "scheduler",
+					      "cfg_scale",        "model",
+					      "mask_blur",        "inpainting_fill",
+					      "inpaint_full_res", NULL };
 
 /* ---- config ------------------------------------------------------------------------------ */
 
@@ -286,7 +297,8 @@ static int a1111_read_opts(const json_t *opts, struct a1111_params *p, struct er
 			return err_code(
 				err, 2,
 				"unknown option '%s' for the a1111 backend (known: sampler, "
-				"scheduler, cfg_scale, model%s%s%s)",
+				"scheduler, cfg_scale, model, mask_blur, inpainting_fill, "
+				"inpaint_full_res%s%s%s)",
 				key, hint ? "; did you mean '" : "", hint ? hint : "",
 				hint ? "'?" : "");
 		}
@@ -295,6 +307,23 @@ static int a1111_read_opts(const json_t *opts, struct a1111_params *p, struct er
 				return err_code(err, 2,
 						"option cfg_scale: expected a number, 0..%g",
 						A1111_MAX_CFG);
+			continue;
+		}
+		if (!strcmp(key, "mask_blur") || !strcmp(key, "inpainting_fill")) {
+			int fill = !strcmp(key, "inpainting_fill");
+			double d;
+
+			if (adapter_number(v, 0, fill ? 3 : 64, &d) || d != (int)d)
+				return err_code(err, 2, "option %s: expected an integer, 0..%d",
+						key, fill ? 3 : 64);
+			*(fill ? &p->inpainting_fill : &p->mask_blur) = (int)d;
+			continue;
+		}
+		if (!strcmp(key, "inpaint_full_res")) {
+			if (!json_is_boolean(v))
+				return err_code(err, 2,
+						"option inpaint_full_res: expected true or false");
+			p->inpaint_full_res = json_is_true(v);
 			continue;
 		}
 		if (!json_is_string(v) || !*json_string_value(v))
@@ -320,8 +349,19 @@ static int a1111_params_for(const struct a1111_backend *m, const struct imagen_r
 	p->width = req->width ? req->width : m->width;
 	p->height = req->height ? req->height : m->height;
 	p->steps = req->steps ? req->steps : m->steps;
+	p->mask_blur = A1111_MASK_BLUR;
+	p->inpainting_fill = A1111_INPAINT_FILL;
+	p->inpaint_full_res = 0; /* "Whole picture", the UI's default */
+	if (req->size_from_input)
+		size_round(p->width, p->height, 8, A1111_MAX_SIDE, &p->width, &p->height);
 	if (req->opts && a1111_read_opts(req->opts, p, err))
 		return -1;
+	/* one init image is repeated for the batch; more images than the batch fail there */
+	if (req->ninputs > 1)
+		return err_code(err, 2,
+				"--image %s: the a1111 backend takes one input image (img2img "
+				"has one init image)",
+				req->inputs[1].path);
 	if (p->width % 8 || p->height % 8)
 		return err_code(
 			err, 2,
@@ -332,7 +372,53 @@ static int a1111_params_for(const struct a1111_backend *m, const struct imagen_r
 	return 0;
 }
 
-/** The txt2img body (new reference, NULL when memory is short). */
+/* The img2img fields: the init image and strength, and the mask (white = repaint) with
+ * its settings.  0, or -1 when memory is short. */
+static int add_img2img(json_t *o, const struct a1111_params *p, const struct imagen_request *req)
+{
+	unsigned char *png = NULL;
+	size_t len = 0;
+	char *b64;
+	json_t *a = json_array();
+
+	if (!a || json_object_set_new(o, "init_images", a) < 0)
+		return -1;
+	b64 = base64_encode(req->inputs[0].data, req->inputs[0].len, NULL);
+	if (!b64 || json_array_append_new(a, json_string(b64)) < 0) {
+		free(b64);
+		return -1;
+	}
+	free(b64);
+	if (json_object_set_new(o, "denoising_strength", json_real(req->strength)) < 0 ||
+	    json_object_set_new(o, "resize_mode", json_integer(0)) < 0 ||
+	    json_object_set_new(o, "include_init_images", json_false()) < 0)
+		return -1;
+	if (!req->mask)
+		return 0;
+	if (mask_encode(req->mask_map, req->mask->width, req->mask->height, MASK_WHITE_REPAINT,
+			&png, &len, NULL) < 0)
+		return -1;
+	b64 = base64_encode(png, len, NULL);
+	free(png);
+	if (!b64 || json_object_set_new(o, "mask", json_string(b64)) < 0) {
+		free(b64);
+		return -1;
+	}
+	free(b64);
+	return json_object_set_new(o, "mask_blur", json_integer(p->mask_blur)) < 0 ||
+			       json_object_set_new(o, "inpainting_fill",
+						   json_integer(p->inpainting_fill)) < 0 ||
+			       json_object_set_new(o, "inpaint_full_res",
+						   json_boolean(p->inpaint_full_res)) < 0 ||
+			       json_object_set_new(o, "inpaint_full_res_padding",
+						   json_integer(A1111_INPAINT_PADDING)) < 0 ||
+			       json_object_set_new(o, "inpainting_mask_invert", json_integer(0)) < 0
+		       ? -1
+		       : 0;
+}
+
+/** The txt2img body, or img2img's with inputs (new reference, NULL when memory is
+ *  short). */
 static json_t *a1111_build_body(const struct a1111_params *p, const struct imagen_request *req)
 {
 	json_t *o;
@@ -348,6 +434,10 @@ static json_t *a1111_build_body(const struct a1111_params *p, const struct image
 	if (o && p->model &&
 	    json_object_set_new(o, "override_settings",
 				json_pack("{s:s}", "sd_model_checkpoint", p->model)) < 0) {
+		json_decref(o);
+		return NULL;
+	}
+	if (o && req->ninputs && add_img2img(o, p, req) < 0) {
 		json_decref(o);
 		return NULL;
 	}
@@ -450,8 +540,9 @@ static int a1111_status_error(const struct a1111_backend *m, const struct http_r
 	} else if (resp->status == 404 && !*text) {
 		hint = " (is the WebUI started with --api?)";
 	}
-	return err_code(err, 1, "HTTP %ld from POST %s%s%s%s%s", resp->status, A1111_TXT2IMG,
-			attempts, *text ? ": " : "", text, hint);
+	return err_code(err, 1, "HTTP %ld from POST %s%s%s%s%s", resp->status,
+			m->route ? m->route : A1111_TXT2IMG, attempts, *text ? ": " : "", text,
+			hint);
 }
 
 /* ---- progress ---------------------------------------------------------------------------- */
@@ -690,11 +781,11 @@ static int a1111_parse_response(const char *body, size_t len, const struct a1111
 	if (!json_is_object(j)) {
 		json_decref(j);
 		return err_code(err, 1, "upstream returned malformed JSON (POST %s)",
-				A1111_TXT2IMG);
+				A1111_ROUTE(req));
 	}
 	images = json_object_get(j, "images");
 	if (!json_is_array(images) || json_array_size(images) == 0) {
-		err_code(err, 1, "upstream returned no images (POST %s)", A1111_TXT2IMG);
+		err_code(err, 1, "upstream returned no images (POST %s)", A1111_ROUTE(req));
 		goto out;
 	}
 	n = json_array_size(images);
@@ -826,6 +917,7 @@ static int a1111_generate(struct backend *b, const struct imagen_request *req,
 	json_t *body;
 	char *text, *url = NULL;
 	int rc = -1, hrc;
+	size_t i;
 
 	*nres = 0;
 	if (a1111_params_for(m, req, &p, err))
@@ -835,7 +927,8 @@ static int a1111_generate(struct backend *b, const struct imagen_request *req,
 	body = a1111_build_body(&p, req);
 	text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 	json_decref(body);
-	if (!text || asprintf(&url, "%s%s", m->base_url, A1111_TXT2IMG) < 0) {
+	m->route = A1111_ROUTE(req);
+	if (!text || asprintf(&url, "%s%s", m->base_url, m->route) < 0) {
 		free(text);
 		return err_code(err, 1, "out of memory");
 	}
@@ -862,7 +955,7 @@ static int a1111_generate(struct backend *b, const struct imagen_request *req,
 			err_code(err, HTTP_EXIT_CANCELED, "interrupted");
 		} else if (err) {
 			/* name the endpoint, as the other adapters do */
-			err_prefix(err, "POST %s", A1111_TXT2IMG);
+			err_prefix(err, "POST %s", m->route);
 			err->code = 1;
 		}
 		goto out;
@@ -873,6 +966,8 @@ static int a1111_generate(struct backend *b, const struct imagen_request *req,
 	}
 	rc = a1111_parse_response((const char *)resp.body.data, resp.body.len, &p, req, res, nres,
 				  err);
+	for (i = 0; req->mask && i < *nres; i++) /* the infotext's "Mask blur" */
+		json_object_set_new(res[i].metadata, "mask_blur", json_integer(p.mask_blur));
 out:
 	http_response_release(&resp);
 	free(text);
@@ -901,7 +996,8 @@ static const char a1111_sample[] =
 
 const struct backend_ops a1111_backend_ops = {
 	.type = "a1111",
-	.summary = "AUTOMATIC1111 / Forge WebUI API (txt2img, batches, progress, interrupt)",
+	.summary = "AUTOMATIC1111 / Forge WebUI API (txt2img, img2img, inpainting, batches, "
+		   "progress, interrupt)",
 	.max_batch = A1111_MAX_BATCH,
 	.validate = a1111_validate,
 	.open = a1111_open,

@@ -1015,6 +1015,9 @@ static int comfyui_generate(struct backend *b, const struct imagen_request *req,
 	size_t i, want;
 	int rc = -1;
 
+	if (adapter_no_inputs(req, "comfyui", err) < 0)
+		return -1;
+
 	*nres = 0;
 	memset(&r, 0, sizeof(r));
 	r.c = c;

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "core/backend.h"
+#include "core/inputs.h"
 #include "util/cancel.h"
 #include "net/http.h"
 #include "core/pngmeta.h"
@@ -772,6 +773,103 @@ static int mock_check_side(const char *what, int v, struct err *err)
 	return 0;
 }
 
+/* The input images, each scaled (nearest pixel) to w x h and averaged, as RGB. */
+static int mock_base(const struct imagen_request *req, int w, int h, unsigned char **out,
+		     struct err *err)
+{
+	unsigned *sum = calloc((size_t)w * h * 3, sizeof(*sum));
+	unsigned char *base = malloc((size_t)w * h * 3), *px;
+	size_t i, k;
+	int iw, ih, x, y;
+
+	*out = NULL;
+	if (!sum || !base) {
+		free(sum);
+		free(base);
+		return err_code(err, 1, "out of memory");
+	}
+	for (k = 0; k < req->ninputs; k++) {
+		if (png_decode_rgba(req->inputs[k].data, req->inputs[k].len, &px, &iw, &ih, err) <
+		    0) {
+			err_prefix(err, "--image %s", req->inputs[k].path);
+			err->code = 2;
+			free(sum);
+			free(base);
+			return -1;
+		}
+		for (y = 0; y < h; y++) {
+			const unsigned char *row = px + (size_t)((long long)y * ih / h) * iw * 4;
+
+			for (x = 0; x < w; x++) {
+				const unsigned char *p = row + (size_t)((long long)x * iw / w) * 4;
+				unsigned *s = sum + ((size_t)y * w + x) * 3;
+
+				s[0] += p[0];
+				s[1] += p[1];
+				s[2] += p[2];
+			}
+		}
+		free(px);
+	}
+	for (i = 0; i < (size_t)w * h * 3; i++)
+		base[i] = (unsigned char)(sum[i] / req->ninputs);
+	free(sum);
+	*out = base;
+	return 0;
+}
+
+/*
+ * An edit: the drawing over the inputs' average, weighted by the strength (256ths, so
+ * every build makes the same bytes) and, with a mask, by the mask (the input stays
+ * untouched where the mask keeps it).
+ */
+static int mock_blend(const struct imagen_request *req, struct canvas *cv, int *weight,
+		      struct err *err)
+{
+	unsigned char *base;
+	int x, y, k = (int)(req->strength * 256.0 + 0.5), mw = 0, mh = 0;
+
+	if (mock_base(req, cv->w, cv->h, &base, err) < 0)
+		return -1;
+	if (req->mask) {
+		mw = req->mask->width;
+		mh = req->mask->height;
+	}
+	for (y = 0; y < cv->h; y++) {
+		for (x = 0; x < cv->w; x++) {
+			size_t i = ((size_t)y * cv->w + x) * 3;
+			int a = k, c;
+
+			if (req->mask && req->mask_map)
+				a = k *
+				    req->mask_map[(size_t)((long long)y * mh / cv->h) * mw +
+						  (size_t)((long long)x * mw / cv->w)] /
+				    255;
+			for (c = 0; c < 3; c++)
+				cv->px[i + c] = (unsigned char)((base[i + c] * (256 - a) +
+								 cv->px[i + c] * a + 128) >>
+								8);
+		}
+	}
+	free(base);
+	*weight = k;
+	return 0;
+}
+
+/* The mock takes PNG inputs only: it decodes them itself (libspng). */
+static int mock_check_inputs(const struct imagen_request *req, struct err *err)
+{
+	size_t i;
+
+	for (i = 0; i < req->ninputs; i++)
+		if (req->inputs[i].format != IMAGE_PNG)
+			return err_code(err, 2,
+					"--image %s: the mock backend blends PNG inputs only (this "
+					"is %s)",
+					req->inputs[i].path, image_mime(req->inputs[i].format));
+	return 0;
+}
+
 static int mock_generate(struct backend *b, const struct imagen_request *req,
 			 struct imagen_result *res, size_t *nres, struct err *err)
 {
@@ -783,8 +881,12 @@ static int mock_generate(struct backend *b, const struct imagen_request *req,
 	int steps = req->steps ? req->steps : m->steps;
 	struct canvas cv;
 	char failbuf[32];
-	int shapes, hue;
+	int shapes, hue, weight = -1;
 
+	if (req->size_from_input)
+		size_round(w, h, 1, MOCK_MAX_SIDE, &w, &h);
+	if (req->ninputs && mock_check_inputs(req, err) < 0)
+		return -1;
 	if (mock_check_side("width", w, err) || mock_check_side("height", h, err))
 		return -1;
 	if (steps < 1 || steps > MOCK_MAX_STEPS)
@@ -807,6 +909,10 @@ static int mock_generate(struct backend *b, const struct imagen_request *req,
 	if (!cv.px)
 		return err_code(err, 1, "out of memory for a %dx%d picture", w, h);
 	shapes = mock_render(&cv, prompt, (uint64_t)req->seed, &hue);
+	if (req->ninputs && mock_blend(req, &cv, &weight, err) < 0) {
+		free(cv.px);
+		return -1;
+	}
 	if (png_encode_rgb(&res->data, &res->len, cv.px, (unsigned)w, (unsigned)h, err)) {
 		free(cv.px);
 		if (err)
@@ -824,6 +930,8 @@ static int mock_generate(struct backend *b, const struct imagen_request *req,
 	res->model = strdup(MOCK_MODEL);
 	res->metadata = json_pack("{s:s, s:i, s:i}", "renderer", MOCK_RENDERER, "shapes", shapes,
 				  "hue", hue);
+	if (res->metadata && weight >= 0)
+		json_object_set_new(res->metadata, "blend", json_integer(weight));
 	res->cost = NULL;
 	if (!res->model || !res->metadata) {
 		imagen_result_release(res);

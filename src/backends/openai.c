@@ -10,11 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/adapter.h"
 #include "core/backend.h"
 #include "util/base64.h"
 #include "util/buf.h"
 #include "net/http.h"
 #include "core/image.h"
+#include "core/inputs.h"
 #include "core/events.h"
 #include "util/suggest.h"
 #include "util/text.h"
@@ -26,9 +28,11 @@ struct openai_backend {
 	struct backend base; /* first: the framework holds a struct backend * */
 	json_t *slice;       /* deep copy of the config slice: cfg's strings point into it */
 	struct openai_cfg cfg;
-	char *endpoint; /* {base_url}/images/generations */
-	char *path;     /* its path, for messages: "/v1/images/generations" */
-	char *auth;     /* "Authorization: Bearer KEY" - never printed */
+	char *endpoint;   /* {base_url}/images/generations */
+	char *path;       /* its path, for messages: "/v1/images/generations" */
+	char *auth;       /* "Authorization: Bearer KEY" - never printed */
+	char *edits;      /* {base_url}/images/edits (--image) */
+	char *edits_path; /* "/v1/images/edits" */
 };
 
 extern const struct backend_ops openai_backend_ops;
@@ -267,6 +271,8 @@ static void openai_close(struct backend *b)
 	}
 	free(o->endpoint);
 	free(o->path);
+	free(o->edits);
+	free(o->edits_path);
 	json_decref(o->slice);
 	free(o->base.name);
 	free(o);
@@ -314,6 +320,8 @@ static int openai_open(struct backend **out, const char *name, const json_t *cfg
 		blen--;
 	if (asprintf(&o->endpoint, "%.*s/images/generations", (int)blen, o->cfg.base_url) < 0)
 		o->endpoint = NULL;
+	if (asprintf(&o->edits, "%.*s/images/edits", (int)blen, o->cfg.base_url) < 0)
+		o->edits = NULL;
 	if (asprintf(&o->auth, "Authorization: Bearer %s", key) < 0)
 		o->auth = NULL;
 	if (o->endpoint) {
@@ -321,7 +329,12 @@ static int openai_open(struct backend **out, const char *name, const json_t *cfg
 		path = path ? strchr(path + 3, '/') : NULL;
 		o->path = strdup(path ? path : "/images/generations");
 	}
-	if (!o->endpoint || !o->auth || !o->path) {
+	if (o->edits) {
+		path = strstr(o->edits, "://");
+		path = path ? strchr(path + 3, '/') : NULL;
+		o->edits_path = strdup(path ? path : "/images/edits");
+	}
+	if (!o->endpoint || !o->auth || !o->path || !o->edits || !o->edits_path) {
 		openai_close(&o->base);
 		return err_code(err, 1, "out of memory");
 	}
@@ -498,18 +511,22 @@ static enum http_verdict openai_judge(void *arg, int rc, const struct http_respo
  * twice once it may have arrived).  Returns 0 with the last response (any status), -1 on
  * transport failure or Ctrl-C (err->code 130). */
 static int post(const struct openai_backend *o, const struct imagen_request *req, const char *body,
-		int n, struct http_response *resp, struct err *err)
+		const struct http_part *parts, size_t nparts, int n, struct http_response *resp,
+		struct err *err)
 {
 	const char *headers[] = { o->auth, "Content-Type: application/json",
 				  "Accept: application/json", NULL };
+	const char *form_headers[] = { o->auth, "Accept: application/json", NULL };
 	struct http_request hr;
 
 	memset(&hr, 0, sizeof(hr));
 	hr.method = "POST";
-	hr.url = o->endpoint;
-	hr.headers = headers;
+	hr.url = nparts ? o->edits : o->endpoint;
+	hr.headers = nparts ? form_headers : headers;
 	hr.body = body;
 	hr.body_len = strlen(body);
+	hr.parts = parts; /* an edit: multipart, a create like any other (never re-sent) */
+	hr.nparts = nparts;
 	hr.timeout_ms = o->cfg.timeout_s * 1000L;
 	hr.max_body = ((size_t)1 << 20) + (size_t)n * OPENAI_IMAGE_CAP;
 	hr.label = o->base.name;
@@ -519,10 +536,160 @@ static int post(const struct openai_backend *o, const struct imagen_request *req
 	if (http_request_retry(&hr, NULL, resp, err) == 0)
 		return 0;
 	if (err && err->code != HTTP_EXIT_CANCELED) {
-		err_prefix(err, "POST %s", o->path);
+		err_prefix(err, "POST %s", nparts ? o->edits_path : o->path);
 		err->code = 1;
 	}
 	return -1;
+}
+
+/* ---- edits (--image) ---------------------------------------------------------------- */
+
+#define OPENAI_DALLE2_MAX_BYTES ((size_t)4 << 20) /* images and every mask: < 4 MB */
+#define OPENAI_GPT_MAX_BYTES ((size_t)50 << 20)
+#define OPENAI_MAX_INPUTS 16
+#define FORM_MAX (16 + OPENAI_MAX_INPUTS + 1)
+
+static int has_prefix(const char *s, const char *prefix)
+{
+	return !strncmp(s, prefix, strlen(prefix));
+}
+
+/* What the model's edits take, checked before any request (code 2, naming the file). */
+static int check_edit_inputs(const struct openai_backend *o, const struct imagen_request *req,
+			     size_t mask_len, struct err *err)
+{
+	const char *m = o->cfg.model;
+	const struct gen_input *in = &req->inputs[0];
+	size_t i;
+
+	if (has_prefix(m, "dall-e-3"))
+		return err_code(err, 2,
+				"--image %s: model dall-e-3 takes no image input (edits: dall-e-2 "
+				"and the GPT image models)",
+				in->path);
+	if (has_prefix(m, "dall-e-2")) {
+		if (req->ninputs > 1)
+			return err_code(err, 2, "--image %s: dall-e-2 edits one image",
+					req->inputs[1].path);
+		if (in->format != IMAGE_PNG)
+			return err_code(err, 2, "--image %s: dall-e-2 takes a PNG (this is %s)",
+					in->path, image_mime(in->format));
+		if (in->width != in->height)
+			return err_code(err, 2,
+					"--image %s: dall-e-2 takes a square image (this is %dx%d)",
+					in->path, in->width, in->height);
+		if (in->len >= OPENAI_DALLE2_MAX_BYTES)
+			return err_code(err, 2,
+					"--image %s: dall-e-2 takes less than 4 MB (this is %zu "
+					"bytes)",
+					in->path, in->len);
+	} else {
+		if (req->ninputs > OPENAI_MAX_INPUTS)
+			return err_code(err, 2, "--image: %s takes at most %d images", m,
+					OPENAI_MAX_INPUTS);
+		for (i = 0; i < req->ninputs; i++)
+			if (req->inputs[i].len >= OPENAI_GPT_MAX_BYTES)
+				return err_code(err, 2,
+						"--image %s: %s takes less than 50 MB a file",
+						req->inputs[i].path, m);
+	}
+	if (req->mask && mask_len >= OPENAI_DALLE2_MAX_BYTES)
+		return err_code(
+			err, 2,
+			"--mask %s: as an alpha mask it is %zu bytes, OpenAI takes less than "
+			"4 MB",
+			req->mask->path, mask_len);
+	return 0;
+}
+
+/* The size for an edit that takes the input's: the accepted size nearest its shape. */
+static void edit_size(const struct openai_sizes *s, int w, int h, char *out, size_t size)
+{
+	double want = (double)w / h, best = 1e9;
+	int i, bi = -1, rw, rh;
+
+	if (s->kind == OPENAI_SIZES_ANY) {
+		snprintf(out, size, "%dx%d", w, h);
+		return;
+	}
+	if (s->kind == OPENAI_SIZES_FLEXIBLE) {
+		/* multiples of 16, at most 3840 a side and 3840x2160 pixels */
+		size_round(w, h, 16, 3840, &rw, &rh);
+		while ((long long)rw * rh > 3840LL * 2160) {
+			size_round(rw * 9 / 10, rh * 9 / 10, 16, 3840, &rw, &rh);
+		}
+		snprintf(out, size, "%dx%d", rw, rh);
+		return;
+	}
+	for (i = 0; i < s->n; i++) {
+		double r = (double)s->w[i] / s->h[i], d = r > want ? r / want : want / r;
+
+		if (d < best - 1e-9) {
+			best = d;
+			bi = i;
+		}
+	}
+	if (bi < 0)
+		out[0] = '\0';
+	else
+		snprintf(out, size, "%dx%d", s->w[bi], s->h[bi]);
+}
+
+/* The multipart form of an edit: the body's fields as text parts (what a generation
+ * would send, minus the fields edits do not take), then the images and the mask. */
+struct edit_form {
+	struct http_part parts[FORM_MAX];
+	size_t n;
+	char nums[4][24];
+	char names[OPENAI_MAX_INPUTS][24];
+};
+
+static void edit_form_build(struct edit_form *f, const json_t *body,
+			    const struct imagen_request *req, const unsigned char *mask,
+			    size_t mask_len)
+{
+	const char *key;
+	json_t *v;
+	size_t i, nn = 0;
+
+	f->n = 0;
+	json_object_foreach ((json_t *)body, key, v) {
+		struct http_part *p;
+
+		if (!strcmp(key, "moderation") || !strcmp(key, "style") || f->n >= 16)
+			continue;
+		p = &f->parts[f->n++];
+		memset(p, 0, sizeof(*p));
+		p->name = key;
+		if (json_is_integer(v) && nn < 4) {
+			snprintf(f->nums[nn], sizeof(f->nums[nn]), "%lld",
+				 (long long)json_integer_value(v));
+			p->data = f->nums[nn++];
+		} else {
+			p->data = json_is_string(v) ? json_string_value(v) : "";
+		}
+		p->len = strlen(p->data);
+	}
+	for (i = 0; i < req->ninputs && i < OPENAI_MAX_INPUTS; i++) {
+		struct http_part *p = &f->parts[f->n++];
+
+		snprintf(f->names[i], sizeof(f->names[i]), "image-%zu.%s", i + 1,
+			 image_extension(req->inputs[i].format));
+		p->name = req->ninputs > 1 ? "image[]" : "image";
+		p->data = req->inputs[i].data;
+		p->len = req->inputs[i].len;
+		p->filename = f->names[i];
+		p->type = image_mime(req->inputs[i].format);
+	}
+	if (mask) {
+		struct http_part *p = &f->parts[f->n++];
+
+		p->name = "mask";
+		p->data = mask;
+		p->len = mask_len;
+		p->filename = "mask.png";
+		p->type = "image/png";
+	}
 }
 
 /* GET an image url (no credentials: it is a signed link on another host). */
@@ -594,8 +761,10 @@ static json_t *echo_fields(const struct openai_reply *r)
 /* One upstream call for n images into res[0..n-1]; *got says how many were filled. */
 static int openai_request(struct openai_backend *o, const struct imagen_request *req,
 			  const struct openai_params *p, const char *size, int n, int first,
-			  struct imagen_result *res, int *got, struct err *err)
+			  const unsigned char *mask, size_t mask_len, struct imagen_result *res,
+			  int *got, struct err *err)
 {
+	struct edit_form form;
 	struct http_response resp;
 	struct openai_reply reply;
 	struct err e2 = ERR_INIT;
@@ -616,14 +785,17 @@ static int openai_request(struct openai_backend *o, const struct imagen_request 
 	}
 	snprintf(status, sizeof(status), n > 1 ? "generating %d images" : "generating", n);
 	ev_status(req->events, status);
-	rc = post(o, req, text, n, &resp, err);
+	form.n = 0;
+	if (req->ninputs)
+		edit_form_build(&form, body, req, mask, mask_len);
+	rc = post(o, req, text, form.parts, form.n, n, &resp, err);
 	free(text);
 	if (rc < 0) {
 		json_decref(body);
 		http_response_release(&resp);
 		return -1;
 	}
-	snprintf(what, sizeof(what), "POST %s", o->path);
+	snprintf(what, sizeof(what), "POST %s", req->ninputs ? o->edits_path : o->path);
 	if (resp.status < 200 || resp.status > 299) {
 		describe_failure(o, what, &resp, err);
 		json_decref(body);
@@ -684,6 +856,7 @@ static int openai_request(struct openai_backend *o, const struct imagen_request 
 		r->seed = (int64_t)(((uint64_t)req->seed + (uint64_t)(first + i)) &
 				    (uint64_t)INT64_MAX);
 		r->seed_honoured = 0;
+		r->no_strength = req->ninputs > 0; /* edits take no strength */
 		r->model = strdup(o->cfg.model);
 		r->metadata = json_pack("{s:o, s:o, s:i, s:i, s:s, s:i, s:f}", "request",
 					sent_fields(body), "response", echo_fields(&reply),
@@ -739,25 +912,43 @@ static int openai_generate(struct backend *b, const struct imagen_request *req,
 	struct openai_backend *o = (struct openai_backend *)b;
 	struct openai_params p = o->cfg.p;
 	char size[32];
-	int count = req->count > 0 ? req->count : 1, done = 0, got, n;
+	int count = req->count > 0 ? req->count : 1, done = 0, got, n, rc = 0;
+	unsigned char *mask = NULL;
+	size_t mask_len = 0;
 
 	*nres = 0;
 	if (req->opts && read_opts(req->opts, &p, err))
 		return -1;
-	if (openai_pick_size(&o->cfg.sizes, req->width, req->height, p.size, size, sizeof(size),
-			     err))
+	if (req->ninputs && req->mask &&
+	    mask_encode(req->mask_map, req->mask->width, req->mask->height, MASK_ALPHA_REPAINT,
+			&mask, &mask_len, err) < 0)
 		return -1;
+	if (req->ninputs && check_edit_inputs(o, req, mask_len, err) < 0) {
+		free(mask);
+		return -1;
+	}
+	if (req->size_from_input && !p.size) {
+		edit_size(&o->cfg.sizes, req->width, req->height, size, sizeof(size));
+	} else if (openai_pick_size(&o->cfg.sizes, req->size_from_input ? 0 : req->width,
+				    req->size_from_input ? 0 : req->height, p.size, size,
+				    sizeof(size), err)) {
+		free(mask);
+		return -1;
+	}
 	/* more than max_n (dall-e-3: 1) images: several calls, one after the other */
 	while (done < count) {
 		n = count - done < o->cfg.max_n ? count - done : (int)o->cfg.max_n;
-		if (openai_request(o, req, &p, size, n, done, res + done, &got, err)) {
-			*nres = (size_t)(done + got);
-			return -1;
+		if (openai_request(o, req, &p, size, n, done, mask, mask_len, res + done, &got,
+				   err)) {
+			done += got;
+			rc = -1;
+			break;
 		}
 		done += got;
 	}
+	free(mask);
 	*nres = (size_t)done;
-	return 0;
+	return rc;
 }
 
 /* This adapter's instance in the sample imagen.yaml (`imagen config init`): one

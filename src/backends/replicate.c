@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include "backends/replicate.h"
+#include "core/adapter.h"
 #include "core/backend.h"
 #include "util/cancel.h"
 #include "core/cost.h"
@@ -1044,6 +1045,9 @@ static int replicate_generate(struct backend *b, const struct imagen_request *re
 	int done = 0, count = req->count > 0 ? req->count : 1, n, rc = 0;
 	size_t got;
 	int64_t seed;
+
+	if (adapter_no_inputs(req, "replicate", err) < 0)
+		return -1;
 
 	*nres = 0;
 	if (req->opts && rp_check_opts(req->opts, err) < 0)

@@ -32,6 +32,10 @@ enum {
 	OPT_NO_PREVIEW,
 	OPT_NO_CLOUD,
 	OPT_COUNT,
+	OPT_IMAGE,
+	OPT_MASK,
+	OPT_MASK_INVERT,
+	OPT_STRENGTH,
 };
 
 #define DIM_MAX 16384
@@ -54,6 +58,15 @@ static const struct opt_spec generate_opts[] = {
 	  "file name template, e.g. {date}-{slug}-{seed}.png", HINT_NONE },
 	{ OPT_COUNT, "count", 0, ARG_REQUIRED, "N",
 	  "generate N images (1-100; seeds seed, seed+1, ... unless batched upstream)", HINT_NONE },
+	{ OPT_IMAGE, "image", 0, ARG_REQUIRED, "FILE",
+	  "input image to edit or transform (PNG, JPEG, WebP; repeatable)", HINT_FILE },
+	{ OPT_MASK, "mask", 0, ARG_REQUIRED, "FILE",
+	  "inpainting mask, a PNG the size of the first image (white or transparent = repaint)",
+	  HINT_FILE },
+	{ OPT_MASK_INVERT, "mask-invert", 0, ARG_NONE, NULL,
+	  "repaint what the mask keeps and keep what it marks", HINT_NONE },
+	{ OPT_STRENGTH, "strength", 0, ARG_REQUIRED, "0..1",
+	  "how far the result may move from the input image (default 0.6)", HINT_NONE },
 	{ OPT_SET, "set", 0, ARG_REQUIRED, "KEY=VALUE", "backend request option (repeatable)",
 	  HINT_NONE },
 	{ OPT_FROM, "from", 0, ARG_REQUIRED, "FILE",
@@ -74,6 +87,7 @@ struct gen_opts {
 	int json;
 	json_t *set; /* --set pairs */
 	struct buf prompt;
+	struct gen_input_ref images[GEN_INPUTS_MAX + 1], mask;
 };
 
 #define PROMPT_STDIN_MAX (64 * 1024)
@@ -170,6 +184,36 @@ static int parse_args(struct gen_opts *o, struct global_opts *g, int argc, char 
 		case OPT_FROM:
 			o->from = arg;
 			break;
+		case OPT_IMAGE:
+			if (o->a.nimages >= GEN_INPUTS_MAX) {
+				cli_error("--image: at most %d input images", GEN_INPUTS_MAX);
+				rc = 2;
+				break;
+			}
+			o->images[o->a.nimages++].path = arg;
+			o->a.images = o->images;
+			break;
+		case OPT_MASK:
+			o->mask.path = arg;
+			o->a.mask = &o->mask;
+			break;
+		case OPT_MASK_INVERT:
+			o->a.mask_invert = 1;
+			break;
+		case OPT_STRENGTH: {
+			char *end;
+			double d = strtod(arg, &end);
+
+			if (end == arg || *end || !(d >= 0.0 && d <= 1.0)) {
+				cli_error("--strength: expected a number from 0 to 1, got '%s'",
+					  arg);
+				rc = 2;
+				break;
+			}
+			o->a.strength = d;
+			o->a.has_strength = 1;
+			break;
+		}
 		case OPT_JSON:
 			o->json = 1;
 			break;
@@ -386,7 +430,12 @@ const struct cmd_entry commands_generate = {
 	"The image is written to the output directory under the naming template, with a\n"
 	"JSON sidecar beside it, and the path is printed on stdout (a JSON record with\n"
 	"--json).  --from FILE repeats a recorded generation (same prompt, style, size,\n"
-	"steps, seed and backend), each overridable by the flags given with it.",
+	"steps, seed and backend), each overridable by the flags given with it.\n"
+	"--image FILE turns the prompt into an edit of FILE (img2img; several for the\n"
+	"backends that take them), --mask FILE limits it to the masked area (inpainting),\n"
+	"--strength says how far it may move (default 0.6).  The output takes the first\n"
+	"image's size unless -W/-H say otherwise; --from finds recorded inputs by path,\n"
+	"else by their sha256 in the output directory.",
 	generate_opts,
 	cmd_generate,
 };

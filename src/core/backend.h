@@ -9,6 +9,7 @@
 #include "util/err.h"
 
 struct ev_sink;
+struct gen_input;
 
 /** What every adapter receives.  Everything is borrowed from the caller. */
 struct imagen_request {
@@ -27,6 +28,18 @@ struct imagen_request {
 			     * outputs or a batch) hands back up to room of them */
 	const struct ev_sink *events; /* where to report status, steps and -v detail lines
 				       * (core/events.h); NULL-safe.  Adapters never print. */
+	/* image inputs (core/inputs.h), read and checked by the core; none: ninputs 0.  An
+	 * adapter checks its upstream's own limits and refuses what it cannot take (code
+	 * 2, naming the file and the rule) before any request. */
+	const struct gen_input *inputs; /* --image files, in order */
+	size_t ninputs;
+	const struct gen_input *mask;  /* --mask, NULL when none (needs an image) */
+	const unsigned char *mask_map; /* mask->width x height bytes, 255 = repaint, --mask-invert
+					* applied; mask_encode() makes the upstream's PNG */
+	double strength;               /* 0..1, how far the result may move from the input:
+					* set whenever there are inputs (default 0.6) */
+	int size_from_input;           /* width/height are the first input's: round them to a size
+					* the upstream accepts (size_round) rather than refuse them */
 };
 
 /** What an adapter hands back.  The caller releases it with imagen_result_release(). */
@@ -42,6 +55,8 @@ struct imagen_result {
 	json_t *metadata;  /* adapter metadata (owned reference), goes verbatim into the sidecar */
 	json_t *cost;      /* billed backends: cost record of THIS image (owned, cost.h);
 			    * NULL for unbilled backends */
+	int no_strength;   /* the upstream took the inputs but no strength: the record's
+			    * strength is null */
 };
 
 void imagen_result_release(struct imagen_result *res);

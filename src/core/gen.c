@@ -2,6 +2,7 @@
 #include "core/gen.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -9,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,6 +22,8 @@
 #include "net/http.h"
 #include "util/buf.h"
 #include "util/cancel.h"
+#include "util/file.h"
+#include "util/sha256.h"
 #include "util/suggest.h"
 #include "util/utf8.h"
 
@@ -33,6 +37,7 @@ void gen_args_init(struct gen_args *a)
 	memset(a, 0, sizeof(*a));
 	a->cloud = -1;
 	a->preview = -1;
+	a->mask_invert = -1;
 }
 
 void gen_args_from_repro(struct gen_args *out, const struct repro *r)
@@ -52,6 +57,12 @@ void gen_args_from_repro(struct gen_args *out, const struct repro *r)
 	out->seed = r->seed;
 	out->has_seed = r->has_seed;
 	out->options = r->options;
+	out->images = r->images;
+	out->nimages = r->nimages;
+	out->mask = r->mask.path ? &r->mask : NULL;
+	out->mask_invert = r->mask.path ? r->mask_invert : -1;
+	out->strength = r->strength;
+	out->has_strength = r->has_strength;
 }
 
 /* "--set delay_ms=50" reaches the adapter as the number 50, "--set fast=true" as a
@@ -345,6 +356,139 @@ static int merge_options(struct gen_request *r, const struct sources *src, struc
 	return r->options ? 0 : err_code(err, 1, "out of memory");
 }
 
+/* ---- image inputs ------------------------------------------------------------------- */
+
+#define FIND_DEPTH_MAX 6
+#define FIND_FILES_MAX 20000
+
+/* nftw has no context argument: the search in progress, one per thread */
+static _Thread_local struct find_ctx {
+	const char *sha256;
+	long long bytes;
+	char *found;
+	int files;
+} * find_cur;
+
+static int find_visit(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	struct find_ctx *f = find_cur;
+	unsigned char *data = NULL;
+	size_t len = 0;
+	char hex[65];
+
+	if (type != FTW_F || ftw->level > FIND_DEPTH_MAX || !S_ISREG(st->st_mode))
+		return 0;
+	if (++f->files > FIND_FILES_MAX)
+		return 1;
+	if ((f->bytes > 0 && st->st_size != f->bytes) || st->st_size > (off_t)GEN_INPUT_MAX_BYTES)
+		return 0;
+	if (file_read(&data, &len, path, GEN_INPUT_MAX_BYTES, NULL) < 0)
+		return 0;
+	sha256_hex(hex, data, len);
+	free(data);
+	if (strcmp(hex, f->sha256))
+		return 0;
+	f->found = strdup(path);
+	return 1;
+}
+
+/* A file under dir whose content has this hash (malloc'd), or NULL. */
+static char *find_by_hash(const char *dir, const char *sha256, long long bytes)
+{
+	struct find_ctx f = { sha256, bytes, NULL, 0 };
+
+	find_cur = &f;
+	nftw(dir, find_visit, 16, FTW_PHYS);
+	find_cur = NULL;
+	return f.found;
+}
+
+/* Read one input a source names.  A recorded one (with a hash) is taken from its path
+ * when the file there still has that hash, else from the output directory by its hash. */
+static int load_input(struct gen_input *in, const char *role, const struct gen_input_ref *ref,
+		      const struct gen_args *src, const char *output_dir, struct err *err)
+{
+	char *found;
+	int rc, at_path;
+
+	if (!ref->sha256 || !*ref->sha256)
+		return gen_input_load(in, role, ref->path, err);
+	at_path = gen_input_load(in, role, ref->path, NULL) == 0;
+	if (at_path && !strcmp(in->sha256, ref->sha256))
+		return 0;
+	if (at_path)
+		gen_input_release(in);
+	found = find_by_hash(output_dir, ref->sha256, ref->bytes);
+	if (!found)
+		return err_code(err, 2,
+				"%s: input %s '%s' (sha256 %.12s...) is missing: %s, and no file "
+				"in %s has its content",
+				src->what ? src->what : "generate", role, ref->path, ref->sha256,
+				at_path ? "the file at that path has changed" : "not at that path",
+				output_dir);
+	rc = gen_input_load(in, role, found, err);
+	free(found);
+	return rc;
+}
+
+static int load_inputs(struct gen_request *r, const struct sources *src, struct err *err)
+{
+	const struct gen_args *ia = NULL, *ma = NULL, *sa;
+	size_t i;
+	int w, h;
+
+	for (i = 0; i < 3; i++) {
+		if (!ia && src->s[i] && src->s[i]->nimages)
+			ia = src->s[i];
+		if (!ma && src->s[i] && src->s[i]->mask)
+			ma = src->s[i];
+	}
+	sa = PICK(src, has_strength, GIVEN_INT);
+	if (!ia) {
+		if (ma)
+			return err_code(err, 2, "generate: --mask %s needs an --image to apply to",
+					ma->mask->path);
+		if (sa && sa == src->s[0])
+			return err_code(err, 2, "generate: --strength needs an --image input");
+		return 0;
+	}
+	if (ia->nimages > GEN_INPUTS_MAX)
+		return err_code(err, 2, "generate: %zu --image inputs, at most %d", ia->nimages,
+				GEN_INPUTS_MAX);
+	r->strength = sa ? sa->strength : GEN_STRENGTH_DEFAULT;
+	if (!(r->strength >= 0.0 && r->strength <= 1.0))
+		return err_code(err, 2, "generate: strength %g is out of range (0..1)",
+				r->strength);
+	r->inputs = calloc(ia->nimages, sizeof(*r->inputs));
+	if (!r->inputs)
+		return err_code(err, 1, "out of memory");
+	for (i = 0; i < ia->nimages; i++) {
+		if (load_input(&r->inputs[i], "image", &ia->images[i], ia, r->output_dir, err) < 0)
+			return -1;
+		r->ninputs++;
+	}
+	if (!ma)
+		return 0;
+	r->mask = calloc(1, sizeof(*r->mask));
+	if (!r->mask)
+		return err_code(err, 1, "out of memory");
+	if (load_input(r->mask, "mask", ma->mask, ma, r->output_dir, err) < 0)
+		return -1;
+	sa = PICK(src, mask_invert, GIVEN_MODE);
+	r->mask_invert = sa && sa->mask_invert > 0;
+	if (r->mask->width != r->inputs[0].width || r->mask->height != r->inputs[0].height)
+		return err_code(err, 2, "--mask %s: %dx%d, not the size of --image %s (%dx%d)",
+				r->mask->path, r->mask->width, r->mask->height, r->inputs[0].path,
+				r->inputs[0].width, r->inputs[0].height);
+	if (mask_repaint_map(r->mask->data, r->mask->len, r->mask_invert, &r->mask_map, &w, &h,
+			     err) < 0) {
+		err_prefix(err, "--mask %s", r->mask->path);
+		err->code = 2;
+		return -1;
+	}
+	return 0;
+}
+
 int gen_request_build(struct gen_request *r, const struct config *cfg, const struct gen_args *flags,
 		      const struct gen_args *job, const struct gen_args *from,
 		      const struct gen_env *env, struct err *err)
@@ -458,6 +602,8 @@ int gen_request_build(struct gen_request *r, const struct config *cfg, const str
 	r->st.output_dir = r->output_dir;
 	if (rescue_dir(&r->rescue_dir, env, err) < 0)
 		goto fail;
+	if (load_inputs(r, &src, err) < 0)
+		goto fail;
 	r->write_sidecar = cfg->write_metadata_json;
 	r->env = env->vars;
 	return 0;
@@ -476,6 +622,13 @@ void gen_request_release(struct gen_request *r)
 	free(r->name);
 	free(r->output_dir);
 	free(r->rescue_dir);
+	while (r->ninputs)
+		gen_input_release(&r->inputs[--r->ninputs]);
+	free(r->inputs);
+	if (r->mask)
+		gen_input_release(r->mask);
+	free(r->mask);
+	free(r->mask_map);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -735,8 +888,10 @@ static void write_image(struct run *r, struct imagen_result *res, int index)
 	snprintf(rec.backend, sizeof(rec.backend), "%s", q->cb->name);
 	snprintf(rec.ext, sizeof(rec.ext), "%s", ext);
 
-	info = (struct gen_info){ q->prompt,   q->final_prompt, q->negative, q->style, q->cb->name,
-				  q->cb->type, q->options,      res,         &rec };
+	info = (struct gen_info){ q->prompt,      q->final_prompt, q->negative, q->style,
+				  q->cb->name,    q->cb->type,     q->options,  res,
+				  &rec,           q->inputs,       q->ninputs,  q->mask,
+				  q->mask_invert, q->strength };
 	side = meta_sidecar(&info);
 	side_text = sidecar_text(side);
 	infotext = meta_infotext(&info);
@@ -879,6 +1034,17 @@ int gen_run(struct gen_outcome *out, const struct gen_request *q, struct backend
 	breq.room = room;
 	breq.total = count; /* the whole run: an adapter may refuse what it cannot make */
 	breq.events = sink;
+	breq.inputs = q->inputs;
+	breq.ninputs = q->ninputs;
+	breq.mask = q->mask;
+	breq.mask_map = q->mask_map;
+	breq.strength = q->strength;
+	if (q->ninputs && (!q->width || !q->height)) {
+		/* the output takes the input's size, rounded by the adapter to what it takes */
+		breq.width = q->width ? q->width : q->inputs[0].width;
+		breq.height = q->height ? q->height : q->inputs[0].height;
+		breq.size_from_input = !q->width && !q->height;
+	}
 
 	while (done < count) {
 		int batch = count - done < max_batch ? count - done : max_batch, grc;

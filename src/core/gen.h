@@ -16,6 +16,7 @@
 #include "core/backend.h"
 #include "core/config.h"
 #include "core/events.h"
+#include "core/inputs.h"
 #include "core/meta.h"
 #include "util/env.h"
 #include "util/err.h"
@@ -43,6 +44,14 @@ struct gen_args {
 	int has_seed;
 	const json_t *options; /* --set pairs (object) */
 	int cloud, preview;    /* enum mode */
+	/* image inputs: the images come from the first source that names any, the mask
+	 * (with mask_invert) from the first that names one */
+	const struct gen_input_ref *images;
+	size_t nimages;
+	const struct gen_input_ref *mask; /* NULL when none */
+	int mask_invert;                  /* -1 not given, 0, 1 */
+	double strength;                  /* 0..1, when has_strength */
+	int has_strength;
 };
 
 /** Every field "not given". */
@@ -91,6 +100,12 @@ struct gen_request {
 	int write_sidecar;            /* output.write_metadata_json */
 	const struct env *env;        /* borrowed from the builder's gen_env: the after-steps
 				       * read the cloud key and the outbox path through it */
+	struct gen_input *inputs;     /* the images, read and checked (ninputs 0: none) */
+	size_t ninputs;
+	struct gen_input *mask;  /* NULL when none */
+	unsigned char *mask_map; /* mask_repaint_map of the mask, --mask-invert applied */
+	int mask_invert;
+	double strength; /* set when there are inputs (GEN_STRENGTH_DEFAULT unless given) */
 };
 
 /**
@@ -102,9 +117,13 @@ struct gen_request {
  * into the metadata (prompt, final prompt, negative prompt, style, backend) that is not
  * valid UTF-8, naming the byte; an unknown backend or style (with "did you mean");
  * a naming template that is invalid or whose extension is not an image's (.png, .jpg,
- * .jpeg, .webp or .{ext}); a bad environment value.  Reads the environment only
- * through env; no file system access but the current directory for a relative output
- * directory.
+ * .jpeg, .webp or .{ext}); a bad environment value; an input image or mask that
+ * gen_input_load refuses, a mask without an image or of another size than the first
+ * image, a strength outside 0..1 or one with no image.  Reads the environment only
+ * through env; the file system only for the current directory (a relative output
+ * directory) and the inputs: an input a --from record names is taken from its path
+ * when the file there still has the recorded sha256, else searched for by that hash
+ * in the output directory, else refused naming the missing input.
  */
 int gen_request_build(struct gen_request *out, const struct config *cfg,
 		      const struct gen_args *flags, const struct gen_args *job,

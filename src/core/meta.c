@@ -18,6 +18,37 @@ static json_t *str_or_null(const char *s)
 	return s ? json_string(s) : json_null();
 }
 
+static json_t *input_record(const struct gen_input *g)
+{
+	return json_pack("{s:s, s:s?, s:s, s:I, s:i, s:i}", "role", g->role, "path", g->path,
+			 "sha256", g->sha256, "bytes", (json_int_t)g->len, "width", g->width,
+			 "height", g->height);
+}
+
+/* "inputs", "strength" and "mask_invert" of a generation from image inputs. */
+static int add_inputs(json_t *o, const struct gen_info *in)
+{
+	json_t *a;
+	size_t i;
+
+	if (!in->ninputs)
+		return 0;
+	a = json_array();
+	if (!a || json_object_set_new(o, "inputs", a) < 0)
+		return -1;
+	for (i = 0; i < in->ninputs; i++)
+		if (json_array_append_new(a, input_record(&in->inputs[i])) < 0)
+			return -1;
+	if (in->mask && json_array_append_new(a, input_record(in->mask)) < 0)
+		return -1;
+	if (json_object_set_new(o, "strength",
+				in->res->no_strength ? json_null() : json_real(in->strength)) < 0)
+		return -1;
+	if (in->mask && json_object_set_new(o, "mask_invert", json_boolean(in->mask_invert)) < 0)
+		return -1;
+	return 0;
+}
+
 json_t *meta_sidecar(const struct gen_info *in)
 {
 	const struct imagen_result *res = in->res;
@@ -42,6 +73,7 @@ json_t *meta_sidecar(const struct gen_info *in)
 	    json_object_set_new(o, "steps", json_integer(res->steps)) < 0 ||
 	    json_object_set_new(o, "created_at", json_string(in->rec->iso)) < 0 ||
 	    json_object_set_new(o, "options", json_deep_copy(in->options)) < 0 ||
+	    add_inputs(o, in) < 0 ||
 	    json_object_set_new(o, "metadata",
 				res->metadata ? json_deep_copy(res->metadata) : json_object()) <
 		    0 ||
@@ -100,11 +132,13 @@ static json_t *own_params(const struct gen_info *in)
 	const struct imagen_result *res = in->res;
 	const json_t *name = first_of(res->metadata, model_name);
 	json_t *params = json_object();
-	char size[32];
+	const json_t *mb;
+	char size[32], ds[32];
 
 	if (!params)
 		return NULL;
 	snprintf(size, sizeof(size), "%dx%d", res->width, res->height);
+	snprintf(ds, sizeof(ds), "%g", in->strength); /* A1111 writes 0.6, not 0.600000 */
 	if ((res->steps && json_object_set_new(params, "Steps", json_integer(res->steps)) < 0) ||
 	    put_known(params, "Sampler", known(in, sampler)) < 0 ||
 	    put_known(params, "Schedule type", known(in, scheduler)) < 0 ||
@@ -116,8 +150,13 @@ static json_t *own_params(const struct gen_info *in)
 	    (name ? put_known(params, "Model", name) < 0
 		  : res->model &&
 			     json_object_set_new(params, "Model", json_string(res->model)) < 0) ||
-	    put_known(params, "Denoising strength", known(in, denoise)) < 0 ||
-	    put_known(params, "Clip skip", known(in, clip_skip)) < 0) {
+	    (in->ninputs && !res->no_strength
+		     ? json_object_set_new(params, "Denoising strength", json_string(ds)) < 0
+		     : put_known(params, "Denoising strength", known(in, denoise)) < 0) ||
+	    put_known(params, "Clip skip", known(in, clip_skip)) < 0 ||
+	    /* img2img's extra parameter, as A1111 writes it after the others */
+	    (in->mask && json_is_integer(mb = json_object_get(res->metadata, "mask_blur")) &&
+	     json_object_set_new(params, "Mask blur", json_integer(json_integer_value(mb))) < 0)) {
 		json_decref(params);
 		return NULL;
 	}
@@ -187,6 +226,71 @@ static int int_field(int *dst, const json_t *o, const char *key, const char *pat
 	return 0;
 }
 
+static int ref_field(struct gen_input_ref *ref, const json_t *e, size_t i, const char *path,
+		     struct err *err)
+{
+	const json_t *p = json_object_get(e, "path"), *h = json_object_get(e, "sha256"),
+		     *b = json_object_get(e, "bytes");
+
+	if (!json_is_string(p) || !*json_string_value(p) || !json_is_string(h) ||
+	    strlen(json_string_value(h)) != 64 || (b && !json_is_integer(b)))
+		return err_set(err,
+			       "%s: field 'inputs' entry %zu needs a 'path' and a 64-digit "
+			       "'sha256'",
+			       path, i + 1);
+	ref->path = strdup(json_string_value(p));
+	ref->sha256 = strdup(json_string_value(h));
+	ref->bytes = b ? json_integer_value(b) : 0;
+	if (ref->path && ref->sha256)
+		return 0;
+	free((char *)ref->path);
+	free((char *)ref->sha256);
+	ref->path = ref->sha256 = NULL;
+	return err_set(err, "out of memory");
+}
+
+/* "inputs" (images and mask), "strength" and "mask_invert" of an edited image. */
+static int inputs_field(struct repro *r, const json_t *o, const char *path, struct err *err)
+{
+	const json_t *a = json_object_get(o, "inputs"), *v, *e;
+	size_t i, n;
+
+	v = json_object_get(o, "strength");
+	if (v && json_is_number(v)) {
+		r->strength = json_number_value(v);
+		if (!(r->strength >= 0 && r->strength <= 1))
+			return err_set(err, "%s: field 'strength' must be from 0 to 1", path);
+		r->has_strength = 1;
+	}
+	r->mask_invert = json_is_true(json_object_get(o, "mask_invert"));
+	if (!a || json_is_null(a))
+		return 0;
+	if (!json_is_array(a) || json_array_size(a) > GEN_INPUTS_MAX + 1)
+		return err_set(err, "%s: field 'inputs' must be an array of at most %d", path,
+			       GEN_INPUTS_MAX + 1);
+	n = json_array_size(a);
+	r->images = calloc(n ? n : 1, sizeof(*r->images));
+	if (!r->images)
+		return err_set(err, "out of memory");
+	json_array_foreach (a, i, e) {
+		const char *role = json_string_value(json_object_get(e, "role"));
+		int mask = role && !strcmp(role, "mask");
+
+		if (!role || (!mask && strcmp(role, "image")))
+			return err_set(err,
+				       "%s: field 'inputs' entry %zu: role must be image or "
+				       "mask",
+				       path, i + 1);
+		if (mask && r->mask.path)
+			return err_set(err, "%s: field 'inputs' has two masks", path);
+		if (ref_field(mask ? &r->mask : &r->images[r->nimages], e, i, path, err) < 0)
+			return -1;
+		if (!mask)
+			r->nimages++;
+	}
+	return 0;
+}
+
 static int from_sidecar(struct repro *r, const json_t *o, const char *path, struct err *err)
 {
 	const json_t *v;
@@ -216,7 +320,7 @@ static int from_sidecar(struct repro *r, const json_t *o, const char *path, stru
 			return err_set(err, "%s: field 'options' must be an object", path);
 		r->options = json_deep_copy(v);
 	}
-	return 0;
+	return inputs_field(r, o, path, err);
 }
 
 /* *dst = a copy of params[key] (a string, as infotext_parse leaves every value). */
@@ -295,6 +399,16 @@ static int from_infotext(struct repro *r, const char *text, const char *path, st
 		if (!err->msg[0])
 			err_set(err, "out of memory");
 		goto out;
+	}
+	if (r->has_denoise) {
+		if (!(r->denoise >= 0 && r->denoise <= 1)) {
+			err_set(err, "%s: parameters: Denoising strength %g is not from 0 to 1", path,
+				r->denoise);
+			goto out;
+		}
+		/* an img2img's strength: --from uses it when the inputs are found again */
+		r->strength = r->denoise;
+		r->has_strength = 1;
 	}
 	if ((v = json_object_get(params, "Size")) && json_is_string(v)) {
 		char tail;
@@ -410,5 +524,12 @@ void repro_release(struct repro *r)
 	free(r->model_hash);
 	json_decref(r->params);
 	json_decref(r->options);
+	while (r->images && r->nimages--) {
+		free((char *)r->images[r->nimages].path);
+		free((char *)r->images[r->nimages].sha256);
+	}
+	free(r->images);
+	free((char *)r->mask.path);
+	free((char *)r->mask.sha256);
 	memset(r, 0, sizeof(*r));
 }

@@ -9,6 +9,7 @@
 #include "core/backend.h"
 #include "util/err.h"
 #include "core/output.h"
+#include "core/inputs.h"
 
 /** Everything known about one generation. */
 struct gen_info {
@@ -21,16 +22,26 @@ struct gen_info {
 	const json_t *options; /* --set */
 	const struct imagen_result *res;
 	const struct gen_record *rec;
+	const struct gen_input *inputs; /* image inputs (ninputs 0: none) */
+	size_t ninputs;
+	const struct gen_input *mask; /* NULL when none */
+	int mask_invert;
+	double strength; /* recorded when there are inputs, unless res->no_strength */
 };
 
-/** The sidecar object (new reference): the same object goes into the PNG `imagen` chunk. */
+/** The sidecar object (new reference): the same object goes into the PNG `imagen` chunk.
+ *  With image inputs it adds "inputs": [{role, path, sha256, bytes, width, height}] (the
+ *  images in order, then the mask), "strength" (null when the upstream took none) and
+ *  "mask_invert" (with a mask). */
 json_t *meta_sidecar(const struct gen_info *info);
 
 /**
  * The A1111 `parameters` text (malloc'd; NULL when memory is short): the final prompt,
  * the negative prompt, and every parameter the result and the request know, in A1111's
  * order and spelling: Steps, Sampler, Schedule type, CFG scale, Seed, Size, Model hash,
- * Model, Denoising strength, Clip skip.  Sampler, scheduler and CFG come from the
+ * Model, Denoising strength, Clip skip, Mask blur.  With image inputs Denoising strength
+ * is the request's strength (unless the upstream took none) and Mask blur, with a mask,
+ * the adapter's metadata mask_blur.  Sampler, scheduler and CFG come from the
  * adapter's metadata (sampler, scheduler, cfg_scale or cfg), else from the --set options;
  * Model hash and Model from a1111's sd_model_hash and sd_model_name, else the result's
  * model.  When the upstream wrote its own infotext (metadata "infotext", as a1111 hands
@@ -60,6 +71,12 @@ struct repro {
 	double denoise;   /* "Denoising strength" when has_denoise */
 	int has_cfg, has_denoise;
 	json_t *params; /* every parameter of the line as written (strings), else NULL */
+	struct gen_input_ref *images; /* recorded image inputs (strings owned), nimages */
+	size_t nimages;
+	struct gen_input_ref mask; /* mask.path NULL when none (strings owned) */
+	int mask_invert;
+	double strength; /* img2img strength (the imagen chunk's, or Denoising strength) */
+	int has_strength;
 };
 
 /** 1 when data[0..len) looks like an imagen sidecar (a JSON object, leading whitespace

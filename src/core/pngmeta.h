@@ -79,4 +79,8 @@ void pngmeta_text_free(struct png_text *texts, size_t n);
 int png_encode_rgb(unsigned char **out, size_t *out_len, const unsigned char *rgb, unsigned w,
 		   unsigned h, struct err *err);
 
+/** The same for 8-bit pixels of 1 (grey), 3 (RGB) or 4 (RGBA) channels per pixel. */
+int png_encode(unsigned char **out, size_t *out_len, const unsigned char *px, unsigned w,
+	       unsigned h, int channels, struct err *err);
+
 #endif

@@ -464,9 +464,31 @@ static void where(char *out, size_t size, const char *url)
 	snprintf(out, size, "%.*s", (int)n, h);
 }
 
+/* The multipart body of req->parts (NULL when memory is short). */
+static curl_mime *build_mime(CURL *h, const struct http_request *req)
+{
+	curl_mime *mime = curl_mime_init(h);
+	size_t i;
+
+	for (i = 0; mime && i < req->nparts; i++) {
+		const struct http_part *p = &req->parts[i];
+		curl_mimepart *mp = curl_mime_addpart(mime);
+
+		if (!mp || curl_mime_name(mp, p->name) != CURLE_OK ||
+		    curl_mime_data(mp, p->data ? p->data : "", p->len) != CURLE_OK ||
+		    (p->filename && curl_mime_filename(mp, p->filename) != CURLE_OK) ||
+		    (p->type && curl_mime_type(mp, p->type) != CURLE_OK)) {
+			curl_mime_free(mime);
+			return NULL;
+		}
+	}
+	return mime;
+}
+
 int http_request(const struct http_request *req, struct http_response *resp, struct err *err)
 {
 	struct curl_slist *hdrs = NULL;
+	curl_mime *mime = NULL;
 	struct xfer x;
 	char errbuf[CURL_ERROR_SIZE] = "", host[256], msg[1024];
 	const char *method = req->method ? req->method : "GET";
@@ -532,7 +554,15 @@ int http_request(const struct http_request *req, struct http_response *resp, str
 	} else {
 		curl_easy_setopt(x.h, CURLOPT_CUSTOMREQUEST, method);
 	}
-	if (req->body || strcmp(method, "GET")) {
+	if (req->nparts) {
+		mime = build_mime(x.h, req);
+		if (!mime) {
+			err_code(err, 1, "out of memory");
+			resp->final = 1;
+			goto out;
+		}
+		curl_easy_setopt(x.h, CURLOPT_MIMEPOST, mime);
+	} else if (req->body || strcmp(method, "GET")) {
 		if (req->body || !strcmp(method, "POST") || !strcmp(method, "PUT") ||
 		    !strcmp(method, "PATCH")) {
 			curl_easy_setopt(x.h, CURLOPT_POSTFIELDSIZE_LARGE,
@@ -589,6 +619,7 @@ int http_request(const struct http_request *req, struct http_response *resp, str
 out:
 	curl_slist_free_all(hdrs);
 	curl_easy_cleanup(x.h);
+	curl_mime_free(mime);
 	return ret;
 }
 

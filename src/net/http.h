@@ -45,6 +45,15 @@ enum http_verdict {
 typedef enum http_verdict (*http_judge_fn)(void *arg, int rc, const struct http_response *resp,
 					   const struct err *err);
 
+/** One part of a multipart/form-data body: a text field (filename NULL) or a file. */
+struct http_part {
+	const char *name; /* the form field, e.g. "prompt", "image[]" */
+	const void *data; /* its bytes (borrowed) */
+	size_t len;
+	const char *filename; /* a file part's name ("image.png"); NULL: a text field */
+	const char *type;     /* a file part's Content-Type ("image/png"); NULL: libcurl's */
+};
+
 /** One request.  Everything borrowed; zero-initialise and set what you need. */
 struct http_request {
 	const char *method; /* "GET" (default when NULL), "POST", "PUT", "DELETE" */
@@ -52,6 +61,10 @@ struct http_request {
 	const char *const *headers; /* NULL-terminated "Name: value" lines, may be NULL */
 	const void *body;           /* request body, NULL for none */
 	size_t body_len;
+	const struct http_part *parts; /* nparts > 0: a multipart/form-data body built from
+					* these with libcurl's mime API (body ignored);
+					* the method must be POST */
+	size_t nparts;
 	long timeout_ms;              /* whole attempt; 0 = HTTP_DEFAULT_TIMEOUT_MS */
 	long connect_timeout_ms;      /* 0 = HTTP_DEFAULT_CONNECT_MS */
 	size_t max_body;              /* response cap; 0 = HTTP_DEFAULT_MAX_BODY */

@@ -160,3 +160,38 @@ int base64_decode_text(unsigned char **out, size_t *len, const char *s, size_t n
 	}
 	return base64_decode(out, len, s, n, BASE64_LENIENT, err);
 }
+
+char *base64_encode(const void *data, size_t n, const char *prefix)
+{
+	static const char tab[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char *p = data;
+	size_t plen = prefix ? strlen(prefix) : 0, i, o;
+	char *out;
+
+	if (n / 3 >= (SIZE_MAX - plen - 8) / 4)
+		return NULL;
+	out = malloc(plen + (n + 2) / 3 * 4 + 1);
+	if (!out)
+		return NULL;
+	memcpy(out, prefix ? prefix : "", plen);
+	o = plen;
+	for (i = 0; i + 2 < n; i += 3) {
+		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+
+		out[o++] = tab[v >> 18];
+		out[o++] = tab[(v >> 12) & 63];
+		out[o++] = tab[(v >> 6) & 63];
+		out[o++] = tab[v & 63];
+	}
+	if (i < n) {
+		uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0);
+
+		out[o++] = tab[v >> 18];
+		out[o++] = tab[(v >> 12) & 63];
+		out[o++] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
+		out[o++] = '=';
+	}
+	out[o] = '\0';
+	return out;
+}

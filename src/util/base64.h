@@ -32,4 +32,9 @@ int base64_decode(unsigned char **out, size_t *len, const char *s, size_t n, uns
  */
 int base64_decode_text(unsigned char **out, size_t *len, const char *s, size_t n, struct err *err);
 
+/** Encode data[0..n) as standard padded base64 with no line breaks, prefixed with
+ *  prefix when not NULL ("data:image/png;base64,").  malloc'd; NULL when memory is
+ *  short. */
+char *base64_encode(const void *data, size_t n, const char *prefix);
+
 #endif

@@ -68,7 +68,7 @@ test_bash_completes_commands_options_and_files() {
 	opts=$(grep -oE -- '--[a-z][a-z-]+' <<<"$OUT" | sort -u | tr '\n' ' ' | sed 's/ $//')
 	expect_eq "$(bash_complete imagen generate -- | tr ' ' '\n' | grep -- '^--' | sort -u | tr '\n' ' ' | sed 's/ $//')" \
 		"$opts" "generate options"
-	expect_eq "$(bash_complete imagen generate --st)" "--steps --style"
+	expect_eq "$(bash_complete imagen generate --st)" "--steps --strength --style"
 	expect_eq "$(bash_complete imagen -)" "--config --help --quiet --verbose --version -c -h -q -v" "global options"
 	# subcommands, and a file only after those that take one
 	expect_eq "$(bash_complete imagen config '')" "init path show validate" "config"

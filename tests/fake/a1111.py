@@ -13,6 +13,14 @@ Speaks the routes the a1111 adapter uses (../shared/protocols/a1111.md):
                             seed -1 -> a random seed, reported in info.
   GET  /sdapi/v1/progress   progress / eta_relative / state.sampling_step(s), ramping
                             while a txt2img runs; the idle shape otherwise.
+  POST /sdapi/v1/img2img    the same answer for an edit: init_images (a list of base64
+                            images, a data: prefix stripped; none -> 404 "Init image not
+                            found"; more than batch_size -> 500 RuntimeError; bad data ->
+                            500 "Invalid encoded image"), denoising_strength, mask (a
+                            base64 PNG), mask_blur, inpainting_fill, ...  The log entry
+                            gains "decoded": [{"role", "format", "width", "height",
+                            "bytes"}] for what arrived, and "mask_white" (the share of
+                            white mask pixels) for a grey mask.
   POST /sdapi/v1/interrupt  {}; the running txt2img returns at once with what it has.
   GET  /sdapi/v1/options    a few options (sd_model_checkpoint, samples_format).
 
@@ -115,7 +123,39 @@ FIELDS = {
     "override_settings_restore_afterwards": ((bool,), True),
     "send_images": ((bool,), True),
     "save_images": ((bool,), False),
+    # img2img
+    "init_images": ((list,), None),
+    "denoising_strength": ((int, float), 0.75),
+    "mask": ((str, type(None)), None),
+    "mask_blur": ((int, type(None)), None),
+    "inpainting_fill": ((int,), 0),
+    "inpaint_full_res": ((bool, int), True),
+    "inpaint_full_res_padding": ((int,), 0),
+    "inpainting_mask_invert": ((int,), 0),
+    "resize_mode": ((int,), 0),
+    "include_init_images": ((bool,), False),
 }
+
+
+def decode_image(s):
+    """base64 (or a data: URL) -> (format, width, height, bytes, raw); ValueError."""
+    if s.startswith("data:image/"):
+        s = s.split(";base64,", 1)[1]
+    raw = base64.b64decode(s, validate=True)
+    if raw[:8] == b"\x89PNG\r\n\x1a\n":
+        w, h = struct.unpack(">II", raw[16:24])
+        return "png", w, h, len(raw), raw
+    if raw[:2] == b"\xff\xd8":
+        return "jpeg", 0, 0, len(raw), raw
+    if raw[:4] == b"RIFF" and raw[8:12] == b"WEBP":
+        return "webp", 0, 0, len(raw), raw
+    raise ValueError("not an image")
+
+
+def png_grey_pixels(raw):
+    """The pixels of an 8-bit grey PNG as one flat list, or None for another kind."""
+    w, h, ch, rows = fakelib.png_pixels(raw)
+    return [v for r in rows for v in r] if ch == 1 else None
 
 
 def validate(body):
@@ -188,6 +228,8 @@ class Handler(fakelib.FakeHandler):
             return
         if self.route == "/sdapi/v1/txt2img":
             return self.txt2img()
+        if self.route == "/sdapi/v1/img2img":
+            return self.txt2img(img2img=True)
         if self.route == "/sdapi/v1/interrupt":
             with Handler.job_lock:
                 if Handler.job:
@@ -218,7 +260,39 @@ class Handler(fakelib.FakeHandler):
                       "sampling_step": step, "sampling_steps": job["steps"]},
             "current_image": None, "textinfo": None})
 
-    def txt2img(self):
+    def check_inputs(self, body):
+        """A1111's checks of an img2img body; False when an error was answered."""
+        init = body.get("init_images") or []
+        if not init:
+            self.reply_json(404, {"error": "HTTPException", "detail": "Init image not found",
+                                  "body": "", "errors": "404: Init image not found"})
+            return False
+        if len(init) > max(body.get("batch_size", 1), 1):
+            self.reply_json(500, {"error": "RuntimeError", "detail": "", "body": "",
+                                  "errors": "bad number of images passed: %d; expecting %d "
+                                  "or less" % (len(init), body.get("batch_size", 1))})
+            return False
+        decoded = []
+        try:
+            for i in init:
+                decoded.append(("image",) + decode_image(i))
+            if body.get("mask"):
+                decoded.append(("mask",) + decode_image(body["mask"]))
+        except Exception:
+            self.reply_json(500, {"error": "HTTPException", "detail": "Invalid encoded image",
+                                  "body": "", "errors": "500: Invalid encoded image"})
+            return False
+        entry = {"decoded": [{"role": d[0], "format": d[1], "width": d[2], "height": d[3],
+                              "bytes": d[4]} for d in decoded]}
+        for d in decoded:
+            if d[0] == "mask" and d[1] == "png":
+                px = png_grey_pixels(d[5])
+                if px is not None:
+                    entry["mask_white"] = round(sum(1 for v in px if v > 127) / len(px), 3)
+        self.state.log(dict(entry, path="/sdapi/v1/img2img#inputs", method="NOTE"))
+        return True
+
+    def txt2img(self, img2img=False):
         body = self.json_body()
         if body is None:
             return self.reply_json(422, {"detail": [{"loc": ["body"], "msg": "invalid JSON",
@@ -226,6 +300,8 @@ class Handler(fakelib.FakeHandler):
         errs = validate(body)
         if errs:
             return self.reply_json(422, {"detail": errs})
+        if img2img and not self.check_inputs(body):
+            return
         p = {k: body.get(k, d) for k, (_, d) in FIELDS.items()}
         for k, v in body.items():
             p.setdefault(k, v)  # unknown keys: echoed, otherwise ignored (like pydantic)
@@ -293,7 +369,8 @@ class Handler(fakelib.FakeHandler):
             "restore_faces": False, "face_restoration_model": None,
             "sd_model_name": model_name(p), "sd_model_hash": MODEL_HASH,
             "sd_vae_name": None, "sd_vae_hash": None, "seed_resize_from_w": -1,
-            "seed_resize_from_h": -1, "denoising_strength": None,
+            "seed_resize_from_h": -1,
+            "denoising_strength": p["denoising_strength"] if p.get("init_images") else None,
             "extra_generation_params": {"Schedule type": p["scheduler"] or "Automatic"},
             "index_of_first_image": first, "infotexts": texts, "styles": [],
             "job_timestamp": "20250601101500", "clip_skip": 1,
@@ -301,6 +378,8 @@ class Handler(fakelib.FakeHandler):
         }
         if interrupted:
             info["interrupted"] = True
+        if not p.get("include_init_images"):
+            p = dict(p, init_images=None, mask=None)  # as A1111 echoes them
         out = {"images": images, "parameters": p}
         im = self.knob("info", "ok")
         if im == "malformed":

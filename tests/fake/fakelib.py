@@ -331,3 +331,64 @@ def png_bytes(width=8, height=8, rgb=(200, 80, 40)):
             + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
             + chunk(b"IDAT", zlib.compress(raw, 6))
             + chunk(b"IEND", b""))
+
+
+def png_pixels(raw):
+    """(width, height, channels, rows) of an 8-bit non-interlaced PNG of colour type 0
+    (grey), 2 (RGB), 4 (grey+alpha) or 6 (RGBA), every filter type; rows are bytearrays.
+    ValueError for anything else."""
+    import struct
+    import zlib
+
+    if raw[:8] != b"\x89PNG\r\n\x1a\n":
+        raise ValueError("not a PNG")
+    w, h, depth, ctype, _, _, interlace = struct.unpack(">IIBBBBB", raw[16:29])
+    ch = {0: 1, 2: 3, 4: 2, 6: 4}.get(ctype)
+    if depth != 8 or not ch or interlace:
+        raise ValueError("unsupported PNG (depth %d, colour type %d)" % (depth, ctype))
+    pos, idat = 8, b""
+    while pos + 8 <= len(raw):
+        n, kind = struct.unpack(">I4s", raw[pos:pos + 8])
+        if kind == b"IDAT":
+            idat += raw[pos + 8:pos + 8 + n]
+        pos += 12 + n
+    data, stride, rows, prev = zlib.decompress(idat), w * ch, [], bytearray(w * ch)
+    for y in range(h):
+        f = data[y * (stride + 1)]
+        row = bytearray(data[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = row[i - ch] if i >= ch else 0
+            b, c = prev[i], prev[i - ch] if i >= ch else 0
+            if f == 1:
+                row[i] = (row[i] + a) & 255
+            elif f == 2:
+                row[i] = (row[i] + b) & 255
+            elif f == 3:
+                row[i] = (row[i] + (a + b) // 2) & 255
+            elif f == 4:
+                pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
+                row[i] = (row[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        rows.append(row)
+        prev = row
+    return w, h, ch, rows
+
+
+def parse_multipart(content_type, body):
+    """The parts of a multipart/form-data body: a list of dicts {name, filename, type,
+    data}; ValueError when it is not one."""
+    import email.parser
+    import email.policy
+
+    if not (content_type or "").startswith("multipart/form-data"):
+        raise ValueError("Content-Type must be multipart/form-data")
+    msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode() + b"\r\n\r\n" + body)
+    if not msg.is_multipart():
+        raise ValueError("not a multipart body")
+    parts = []
+    for p in msg.iter_parts():
+        parts.append({"name": p.get_param("name", header="content-disposition"),
+                      "filename": p.get_filename(),
+                      "type": p.get_content_type() if p.get("Content-Type") else None,
+                      "data": p.get_payload(decode=True) or b""})
+    return parts

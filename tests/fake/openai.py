@@ -18,6 +18,15 @@ Speaks what the openai adapter uses (../shared/protocols/openai-images.md):
       revised_prompt for dall-e-3.  Images are real PNGs of the requested size
       ("auto" = 1024x1024), one colour per index; output_format jpeg / webp give a
       real 16x16 JPEG / WebP.
+  POST /v1/images/edits   (any path ending in /images/edits)
+      multipart/form-data only (400 otherwise), the same text fields as a generation
+      plus files: `image` (one) or repeated `image[]`, and `mask`.  dall-e-2: exactly
+      one square PNG under 4 MB; GPT image models: 1..16 PNG/JPEG/WebP images under
+      50 MB; dall-e-3: 400 (no edits).  The mask must be a PNG with an alpha channel,
+      the size of the first image.  The log entry gains "parts": [{"name",
+      "filename", "type", "bytes", "width", "height", "value"}] for every part (value:
+      a text part's) and, with a
+      mask, "mask_transparent": the share of its pixels with alpha 0.
   GET  /files/<name>?se=...&sig=...    the images handed out as url (signed-link shape).
 
 Answers are instant (images are built once per size and cached), so the benchmark
@@ -49,6 +58,7 @@ Command line: --image noise sets the image knob's default (the benchmark's reali
 import base64
 import json
 import os
+import struct
 import sys
 import threading
 import time
@@ -162,8 +172,65 @@ class Handler(fakelib.FakeHandler):
             return self.reply(200, data, ctype)
         return self.reply_json(404, error_body("Invalid URL (GET %s)" % self.route))
 
+    def edit_body(self):
+        """The fields of a multipart edit as a generation body, after the edit's own
+        checks; None when an error was answered."""
+        try:
+            parts = fakelib.parse_multipart(self.headers.get("Content-Type"), self.body)
+        except ValueError as e:
+            self.bad(str(e), None, "invalid_request")
+            return None
+        b, images, mask, note = {}, [], None, []
+        for p in parts:
+            info = {"name": p["name"], "filename": p["filename"], "type": p["type"],
+                    "bytes": len(p["data"])}
+            if p["filename"] is None:
+                v = info["value"] = p["data"].decode()
+                b[p["name"]] = int(v) if p["name"] in ("n", "output_compression") else v
+            elif p["name"] in ("image", "image[]"):
+                images.append(p)
+            elif p["name"] == "mask":
+                mask = p
+            if p["filename"] is not None and p["data"][:8] == b"\x89PNG\r\n\x1a\n":
+                info["width"], info["height"] = struct.unpack(">II", p["data"][16:24])
+            note.append(info)
+        entry = {"parts": note}
+        fam = family(b.get("model") or "")
+        if not images:
+            return self.bad("Missing required parameter: 'image'.", "image",
+                            "missing_required_parameter")
+        if fam == "dall-e-3":
+            return self.bad("dall-e-3 does not support image edits.", "model")
+        if fam == "dall-e-2":
+            p = images[0]
+            if len(images) > 1 or p["data"][:8] != b"\x89PNG\r\n\x1a\n" or \
+                    len(p["data"]) >= 4 << 20 or \
+                    p["data"][16:20] != p["data"][20:24]:
+                return self.bad("Invalid input image - format must be a square PNG under "
+                                "4 MB.", "image")
+        elif len(images) > 16:
+            return self.bad("Too many images: at most 16.", "image")
+        if mask is not None:
+            try:
+                mw, mh, ch, rows = fakelib.png_pixels(mask["data"])
+            except ValueError:
+                return self.bad("Invalid mask image: must be a PNG.", "mask")
+            if ch not in (2, 4):
+                return self.bad("Invalid mask image: it must have an alpha channel.",
+                                "mask")
+            first = images[0]["data"]
+            if first[:8] == b"\x89PNG\r\n\x1a\n" and \
+                    struct.unpack(">II", first[16:24]) != (mw, mh):
+                return self.bad("Invalid mask: it must be the same size as the image.",
+                                "mask")
+            alpha = [r[i] for r in rows for i in range(ch - 1, len(r), ch)]
+            entry["mask_transparent"] = round(sum(1 for a in alpha if a == 0) / len(alpha), 3)
+        self.state.log(dict(entry, path=self.route + "#parts", method="NOTE"))
+        return b
+
     def route_POST(self):
-        if not self.route.endswith("/images/generations"):
+        edit = self.route.endswith("/images/edits")
+        if not self.route.endswith("/images/generations") and not edit:
             return self.reply_json(404, error_body("Invalid URL (POST %s)" % self.route))
         k = self.knobs()
         if k.get("latency_ms"):
@@ -185,7 +252,9 @@ class Handler(fakelib.FakeHandler):
             return self.reply_json(st, error_body(
                 f.get("message", "injected error %d" % st), f.get("type", default_type),
                 f.get("param"), f.get("code")), headers)
-        b = self.json_body()
+        b = self.edit_body() if edit else self.json_body()
+        if edit and b is None:
+            return
         if not isinstance(b, dict):
             return self.bad("We could not parse the JSON body of your request.", None,
                             "invalid_json")

@@ -5,8 +5,15 @@
 
 #include "../../src/backends/a1111.c"
 
-static const struct a1111_params params = { "DPM++ 2M", "Karras", "sd15.safetensors", 6.5, 64,
-					    48,         12 };
+static const struct a1111_params params = {
+	.sampler = "DPM++ 2M",
+	.scheduler = "Karras",
+	.model = "sd15.safetensors",
+	.cfg_scale = 6.5,
+	.width = 64,
+	.height = 48,
+	.steps = 12,
+};
 
 static struct imagen_request request(int count, int64_t seed)
 {

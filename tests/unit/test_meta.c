@@ -83,8 +83,15 @@ static void fixture_init(struct fixture *f)
 	snprintf(f->res.mime, sizeof(f->res.mime), "image/png");
 	output_clock(&f->rec, &when);
 	f->options = json("{\"delay_ms\": 5, \"label\": \"x\"}");
-	f->info = (struct gen_info){ "a boat", "a boat, watercolor", "fog",   "watercolor", "mock",
-				     "mock",   f->options,           &f->res, &f->rec };
+	f->info = (struct gen_info){ .prompt = "a boat",
+				     .final_prompt = "a boat, watercolor",
+				     .negative = "fog",
+				     .style = "watercolor",
+				     .backend = "mock",
+				     .backend_type = "mock",
+				     .options = f->options,
+				     .res = &f->res,
+				     .rec = &f->rec };
 }
 
 static void fixture_release(struct fixture *f)

@@ -1,0 +1,428 @@
+#!/usr/bin/env bash
+# Image inputs (--image, --mask, --mask-invert, --strength): the core's checks, the
+# sidecar and --from, the mock's blend, and what each upstream's fake received.
+. "$(dirname "$0")/lib.sh"
+
+export IMAGEN_HTTP_RETRY_BASE_MS=20
+
+# png_make FILE W H KIND: a PNG written by Python.  KIND: rgb (a gradient), left (grey
+# mask, left half white), quarter (grey, top-left quarter white), alpha (RGBA, left half
+# transparent), grey (grey gradient).
+png_make() {
+	"$PY" - "$@" <<'PYEOF'
+import struct, sys, zlib
+path, w, h, kind = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+ct, rows = {"rgb": 2, "alpha": 6}.get(kind, 0), []
+for y in range(h):
+    r = bytearray()
+    for x in range(w):
+        if kind == "rgb":
+            r += bytes(((x * 255) // max(w - 1, 1), (y * 255) // max(h - 1, 1), 90))
+        elif kind == "alpha":
+            r += bytes((0, 0, 0, 0 if x < w // 2 else 255))
+        elif kind == "left":
+            r.append(255 if x < w // 2 else 0)
+        elif kind == "quarter":
+            r.append(255 if x < w // 2 and y < h // 2 else 0)
+        else:
+            r.append((x * 255) // max(w - 1, 1))
+    rows.append(b"\0" + bytes(r))
+def ch(t, d):
+    return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+open(path, "wb").write(b"\x89PNG\r\n\x1a\n" + ch(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, ct, 0, 0, 0))
+                       + ch(b"IDAT", zlib.compress(b"".join(rows))) + ch(b"IEND", b""))
+PYEOF
+}
+
+# png_diff A B: "LEFT RIGHT", how many pixels differ in the left and right halves of two
+# 8-bit RGB PNGs of the same size (any filter).
+png_diff() {
+	"$PY" - "$REPO_DIR/tests/fake" "$@" <<'PYEOF'
+import sys
+sys.path.insert(0, sys.argv.pop(1))
+import fakelib
+def pixels(path):
+    w, h, ch, rows = fakelib.png_pixels(open(path, "rb").read())
+    assert ch == 3, ch
+    return w, h, rows
+w, h, a = pixels(sys.argv[1])
+w2, h2, b = pixels(sys.argv[2])
+assert (w, h) == (w2, h2), ((w, h), (w2, h2))
+left = right = 0
+for y in range(h):
+    for x in range(w):
+        if a[y][x * 3:x * 3 + 3] != b[y][x * 3:x * 3 + 3]:
+            if x < w // 2: left += 1
+            else: right += 1
+print(left, right)
+PYEOF
+}
+
+# png_text FILE KEY: the tEXt/iTXt chunk KEY of a PNG.
+png_text() {
+	"$PY" - "$@" <<'PYEOF'
+import struct, sys
+raw, key = open(sys.argv[1], "rb").read(), sys.argv[2].encode()
+pos = 8
+while pos < len(raw):
+    n, kind = struct.unpack(">I4s", raw[pos:pos + 8])
+    d = raw[pos + 8:pos + 8 + n]
+    if kind == b"tEXt" and d.split(b"\0", 1)[0] == key:
+        print(d.split(b"\0", 1)[1].decode("latin-1"))
+    if kind == b"iTXt" and d.split(b"\0", 1)[0] == key:
+        print(d.split(b"\0", 1)[1][4:].split(b"\0", 1)[1].decode())
+    pos += 12 + n
+PYEOF
+}
+
+mock_config() {
+	write_config "$CFG" <<EOF
+defaults:
+  backend: mock
+backends:
+  mock:
+    type: mock
+EOF
+}
+
+expect_empty_dir() {
+	[ ! -d "$1" ] || [ -z "$(ls -A "$1")" ] || fail "$1 is not empty: $(ls -A "$1")"
+}
+
+requests_to() { # METHOD PATH
+	fake_requests | jq --arg m "$1" --arg p "$2" '[.[] | select(.method == $m and .path == $p)] | length'
+}
+
+# --- the core and the mock -----------------------------------------------------------
+
+test_mock_img2img_takes_the_input_size_and_records_the_input() {
+	mock_config
+	png_make in.png 40 30 rgb
+	im generate --seed 7 -o out --image in.png "a red fox"
+	expect_rc 0
+	s="${OUT%.png}.json"
+	expect_eq "$(jqr "$s" '"\(.width)x\(.height)"')" 40x30 "output size"
+	expect_eq "$(jqr "$s" '.inputs | length')" 1 inputs
+	expect_eq "$(jqr "$s" '.inputs[0] | "\(.role) \(.path) \(.bytes) \(.width)x\(.height)"')" \
+		"image in.png $(stat -c %s in.png) 40x30" "input record"
+	expect_eq "$(jqr "$s" .inputs[0].sha256)" "$(sha256sum in.png | cut -d' ' -f1)" sha256
+	expect_eq "$(jqr "$s" .strength)" 0.6 strength
+	# the same inputs in the imagen chunk; A1111's text says the strength as A1111 does
+	expect_eq "$(png_text "$OUT" imagen | jq -r .inputs[0].sha256)" "$(jqr "$s" .inputs[0].sha256)" \
+		"imagen chunk"
+	expect_contains "$(png_text "$OUT" parameters)" "Denoising strength: 0.6" "parameters"
+	# strength 0 keeps every pixel of the input; 1 keeps none of it
+	im generate --seed 7 -o out0 --strength 0 --image in.png "a red fox"
+	expect_rc 0
+	expect_eq "$(png_diff in.png "$OUT")" "0 0" "pixels changed at strength 0"
+	im generate --seed 7 -o out1 --strength 1 --image in.png "a red fox"
+	expect_rc 0
+	read -r l r <<<"$(png_diff in.png "$OUT")"
+	[ "$((l + r))" -gt 600 ] || fail "strength 1 changed only $l+$r of 1200 pixels"
+	# -W/-H override the input's size
+	im generate --seed 7 -o out2 -W 64 -H 48 --image in.png "a red fox"
+	expect_rc 0
+	expect_eq "$(jqr "${OUT%.png}.json" '"\(.width)x\(.height)"')" 64x48 "-W/-H size"
+}
+
+test_mock_inpaint_changes_only_the_masked_half() {
+	mock_config
+	png_make in.png 40 30 rgb
+	png_make mask.png 40 30 left
+	im generate --seed 7 -o out --strength 1 --image in.png --mask mask.png "a red fox"
+	expect_rc 0
+	read -r l r <<<"$(png_diff in.png "$OUT")"
+	[ "$l" -gt 300 ] || fail "only $l pixels of the masked half changed"
+	expect_eq "$r" 0 "pixels changed outside the mask"
+	s="${OUT%.png}.json"
+	expect_eq "$(jqr "$s" '[.inputs[].role] | join(",")')" "image,mask" roles
+	expect_eq "$(jqr "$s" .mask_invert)" false mask_invert
+	# --mask-invert repaints the other half; an alpha mask (transparent = repaint) is
+	# the same mask as the white one
+	im generate --seed 7 -o inv --strength 1 --image in.png --mask mask.png --mask-invert "a red fox"
+	expect_rc 0
+	read -r l r <<<"$(png_diff in.png "$OUT")"
+	expect_eq "$l" 0 "pixels changed in the kept half (--mask-invert)"
+	[ "$r" -gt 300 ] || fail "only $r pixels of the inverted mask's half changed"
+	expect_eq "$(jqr "${OUT%.png}.json" .mask_invert)" true mask_invert
+	png_make alpha.png 40 30 alpha
+	im generate --seed 7 -o alpha --strength 1 --image in.png --mask alpha.png "a red fox"
+	expect_rc 0
+	expect_eq "$(png_diff "$OUT" "$(ls out/*.png)")" "0 0" "alpha mask against white mask"
+}
+
+test_mock_several_inputs_are_blended() {
+	mock_config
+	png_make a.png 40 30 rgb
+	png_make b.png 20 20 rgb
+	im generate --seed 7 -o out --strength 0 --image a.png --image b.png "x"
+	expect_rc 0
+	expect_eq "$(jqr "${OUT%.png}.json" '[.inputs[].path] | join(",")')" "a.png,b.png" paths
+	read -r l r <<<"$(png_diff a.png "$OUT")"
+	[ "$((l + r))" -gt 0 ] || fail "the second input made no difference"
+}
+
+test_each_input_error_is_one_line_and_exit_2() {
+	mock_config
+	png_make in.png 40 30 rgb
+	png_make small.png 20 20 left
+	printf 'GIF89a not ours' >gif.png
+	head -c 60 in.png >cut.png
+	run_bad() { # expected-fragment args...
+		local want=$1
+		shift
+		im generate -o out "$@" "x"
+		expect_rc 2
+		expect_one_error_line
+		expect_contains "$ERR" "$want" "error"
+		expect_empty_dir out
+	}
+	run_bad "--image missing.png: " --image missing.png
+	run_bad "--image gif.png: not a PNG, JPEG or WebP" --image gif.png
+	run_bad "--image cut.png: truncated PNG" --image cut.png
+	run_bad "--mask small.png: 20x20, not the size of --image in.png (40x30)" \
+		--image in.png --mask small.png
+	run_bad "--mask mask.png needs an --image" --mask mask.png
+	run_bad "--strength: expected a number from 0 to 1, got '1.5'" --image in.png --strength 1.5
+	run_bad "--strength needs an --image" --strength 0.5
+	"$PY" -c "import base64,sys; open('j.jpg','wb').write(base64.b64decode(sys.argv[1]))" \
+		"$("$PY" -c "import sys; sys.path.insert(0, '$REPO_DIR/tests/fake'); import fakelib, base64; print(base64.b64encode(fakelib.JPEG_16).decode())")"
+	run_bad "--mask j.jpg: a mask must be a PNG (this is image/jpeg)" --image in.png --mask j.jpg
+	run_bad "--image j.jpg: the mock backend blends PNG inputs only" --image j.jpg
+}
+
+test_from_finds_inputs_by_path_then_by_hash_then_names_the_missing_one() {
+	mock_config
+	png_make in.png 40 30 rgb
+	png_make mask.png 40 30 left
+	im generate --seed 9 -o out --strength 0.8 --image in.png --mask mask.png "a red fox"
+	expect_rc 0
+	first=$OUT
+	im generate -o again --from "${first%.png}.json"
+	expect_rc 0
+	expect_eq "$(png_diff "$first" "$OUT")" "0 0" "pixels of the --from run"
+	expect_eq "$(jqr "${OUT%.png}.json" .strength)" 0.8 "strength of the --from run"
+	# moved into the output directory: found by its hash
+	mkdir -p again/kept
+	mv in.png again/kept/renamed.png
+	im generate -o again --from "$first"
+	expect_rc 0
+	expect_eq "$(png_diff "$first" "$OUT")" "0 0" "pixels when found by hash"
+	expect_eq "$(jqr "${OUT%.png}.json" .inputs[0].path)" "$HOME/again/kept/renamed.png" "found path"
+	# gone: the message names it
+	rm again/kept/renamed.png
+	im generate -o again --from "$first"
+	expect_rc 2
+	expect_one_error_line
+	expect_contains "$ERR" "input image 'in.png' (sha256 " error
+	expect_contains "$ERR" "is missing: not at that path" error
+	# changed at its path: not silently used
+	png_make in.png 40 30 grey
+	im generate -o again --from "$first"
+	expect_rc 2
+	expect_contains "$ERR" "the file at that path has changed" error
+}
+
+# --- a1111 ---------------------------------------------------------------------------
+
+a1111_config() {
+	write_config "$CFG" <<EOF
+defaults:
+  backend: sd
+backends:
+  sd:
+    type: a1111
+    base_url: $FAKE_URL
+EOF
+}
+
+img2img_body() {
+	fake_requests | jq -c '[.[] | select(.path == "/sdapi/v1/img2img" and .method == "POST")][0].body | fromjson'
+}
+
+a1111_inputs_note() {
+	fake_requests | jq -c '[.[] | select(.path == "/sdapi/v1/img2img#inputs")][0]'
+}
+
+test_a1111_img2img_sends_init_image_and_strength() {
+	fake_start a1111
+	a1111_config
+	png_make in.png 61 45 rgb
+	im generate --seed 5 -o out --strength 0.35 --image in.png "a red fox"
+	expect_rc 0
+	expect_eq "$(requests_to POST /sdapi/v1/txt2img)" 0 "txt2img requests"
+	b=$(img2img_body)
+	expect_eq "$(jqr "$b" '.init_images | length')" 1 "init images"
+	expect_eq "$(jqr "$b" .init_images[0] | base64 -d | sha256sum | cut -d' ' -f1)" \
+		"$(sha256sum in.png | cut -d' ' -f1)" "init image bytes"
+	expect_eq "$(jqr "$b" .denoising_strength)" 0.35 denoising_strength
+	# 61x45 rounded to A1111's 8-pixel blocks
+	expect_eq "$(jqr "$b" '"\(.width)x\(.height)"')" 64x48 size
+	expect_eq "$(jqr "$b" 'has("mask")')" false "mask without --mask"
+	expect_eq "$(jqr "$b" .seed)" 5 seed
+	s="${OUT%.png}.json"
+	expect_eq "$(jqr "$s" .strength)" 0.35 strength
+	expect_eq "$(jqr "$s" .inputs[0].path)" in.png path
+}
+
+test_a1111_inpaint_sends_a_white_is_repaint_mask() {
+	fake_start a1111
+	a1111_config
+	png_make in.png 64 48 rgb
+	png_make mask.png 64 48 alpha # transparent = repaint: converted to white = repaint
+	im generate --seed 5 -o out --image in.png --mask mask.png "a red fox"
+	expect_rc 0
+	b=$(img2img_body)
+	expect_eq "$(jqr "$b" '"\(.mask_blur) \(.inpainting_fill) \(.inpaint_full_res)"')" \
+		"4 1 false" "mask settings"
+	expect_eq "$(jqr "$b" .denoising_strength)" 0.6 "default strength"
+	n=$(a1111_inputs_note)
+	expect_eq "$(jqr "$n" '[.decoded[] | "\(.role):\(.format):\(.width)x\(.height)"] | join(" ")')" \
+		"image:png:64x48 mask:png:64x48" "what the fake decoded"
+	expect_eq "$(jqr "$n" .mask_white)" 0.5 "white share of the mask"
+	expect_contains "$(png_text "$OUT" parameters)" "Denoising strength: 0.6, Mask blur: 4" parameters
+	# --mask-invert with a quarter mask: three quarters white
+	png_make q.png 64 48 quarter
+	curl -s -X POST "$FAKE_URL/_fake/reset" >/dev/null
+	im generate --seed 5 -o out --image in.png --mask q.png --mask-invert --set mask_blur=8 "x"
+	expect_rc 0
+	expect_eq "$(jqr "$(a1111_inputs_note)" .mask_white)" 0.75 "white share, inverted"
+	expect_eq "$(jqr "$(img2img_body)" .mask_blur)" 8 "mask_blur option"
+}
+
+test_a1111_refuses_two_images_before_any_request() {
+	fake_start a1111
+	a1111_config
+	png_make a.png 64 48 rgb
+	cp a.png b.png
+	im generate -o out --image a.png --image b.png "x"
+	expect_rc 2
+	expect_one_error_line
+	expect_contains "$ERR" "--image b.png: the a1111 backend takes one input image" error
+	expect_eq "$(fake_requests | jq length)" 0 requests
+}
+
+test_a1111_ctrl_c_during_img2img_interrupts() {
+	fake_start a1111 --gen-ms 5000
+	a1111_config
+	png_make in.png 64 48 rgb
+	mkdir -p out
+	cat >"$T_TMP/run.sh" <<EOF
+"$IMAGEN" generate --no-preview --seed 4 --image "$HOME/in.png" -o "$HOME/out" "never finished" &
+echo \$! >"$T_TMP/pid"
+wait \$!
+echo "rc=\$?"
+EOF
+	SHELL=/bin/bash script -qefc "bash $T_TMP/run.sh" /dev/null >"$T_TMP/tty" 2>&1 &
+	spid=$!
+	for _ in $(seq 1 200); do
+		[ "$(requests_to GET /sdapi/v1/progress)" -ge 1 ] && break
+		sleep 0.02
+	done
+	[ "$(requests_to POST /sdapi/v1/img2img)" = 1 ] || fail "no img2img request before Ctrl-C"
+	kill -INT "$(cat "$T_TMP/pid")"
+	wait $spid
+	tty_out=$(tr -d '\r' <"$T_TMP/tty")
+	if grep -qE "ERROR: (Address|Leak)Sanitizer|runtime error:" <<<"$tty_out"; then
+		fail "sanitizer finding: $tty_out"
+	fi
+	expect_contains "$tty_out" "rc=130" "exit status"
+	expect_eq "$(requests_to POST /sdapi/v1/interrupt)" 1 "interrupt requests"
+	expect_empty_dir out
+}
+
+# --- openai --------------------------------------------------------------------------
+
+oa_config() { # MODEL
+	export OPENAI_API_KEY="sk-test-inputs"
+	printf 'defaults:\n  backend: oa\nbackends:\n  oa:\n    type: openai\n    model: %s\n    base_url: %s/v1\n' \
+		"$1" "$FAKE_URL" | write_config "$CFG"
+}
+
+oa_parts() {
+	fake_requests | jq -c '[.[] | select(.path == "/v1/images/edits#parts")][0]'
+}
+
+test_openai_edit_sends_multipart_images_and_an_alpha_mask() {
+	fake_start openai
+	oa_config gpt-image-1
+	png_make a.png 300 200 rgb
+	png_make b.png 64 64 rgb
+	png_make mask.png 300 200 left # white = repaint: becomes alpha 0 for OpenAI
+	im generate -o out --image a.png --image b.png --mask mask.png "a red fox"
+	expect_rc 0
+	expect_eq "$(requests_to POST /v1/images/edits)" 1 "edit requests"
+	expect_eq "$(requests_to POST /v1/images/generations)" 0 "generation requests"
+	n=$(oa_parts)
+	expect_eq "$(jqr "$n" '[.parts[] | select(.filename == null) | .name] | join(",")')" \
+		"model,prompt,n,size" "text parts"
+	expect_eq "$(jqr "$n" '[.parts[] | select(.filename != null) | "\(.name)=\(.filename):\(.type):\(.bytes)"] | join(" ")')" \
+		"image[]=image-1.png:image/png:$(stat -c %s a.png) image[]=image-2.png:image/png:$(stat -c %s b.png) mask=mask.png:image/png:$(jqr "$n" '.parts[-1].bytes')" \
+		"file parts"
+	expect_eq "$(jqr "$n" '.parts[-1] | "\(.width)x\(.height)"')" 300x200 "mask size"
+	expect_eq "$(jqr "$n" .mask_transparent)" 0.5 "transparent share of the mask"
+	# 300x200 (3:2) takes the GPT size of that shape
+	expect_eq "$(jqr "$n" '[.parts[] | select(.filename == null) | .value] | join(",")')" \
+		"gpt-image-1,a red fox,1,1536x1024" "text part values"
+	s="${OUT%.png}.json"
+	expect_eq "$(jqr "$s" .strength)" null "strength of an upstream that takes none"
+	expect_eq "$(jqr "$s" '.inputs | length')" 3 "inputs recorded"
+	expect_not_contains "$(png_text "$OUT" parameters)" "Denoising strength" parameters
+}
+
+test_openai_dalle2_takes_one_square_png() {
+	fake_start openai
+	oa_config dall-e-2
+	png_make sq.png 64 64 rgb
+	png_make wide.png 64 32 rgb
+	im generate -o out --image wide.png "x"
+	expect_rc 2
+	expect_one_error_line
+	expect_contains "$ERR" "--image wide.png: dall-e-2 takes a square image (this is 64x32)" error
+	im generate -o out --image sq.png --image sq.png "x"
+	expect_rc 2
+	expect_contains "$ERR" "dall-e-2 edits one image" error
+	expect_eq "$(fake_requests | jq length)" 0 "requests before the refusals"
+	im generate -o out --image sq.png "x"
+	expect_rc 0
+	expect_eq "$(jqr "$(oa_parts)" '[.parts[] | select(.filename != null) | .name] | join(",")')" \
+		image "one image part"
+	oa_config dall-e-3
+	im generate -o out --image sq.png "x"
+	expect_rc 2
+	expect_contains "$ERR" "model dall-e-3 takes no image input" error
+}
+
+test_openai_edit_is_not_sent_twice_after_it_may_have_arrived() {
+	fake_start openai
+	oa_config gpt-image-1
+	png_make a.png 64 64 rgb
+	fake_faults "$FAKE_URL" '[{"match": "POST /v1/images/edits", "hang_up": true}]'
+	im generate -o out --image a.png "x"
+	expect_rc 1
+	expect_eq "$(requests_to POST /v1/images/edits)" 1 "edit requests"
+	expect_contains "$ERR" "POST /v1/images/edits" error
+}
+
+test_openai_ctrl_c_during_the_upload_exits_130() {
+	fake_start openai
+	oa_config gpt-image-1
+	png_make a.png 64 64 rgb
+	fake_faults "$FAKE_URL" '[{"match": "POST /v1/images/edits", "delay_ms": 5000}]'
+	mkdir -p out
+	"$IMAGEN" generate --no-preview -o out --image a.png "x" >"$T_TMP/o" 2>"$T_TMP/e" &
+	pid=$!
+	for _ in $(seq 1 200); do
+		[ "$(requests_to POST /v1/images/edits)" = 1 ] && break
+		sleep 0.02
+	done
+	kill -INT $pid
+	wait $pid
+	RC=$?
+	expect_eq "$RC" 130 "exit status"
+	expect_contains "$(cat "$T_TMP/e")" "interrupted" stderr
+	expect_eq "$(requests_to POST /v1/images/edits)" 1 "edit requests"
+	expect_empty_dir out
+}
+
+run_tests
