@@ -168,6 +168,21 @@ static int has_tables(struct catalog *c, int *yes, struct err *err)
 	return 0;
 }
 
+/* Two processes opening a new file at once: the switch to WAL needs a lock SQLite will
+ * not wait for through the busy handler (waiting there could deadlock), so it answers
+ * SQLITE_BUSY at once.  Wait here instead, as long as the busy timeout would. */
+static int set_wal(struct catalog *c)
+{
+	int rc, waited;
+
+	for (waited = 0;; waited += 5) {
+		rc = sqlite3_exec(c->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+		if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || waited >= CATALOG_BUSY_MS)
+			return rc;
+		sqlite3_sleep(5);
+	}
+}
+
 static int migrate(struct catalog *c, int target, struct err *err)
 {
 	char pragma[64];
@@ -175,7 +190,7 @@ static int migrate(struct catalog *c, int target, struct err *err)
 
 	/* WAL lets readers run beside the one writer; it is a property of the file, set
 	 * once, before the first transaction */
-	if (sqlite3_exec(c->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) != SQLITE_OK)
+	if (set_wal(c) != SQLITE_OK)
 		return cat_fail(c, err, "switch to WAL mode");
 	if (cat_begin(c, err) < 0)
 		return -1;
