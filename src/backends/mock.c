@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "core/backend.h"
+#include "core/image.h"
 #include "core/inputs.h"
 #include "util/cancel.h"
 #include "net/http.h"

@@ -19,7 +19,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
-#include <spng.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,12 +28,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/image.h"
 #include "util/file.h"
 
 extern char **environ;
 
 #define PREVIEW_FILE_MAX (256u * 1024 * 1024)
-#define PREVIEW_PIXELS_MAX (64u * 1024 * 1024)
 #define TMUX_WAIT_MS 3000
 #define TMUX_OUT_MAX 4096
 
@@ -697,48 +696,22 @@ static void term_close(struct term *t)
 static int load_rgba(unsigned char **out, unsigned *w, unsigned *h, const char *path,
 		     struct err *err)
 {
-	unsigned char *data = NULL, *px = NULL;
-	struct spng_ihdr ihdr;
-	spng_ctx *ctx = NULL;
-	size_t len = 0, size = 0;
-	int ret, rc = -1;
+	unsigned char *data = NULL;
+	size_t len = 0;
+	int iw = 0, ih = 0, rc;
 
 	*out = NULL;
 	if (file_read(&data, &len, path, PREVIEW_FILE_MAX, err) < 0)
 		return -1;
-	ctx = spng_ctx_new(0);
-	if (!ctx) {
-		err_set(err, "out of memory");
-		goto out;
-	}
-	spng_set_image_limits(ctx, 1u << 16, 1u << 16);
-	/* the limits bound the memory text chunks may take, not the file size: a flat-colour
-	 * image compresses far below what its metadata inflates to */
-	spng_set_chunk_limits(ctx, 64u << 20, 128u << 20);
-	if ((ret = spng_set_png_buffer(ctx, data, len)) || (ret = spng_get_ihdr(ctx, &ihdr))) {
-		err_set(err, "%s: not a PNG image this can draw (%s)", path, spng_strerror(ret));
-		goto out;
-	}
-	if ((unsigned long long)ihdr.width * ihdr.height > PREVIEW_PIXELS_MAX) {
-		err_set(err, "%s: %ux%u is too large to draw", path, ihdr.width, ihdr.height);
-		goto out;
-	}
-	if ((ret = spng_decoded_image_size(ctx, SPNG_FMT_RGBA8, &size)) || !(px = malloc(size)) ||
-	    (ret = spng_decode_image(ctx, px, size, SPNG_FMT_RGBA8, SPNG_DECODE_TRNS))) {
-		err_set(err, "%s: cannot decode: %s", path,
-			ret ? spng_strerror(ret) : "out of memory");
-		goto out;
-	}
-	*out = px;
-	px = NULL;
-	*w = ihdr.width;
-	*h = ihdr.height;
-	rc = 0;
-out:
-	free(px);
-	spng_ctx_free(ctx);
+	rc = png_decode_rgba(data, len, out, &iw, &ih, err);
 	free(data);
-	return rc;
+	if (rc < 0) {
+		err_prefix(err, "%s", path);
+		return -1;
+	}
+	*w = (unsigned)iw;
+	*h = (unsigned)ih;
+	return 0;
 }
 
 static int write_all(FILE *out, const void *p, size_t n)

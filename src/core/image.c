@@ -2,7 +2,9 @@
  * field against the buffer before it touches it: the input comes from servers. */
 #include "core/image.h"
 
+#include <spng.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -246,5 +248,47 @@ int image_check(const void *data, size_t n, struct image_info *out, struct err *
 	}
 	if (rc == 0 && out)
 		*out = info;
+	return rc;
+}
+
+int png_decode_rgba(const void *png, size_t len, unsigned char **rgba, int *w, int *h,
+		    struct err *err)
+{
+	struct spng_ihdr ihdr;
+	spng_ctx *ctx;
+	unsigned char *px = NULL;
+	size_t size = 0;
+	int ret, rc = -1;
+
+	*rgba = NULL;
+	ctx = spng_ctx_new(0);
+	if (!ctx)
+		return err_set(err, "out of memory");
+	spng_set_image_limits(ctx, IMAGE_DECODE_MAX_SIDE, IMAGE_DECODE_MAX_SIDE);
+	/* the limits bound the memory text chunks may take, not the file size: a flat-colour
+	 * image compresses far below what its metadata inflates to */
+	spng_set_chunk_limits(ctx, 64u << 20, 128u << 20);
+	if ((ret = spng_set_png_buffer(ctx, png, len)) || (ret = spng_get_ihdr(ctx, &ihdr))) {
+		err_set(err, "not a PNG image this can decode (%s)", spng_strerror(ret));
+		goto out;
+	}
+	if ((unsigned long long)ihdr.width * ihdr.height > IMAGE_DECODE_MAX_PIXELS) {
+		err_set(err, "%ux%u is too large to decode", ihdr.width, ihdr.height);
+		goto out;
+	}
+	if ((ret = spng_decoded_image_size(ctx, SPNG_FMT_RGBA8, &size)) || !(px = malloc(size)) ||
+	    (ret = spng_decode_image(ctx, px, size, SPNG_FMT_RGBA8, SPNG_DECODE_TRNS))) {
+		err_set(err, "cannot decode the PNG: %s",
+			ret ? spng_strerror(ret) : "out of memory");
+		goto out;
+	}
+	*rgba = px;
+	px = NULL;
+	*w = (int)ihdr.width;
+	*h = (int)ihdr.height;
+	rc = 0;
+out:
+	free(px);
+	spng_ctx_free(ctx);
 	return rc;
 }

@@ -51,4 +51,14 @@ enum image_format image_format_of_mime(const char *mime);
  */
 int image_check(const void *data, size_t n, struct image_info *out, struct err *err);
 
+#define IMAGE_DECODE_MAX_SIDE 65536
+#define IMAGE_DECODE_MAX_PIXELS (64u << 20)
+
+/** Decode a PNG to 8-bit RGBA (w*h*4 bytes, malloc'd into *rgba) with libspng, for the
+ *  mock's blends, mask conversion and the inline preview.  At most IMAGE_DECODE_MAX_SIDE
+ *  a side and IMAGE_DECODE_MAX_PIXELS pixels.  Safe on any input; the message does not
+ *  name a file (the caller prefixes it). */
+int png_decode_rgba(const void *png, size_t len, unsigned char **rgba, int *w, int *h,
+		    struct err *err);
+
 #endif

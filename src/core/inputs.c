@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/image.h"
 #include "core/pngmeta.h"
 #include "util/file.h"
 #include "util/sha256.h"
 
-#define DECODE_PIXELS_MAX (64u << 20)
 
 int gen_input_from_bytes(struct gen_input *in, const char *role, const char *path, const void *data,
 			 size_t len, struct err *err)
@@ -69,46 +69,6 @@ void gen_input_release(struct gen_input *in)
 	free(in->path);
 	free(in->data);
 	memset(in, 0, sizeof(*in));
-}
-
-int png_decode_rgba(const void *png, size_t len, unsigned char **rgba, int *w, int *h,
-		    struct err *err)
-{
-	struct spng_ihdr ihdr;
-	spng_ctx *ctx;
-	unsigned char *px = NULL;
-	size_t size = 0;
-	int ret, rc = -1;
-
-	*rgba = NULL;
-	ctx = spng_ctx_new(0);
-	if (!ctx)
-		return err_set(err, "out of memory");
-	spng_set_image_limits(ctx, GEN_INPUT_MAX_SIDE, GEN_INPUT_MAX_SIDE);
-	spng_set_chunk_limits(ctx, 16u << 20, 64u << 20);
-	if ((ret = spng_set_png_buffer(ctx, png, len)) || (ret = spng_get_ihdr(ctx, &ihdr))) {
-		err_set(err, "not a PNG this can decode (%s)", spng_strerror(ret));
-		goto out;
-	}
-	if ((unsigned long long)ihdr.width * ihdr.height > DECODE_PIXELS_MAX) {
-		err_set(err, "%ux%u is too large to decode", ihdr.width, ihdr.height);
-		goto out;
-	}
-	if ((ret = spng_decoded_image_size(ctx, SPNG_FMT_RGBA8, &size)) || !(px = malloc(size)) ||
-	    (ret = spng_decode_image(ctx, px, size, SPNG_FMT_RGBA8, SPNG_DECODE_TRNS))) {
-		err_set(err, "cannot decode the PNG: %s",
-			ret ? spng_strerror(ret) : "out of memory");
-		goto out;
-	}
-	*rgba = px;
-	px = NULL;
-	*w = (int)ihdr.width;
-	*h = (int)ihdr.height;
-	rc = 0;
-out:
-	free(px);
-	spng_ctx_free(ctx);
-	return rc;
 }
 
 int mask_repaint_map(const void *png, size_t len, int invert, unsigned char **map, int *w, int *h,

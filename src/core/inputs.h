@@ -48,11 +48,6 @@ int gen_input_from_bytes(struct gen_input *in, const char *role, const char *pat
 
 void gen_input_release(struct gen_input *in);
 
-/** Decode a PNG to 8-bit RGBA (w*h*4 bytes, malloc'd).  At most GEN_INPUT_MAX_SIDE a
- *  side and 64 Mpixels.  Safe on any input. */
-int png_decode_rgba(const void *png, size_t len, unsigned char **rgba, int *w, int *h,
-		    struct err *err);
-
 /**
  * The repaint map of a black-and-white mask (PNG bytes): w*h bytes, 255 = repaint, 0 =
  * keep.  A mask with any transparent pixel is read by its alpha (transparent = repaint,

@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "core/image.h"
 #include "core/inputs.h"
 #include "core/pngmeta.h"
 #include "util/base64.h"
