@@ -425,4 +425,194 @@ test_openai_ctrl_c_during_the_upload_exits_130() {
 	expect_empty_dir out
 }
 
+# --- comfyui -------------------------------------------------------------------------
+
+cf_config() { # [EXTRA-YAML-LINES]
+	write_config "$CFG" <<EOF
+defaults:
+  backend: local
+backends:
+  local:
+    type: comfyui
+    base_url: $FAKE_URL
+${1-    model: sd15.safetensors}
+EOF
+}
+
+cf_uploads() { # [PATH]: the fake's notes of the uploaded files
+	fake_requests | jq -c --arg p "${1:-/upload/image#file}" '[.[] | select(.path == $p)]'
+}
+
+cf_graph() { # the graph of the first POST /prompt
+	fake_requests | jq -c '[.[] | select(.method == "POST" and .path == "/prompt")][0].body | fromjson | .prompt'
+}
+
+test_comfyui_img2img_uploads_the_input_and_wires_the_builtin_graph() {
+	fake_start comfyui
+	cf_config
+	png_make in.png 61 45 rgb
+	sha=$(sha256sum in.png | cut -d' ' -f1)
+	im generate --seed 5 -o out --strength 0.35 --image in.png "a red fox"
+	expect_rc 0
+	u=$(cf_uploads)
+	expect_eq "$(jqr "$u" 'length')" 1 uploads
+	expect_eq "$(jqr "$u" '.[0] | "\(.name) \(.part_type) \(.bytes) \(.sha256) \(.type) \(.overwrite)"')" \
+		"imagen-$sha.png image/png $(stat -c %s in.png) $sha input true" "upload"
+	g=$(cf_graph)
+	expect_eq "$(jqr "$g" '.["10"] | "\(.class_type) \(.inputs.image)"')" "LoadImage imagen-$sha.png" LoadImage
+	# 61x45 rounded to 8-pixel blocks by an ImageScale, encoded, sampled at the strength
+	expect_eq "$(jqr "$g" '.["11"] | "\(.class_type) \(.inputs.image) \(.inputs.width)x\(.inputs.height)"')" \
+		'ImageScale ["10",0] 64x48' ImageScale
+	expect_eq "$(jqr "$g" '.["5"] | "\(.class_type) \(.inputs.pixels) \(.inputs.vae)"')" \
+		'VAEEncode ["11",0] ["4",2]' VAEEncode
+	expect_eq "$(jqr "$g" '.["3"].inputs | "\(.latent_image) \(.denoise) \(.seed)"')" '["5",0] 0.35 5' KSampler
+	expect_eq "$(jqr "$g" '[.[] | select(.class_type == "EmptyLatentImage")] | length')" 0 "empty latents"
+	s="${OUT%.png}.json"
+	expect_eq "$(jqr "$s" '"\(.width)x\(.height) \(.strength) \(.metadata.uploads.image)"')" \
+		"64x48 0.35 imagen-$sha.png" sidecar
+	# the same input again: the same name, overwritten with the same bytes
+	im generate --seed 6 -o out --image in.png "a red fox"
+	expect_rc 0
+	expect_eq "$(jqr "$(cf_uploads)" '[.[].name] | unique | length')" 1 "names of two uploads"
+}
+
+test_comfyui_inpaint_uploads_a_white_is_repaint_mask() {
+	fake_start comfyui
+	cf_config
+	png_make in.png 64 48 rgb
+	png_make mask.png 64 48 alpha # transparent = repaint: converted to white = repaint
+	im generate --seed 5 -o out --image in.png --mask mask.png "a red fox"
+	expect_rc 0
+	u=$(cf_uploads)
+	expect_eq "$(jqr "$u" 'length')" 2 uploads
+	m=$(jqr "$u" '.[1]')
+	expect_match "$(jqr "$m" .name)" '^imagen-mask-[0-9a-f]{64}\.png$' "mask name"
+	expect_eq "$(jqr "$m" '"\(.width)x\(.height) \(.white)"')" "64x48 0.5" "mask upload"
+	g=$(cf_graph)
+	expect_eq "$(jqr "$g" '.["12"] | "\(.class_type) \(.inputs.image) \(.inputs.channel)"')" \
+		"LoadImageMask $(jqr "$m" .name) red" LoadImageMask
+	# strength below 1: the content under the mask is the start (SetLatentNoiseMask)
+	expect_eq "$(jqr "$g" '.["13"] | "\(.class_type) \(.inputs.samples) \(.inputs.mask)"')" \
+		'SetLatentNoiseMask ["5",0] ["12",0]' SetLatentNoiseMask
+	expect_eq "$(jqr "$g" '.["3"].inputs | "\(.latent_image) \(.denoise)"')" '["13",0] 0.6' KSampler
+	# strength 1: VAEEncodeForInpaint fills the masked part
+	curl -s -X POST "$FAKE_URL/_fake/reset" >/dev/null
+	im generate --seed 5 -o out --strength 1 --image in.png --mask mask.png --mask-invert "a red fox"
+	expect_rc 0
+	g=$(cf_graph)
+	expect_eq "$(jqr "$g" '.["5"] | "\(.class_type) \(.inputs.pixels) \(.inputs.mask) \(.inputs.grow_mask_by)"')" \
+		'VAEEncodeForInpaint ["11",0] ["12",0] 6' VAEEncodeForInpaint
+	expect_eq "$(jqr "$g" '.["3"].inputs | "\(.latent_image) \(.denoise)"')" '["5",0] 1' "KSampler at strength 1"
+	expect_eq "$(jqr "$(cf_uploads)" '.[1].white')" 0.5 "inverted mask's white share"
+}
+
+# cf_workflow FILE [two]: a user's img2img workflow (one LoadImage feeding a VAEEncode,
+# a KSampler with denoise); with "two", a second LoadImage (node 30) wired to nothing.
+cf_workflow() {
+	local extra=""
+	[ -n "${2-}" ] && extra=', "30": {"class_type": "LoadImage", "inputs": {"image": "other.png"}}'
+	cat >"$1" <<EOF
+{"3": {"class_type": "KSampler", "inputs": {"seed": 0, "steps": 8, "cfg": 7, "sampler_name": "euler",
+   "scheduler": "normal", "denoise": 0.5, "model": ["4", 0], "positive": ["6", 0],
+   "negative": ["7", 0], "latent_image": ["21", 0]}},
+ "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sd15.safetensors"}},
+ "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["4", 1]}},
+ "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["4", 1]}},
+ "20": {"class_type": "LoadImage", "inputs": {"image": "example.png"}},
+ "21": {"class_type": "VAEEncode", "inputs": {"pixels": ["20", 0], "vae": ["4", 2]}},
+ "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
+ "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "wf", "images": ["8", 0]}}$extra}
+EOF
+}
+
+test_comfyui_user_workflow_gets_the_input_in_its_one_loadimage() {
+	fake_start comfyui
+	cf_workflow wf.json
+	cf_config "    workflow: $HOME/wf.json"
+	png_make in.png 40 32 rgb
+	sha=$(sha256sum in.png | cut -d' ' -f1)
+	im generate --seed 5 -o out --strength 0.7 --image in.png "a red fox"
+	expect_rc 0
+	g=$(cf_graph)
+	expect_eq "$(jqr "$g" '.["20"].inputs.image')" "imagen-$sha.png" "LoadImage image"
+	expect_eq "$(jqr "$g" '.["3"].inputs.denoise')" 0.7 denoise
+	s="${OUT%.png}.json"
+	expect_eq "$(jqr "$s" '.metadata.params | "\(.image) \(.strength)"')" \
+		"20.inputs.image 3.inputs.denoise" "recorded params"
+	expect_eq "$(jqr "$s" '"\(.width)x\(.height) \(.strength)"')" "40x32 0.7" sidecar
+	# a mask has no place in it: refused before any request
+	png_make mask.png 40 32 left
+	curl -s -X POST "$FAKE_URL/_fake/reset" >/dev/null
+	im generate -o out --image in.png --mask mask.png "x"
+	expect_rc 2
+	expect_one_error_line
+	expect_contains "$ERR" "--mask mask.png: the workflow $HOME/wf.json has no LoadImageMask node to take it (set backends.local.params.mask)" error
+	expect_eq "$(fake_requests | jq length)" 0 requests
+}
+
+test_comfyui_two_loadimage_nodes_are_refused_until_params_says_which() {
+	fake_start comfyui
+	cf_workflow wf.json two
+	cf_config "    workflow: $HOME/wf.json"
+	png_make in.png 40 32 rgb
+	im generate -o out --image in.png "x"
+	expect_rc 2
+	expect_one_error_line
+	expect_contains "$ERR" "--image in.png: the workflow $HOME/wf.json has 2 LoadImage nodes (20, 30): say which one takes the input with backends.local.params.image" error
+	expect_eq "$(fake_requests | jq length)" 0 requests
+	# named: the input goes there (node 20 keeps its file, which the server lacks)
+	cf_config "    workflow: $HOME/wf.json
+    params: {image: \"30.inputs.image\", strength: null}"
+	im generate -o out --image in.png "x"
+	expect_rc 1
+	expect_contains "$ERR" "Invalid image file: example.png" error
+	g=$(cf_graph)
+	expect_eq "$(jqr "$g" '.["30"].inputs.image')" "imagen-$(sha256sum in.png | cut -d' ' -f1).png" "node 30"
+	expect_eq "$(jqr "$g" '.["3"].inputs.denoise')" 0.5 "denoise without a strength place"
+}
+
+test_comfyui_refuses_two_images_and_a_failed_upload_queues_nothing() {
+	fake_start comfyui
+	cf_config
+	png_make a.png 64 48 rgb
+	cp a.png b.png
+	im generate -o out --image a.png --image b.png "x"
+	expect_rc 2
+	expect_one_error_line
+	expect_contains "$ERR" "--image b.png: the comfyui backend takes one input image" error
+	expect_eq "$(fake_requests | jq length)" 0 requests
+	# the upload is idempotent (its name is its hash): a 503 is retried, then it goes on
+	fake_faults "$FAKE_URL" '[{"match": "POST /upload/image", "status": 503}]'
+	im generate -o out --image a.png "x"
+	expect_rc 0
+	expect_eq "$(requests_to POST /upload/image)" 2 "upload attempts"
+	curl -s -X POST "$FAKE_URL/_fake/reset" >/dev/null
+	fake_faults "$FAKE_URL" '[{"match": "POST /upload/image", "status": 400}]'
+	im generate -o out2 --image a.png "x"
+	expect_rc 1
+	expect_contains "$ERR" "POST /upload/image: HTTP 400" error
+	expect_eq "$(requests_to POST /prompt)" 0 "prompts after a failed upload"
+	expect_empty_dir out2
+}
+
+test_comfyui_ctrl_c_during_the_upload_exits_130() {
+	fake_start comfyui
+	cf_config
+	png_make a.png 64 48 rgb
+	fake_faults "$FAKE_URL" '[{"match": "POST /upload/image", "delay_ms": 5000}]'
+	mkdir -p out
+	"$IMAGEN" generate --no-preview -o out --image a.png "x" >"$T_TMP/o" 2>"$T_TMP/e" &
+	pid=$!
+	for _ in $(seq 1 200); do
+		[ "$(requests_to POST /upload/image)" = 1 ] && break
+		sleep 0.02
+	done
+	kill -INT $pid
+	wait $pid
+	RC=$?
+	expect_eq "$RC" 130 "exit status"
+	expect_eq "$(requests_to POST /prompt)" 0 prompts
+	expect_empty_dir out
+}
+
 run_tests
