@@ -7,17 +7,19 @@ export IMAGEN_HTTP_RETRY_BASE_MS=20
 
 # png_make FILE W H KIND: a PNG written by Python.  KIND: rgb (a gradient), left (grey
 # mask, left half white), quarter (grey, top-left quarter white), alpha (RGBA, left half
-# transparent), grey (grey gradient).
+# transparent), grey (grey gradient), noise (RGB noise: a PNG as large as its pixels).
 png_make() {
 	"$PY" - "$@" <<'PYEOF'
-import struct, sys, zlib
+import os, struct, sys, zlib
 path, w, h, kind = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-ct, rows = {"rgb": 2, "alpha": 6}.get(kind, 0), []
+ct, rows = {"rgb": 2, "noise": 2, "alpha": 6}.get(kind, 0), []
 for y in range(h):
     r = bytearray()
     for x in range(w):
         if kind == "rgb":
             r += bytes(((x * 255) // max(w - 1, 1), (y * 255) // max(h - 1, 1), 90))
+        elif kind == "noise":
+            r += os.urandom(3)
         elif kind == "alpha":
             r += bytes((0, 0, 0, 0 if x < w // 2 else 255))
         elif kind == "left":
@@ -613,6 +615,94 @@ test_comfyui_ctrl_c_during_the_upload_exits_130() {
 	expect_eq "$RC" 130 "exit status"
 	expect_eq "$(requests_to POST /prompt)" 0 prompts
 	expect_empty_dir out
+}
+
+# --- replicate -----------------------------------------------------------------------
+
+rp_config() { # [EXTRA-YAML-LINES]
+	export REPLICATE_API_TOKEN="r8_test_inputs"
+	write_config "$CFG" <<EOF
+defaults:
+  backend: rp
+backends:
+  rp:
+    type: replicate
+    model: acme/sd-img2img:0123abcd
+    base_url: $FAKE_URL/v1
+    poll_ms: 20
+${1-}
+EOF
+}
+
+rp_inputs_note() {
+	fake_requests | jq -c '[.[] | select(.path == "/predictions#inputs")][0].inputs'
+}
+
+rp_input() { # the input object of the first prediction
+	fake_requests | jq -c '[.[] | select(.method == "POST" and .path == "/v1/predictions")][0].body | fromjson | .input'
+}
+
+test_replicate_small_inputs_go_as_data_uris() {
+	fake_start replicate
+	rp_config
+	png_make in.png 62 45 rgb
+	png_make mask.png 62 45 alpha
+	im generate --seed 5 -o out --strength 0.35 --image in.png --mask mask.png "a red fox"
+	expect_rc 0
+	expect_eq "$(requests_to POST /v1/files)" 0 "Files API uploads"
+	n=$(rp_inputs_note)
+	expect_eq "$(jqr "$n" '.image | "\(.kind) \(.type) \(.bytes) \(.sha256)"')" \
+		"data image/png $(stat -c %s in.png) $(sha256sum in.png | cut -d' ' -f1)" image
+	expect_eq "$(jqr "$n" '.mask | "\(.kind) \(.width)x\(.height) \(.white)"')" "data 62x45 0.5" "mask (white = repaint)"
+	i=$(rp_input)
+	expect_eq "$(jqr "$i" '"\(.prompt_strength) \(.width)x\(.height) \(.seed)"')" "0.35 64x48 5" "input fields"
+	s="${OUT%.png}.json"
+	expect_eq "$(jqr "$s" .strength)" 0.35 strength
+	expect_match "$(jqr "$s" .metadata.input.image)" '^data:image/png;base64,\.\.\. \([0-9]+ characters\)$' "recorded input"
+}
+
+test_replicate_large_input_goes_through_the_files_api() {
+	fake_start replicate
+	rp_config
+	png_make big.png 320 320 noise
+	[ "$(stat -c %s big.png)" -gt 262144 ] || fail "big.png is only $(stat -c %s big.png) bytes"
+	im generate --seed 5 -o out --image big.png "a red fox"
+	expect_rc 0
+	f=$(fake_requests | jq -c '[.[] | select(.path == "/v1/files#file")]')
+	expect_eq "$(jqr "$f" length)" 1 uploads
+	expect_eq "$(jqr "$f" '.[0] | "\(.type) \(.bytes) \(.sha256)"')" \
+		"image/png $(stat -c %s big.png) $(sha256sum big.png | cut -d' ' -f1)" upload
+	expect_match "$(jqr "$f" '.[0].filename')" '^image-[0-9a-f]{16}\.png$' "upload filename"
+	expect_eq "$(jqr "$(rp_inputs_note)" '.image | "\(.kind) \(.sha256)"')" \
+		"file $(sha256sum big.png | cut -d' ' -f1)" "image by URL"
+	expect_match "$(jqr "$(rp_input)" .image)" "^$FAKE_URL/v1/files/file[0-9]+$" "image URL"
+	expect_eq "$(jqr "$(rp_input)" .prompt_strength)" 0.6 "default strength"
+}
+
+test_replicate_input_map_names_the_model_fields() {
+	fake_start replicate
+	rp_config "    input_map: {image: input_image, strength: null}"
+	png_make in.png 64 48 rgb
+	im generate -o out --image in.png "a red fox"
+	expect_rc 0
+	i=$(rp_input)
+	expect_eq "$(jqr "$i" '[has("input_image"), has("image"), has("prompt_strength")] | map(tostring) | join(" ")')" \
+		"true false false" "fields sent"
+	expect_eq "$(jqr "$(rp_inputs_note)" '.input_image.kind')" data "input_image"
+	expect_eq "$(jqr "${OUT%.png}.json" .strength)" null "strength of a model that takes none"
+	# no mask field: refused before any request
+	png_make mask.png 64 48 left
+	curl -s -X POST "$FAKE_URL/_fake/reset" >/dev/null
+	rp_config "    input_map: {mask: null}"
+	im generate -o out --image in.png --mask mask.png "x"
+	expect_rc 2
+	expect_one_error_line
+	expect_contains "$ERR" "--mask mask.png: backends.rp.input_map.mask is null (the model takes no mask)" error
+	expect_eq "$(fake_requests | jq length)" 0 requests
+	rp_config "    input_map: {imag: x}"
+	im generate -o out --image in.png "x"
+	expect_rc 2
+	expect_contains "$ERR" "backends.rp.input_map: unknown key 'imag' (did you mean 'image'?)" error
 }
 
 run_tests
