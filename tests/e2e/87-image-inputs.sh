@@ -705,4 +705,45 @@ test_replicate_input_map_names_the_model_fields() {
 	expect_contains "$ERR" "backends.rp.input_map: unknown key 'imag' (did you mean 'image'?)" error
 }
 
+# --- the catalog: parents and inputs that moved ----------------------------------------
+
+test_from_finds_a_moved_input_through_the_catalog_and_search_finds_children() {
+	mock_config
+	mkdir -p photos
+	png_make photos/in.png 40 30 rgb
+	im generate --seed 9 -o out --strength 0.8 --image photos/in.png "a red fox"
+	expect_rc 0
+	first=$OUT
+	im generate --seed 3 -o out "unrelated"
+	expect_rc 0
+	# parent:FILE lists what was made from it, by content
+	im search parent:photos/in.png --paths
+	expect_rc 0
+	expect_eq "$OUT" "$first" "children of photos/in.png"
+	cp photos/in.png copy.png
+	im search parent:copy.png --paths
+	expect_eq "$OUT" "$first" "children of a copy"
+	im search -- -parent:copy.png --paths
+	expect_not_contains "$OUT" "$first" "negated parent:"
+	im search parent:nothere.png
+	expect_rc 2
+	expect_contains "$ERR" "parent:nothere.png" error
+	# moved out of sight of its path and the output directory, then indexed there
+	mkdir -p archive
+	mv photos/in.png archive/kept.png
+	rm copy.png
+	im generate -o again --from "${first%.png}.json"
+	expect_rc 2
+	expect_contains "$ERR" "is missing: not at that path, and no file in $HOME/again or the catalog has its content" "before indexing"
+	im index -q archive
+	expect_rc 0
+	im generate -o again --from "${first%.png}.json"
+	expect_rc 0
+	expect_eq "$(png_diff "$first" "$OUT")" "0 0" "pixels of the --from run"
+	expect_eq "$(jqr "${OUT%.png}.json" .inputs[0].path)" "$HOME/archive/kept.png" "found path"
+	# the new image's parent is the same content
+	im search parent:archive/kept.png --paths
+	expect_eq "$(printf '%s\n' "$OUT" | wc -l)" 2 "children after the --from run"
+}
+
 run_tests
