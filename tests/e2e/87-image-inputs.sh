@@ -95,6 +95,22 @@ requests_to() { # METHOD PATH
 	fake_requests | jq --arg m "$1" --arg p "$2" '[.[] | select(.method == $m and .path == $p)] | length'
 }
 
+# interrupt_upload PATH: generate -o out --image a.png with the fake holding POST PATH
+# for 5 s; Ctrl-C once the request arrived: exit 130 (stderr in $T_TMP/e).
+interrupt_upload() {
+	fake_faults "$FAKE_URL" "[{\"match\": \"POST $1\", \"delay_ms\": 5000}]"
+	mkdir -p out
+	"$IMAGEN" generate --no-preview -o out --image a.png "x" >"$T_TMP/o" 2>"$T_TMP/e" &
+	pid=$!
+	for _ in $(seq 1 200); do
+		[ "$(requests_to POST "$1")" = 1 ] && break
+		sleep 0.02
+	done
+	kill -INT $pid
+	wait $pid
+	expect_eq "$?" 130 "exit status"
+}
+
 # --- the core and the mock -----------------------------------------------------------
 
 test_mock_img2img_takes_the_input_size_and_records_the_input() {
@@ -410,18 +426,7 @@ test_openai_ctrl_c_during_the_upload_exits_130() {
 	fake_start openai
 	oa_config gpt-image-1
 	png_make a.png 64 64 rgb
-	fake_faults "$FAKE_URL" '[{"match": "POST /v1/images/edits", "delay_ms": 5000}]'
-	mkdir -p out
-	"$IMAGEN" generate --no-preview -o out --image a.png "x" >"$T_TMP/o" 2>"$T_TMP/e" &
-	pid=$!
-	for _ in $(seq 1 200); do
-		[ "$(requests_to POST /v1/images/edits)" = 1 ] && break
-		sleep 0.02
-	done
-	kill -INT $pid
-	wait $pid
-	RC=$?
-	expect_eq "$RC" 130 "exit status"
+	interrupt_upload /v1/images/edits
 	expect_contains "$(cat "$T_TMP/e")" "interrupted" stderr
 	expect_eq "$(requests_to POST /v1/images/edits)" 1 "edit requests"
 	expect_empty_dir out
@@ -601,18 +606,7 @@ test_comfyui_ctrl_c_during_the_upload_exits_130() {
 	fake_start comfyui
 	cf_config
 	png_make a.png 64 48 rgb
-	fake_faults "$FAKE_URL" '[{"match": "POST /upload/image", "delay_ms": 5000}]'
-	mkdir -p out
-	"$IMAGEN" generate --no-preview -o out --image a.png "x" >"$T_TMP/o" 2>"$T_TMP/e" &
-	pid=$!
-	for _ in $(seq 1 200); do
-		[ "$(requests_to POST /upload/image)" = 1 ] && break
-		sleep 0.02
-	done
-	kill -INT $pid
-	wait $pid
-	RC=$?
-	expect_eq "$RC" 130 "exit status"
+	interrupt_upload /upload/image
 	expect_eq "$(requests_to POST /prompt)" 0 prompts
 	expect_empty_dir out
 }
