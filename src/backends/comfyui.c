@@ -1301,7 +1301,8 @@ static const char comfyui_sample[] =
 	"  params:                             # where each knob goes; found from the\n"
 	"    prompt: \"6.inputs.text\"           # standard nodes when absent (negative,\n"
 	"    seed: \"3.inputs.seed\"             # seed, steps, width, height, cfg, sampler,\n"
-	"                                      # scheduler, model, batch_size; null: none)\n"
+	"                                      # scheduler, model, batch_size, image, mask,\n"
+	"                                      # strength; null: none)\n"
 	"  timeout: 600                        # seconds to wait once queued\n";
 
 const struct backend_ops comfyui_backend_ops = {

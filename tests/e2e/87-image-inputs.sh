@@ -95,12 +95,13 @@ requests_to() { # METHOD PATH
 	fake_requests | jq --arg m "$1" --arg p "$2" '[.[] | select(.method == $m and .path == $p)] | length'
 }
 
-# interrupt_upload PATH: generate -o out --image a.png with the fake holding POST PATH
-# for 5 s; Ctrl-C once the request arrived: exit 130 (stderr in $T_TMP/e).
+# interrupt_upload PATH [IMAGE]: generate -o out --image IMAGE (a.png) with the fake
+# holding POST PATH for 5 s; Ctrl-C once the request arrived: exit 130 (stderr in
+# $T_TMP/e).
 interrupt_upload() {
 	fake_faults "$FAKE_URL" "[{\"match\": \"POST $1\", \"delay_ms\": 5000}]"
 	mkdir -p out
-	"$IMAGEN" generate --no-preview -o out --image a.png "x" >"$T_TMP/o" 2>"$T_TMP/e" &
+	"$IMAGEN" generate --no-preview -o out --image "${2:-a.png}" "x" >"$T_TMP/o" 2>"$T_TMP/e" &
 	pid=$!
 	for _ in $(seq 1 200); do
 		[ "$(requests_to POST "$1")" = 1 ] && break
@@ -697,6 +698,15 @@ test_replicate_input_map_names_the_model_fields() {
 	im generate -o out --image in.png "x"
 	expect_rc 2
 	expect_contains "$ERR" "backends.rp.input_map: unknown key 'imag' (did you mean 'image'?)" error
+}
+
+test_replicate_ctrl_c_during_the_files_upload_creates_no_prediction() {
+	fake_start replicate
+	rp_config
+	png_make big.png 320 320 noise
+	interrupt_upload /v1/files big.png
+	expect_eq "$(requests_to POST /v1/predictions)" 0 predictions
+	expect_empty_dir out
 }
 
 # --- the catalog: parents and inputs that moved ----------------------------------------
