@@ -70,8 +70,8 @@ static const char builtin_flux_schnell[] =
 /* ---- parameters: where each knob goes ---------------------------------------------------- */
 
 static const char *const param_names[P_N + 1] = {
-	"prompt", "negative", "seed",      "steps", "width",      "height",
-	"cfg",    "sampler",  "scheduler", "model", "batch_size", NULL,
+	"prompt",    "negative", "seed",       "steps", "width", "height",   "cfg", "sampler",
+	"scheduler", "model",    "batch_size", "image", "mask",  "strength", NULL,
 };
 
 static int add_target(struct comfyui_params *p, int which, const char *node, const char *input)
@@ -288,6 +288,8 @@ static const struct {
 	{ P_BATCH, "EmptySD3LatentImage", "batch_size" },
 	{ P_MODEL, "CheckpointLoaderSimple", "ckpt_name" },
 	{ P_MODEL, "UNETLoader", "unet_name" },
+	{ P_IMAGE, "LoadImage", "image" },
+	{ P_MASK, "LoadImageMask", "image" },
 };
 
 static int detect_standard(struct comfyui_params *p, const json_t *graph)
@@ -315,10 +317,9 @@ static int detect_standard(struct comfyui_params *p, const json_t *graph)
 			int param;
 			const char *input;
 		} knobs[] = {
-			{ P_STEPS, "steps" },
-			{ P_CFG, "cfg" },
-			{ P_SAMPLER, "sampler_name" },
-			{ P_SCHEDULER, "scheduler" },
+			{ P_STEPS, "steps" },          { P_CFG, "cfg" },
+			{ P_SAMPLER, "sampler_name" }, { P_SCHEDULER, "scheduler" },
+			{ P_STRENGTH, "denoise" },
 		};
 
 		if (has_widget(s, adv ? "noise_seed" : "seed") &&
@@ -475,7 +476,7 @@ static int apply_overrides(struct comfyui_params *p, const json_t *graph, const 
 				err, "params",
 				"backends.%s.params: unknown parameter '%s'%s%s%s (known: "
 				"prompt, negative, seed, steps, width, height, cfg, sampler, "
-				"scheduler, model, batch_size)",
+				"scheduler, model, batch_size, image, mask, strength)",
 				name, key, hint ? " (did you mean '" : "", hint ? hint : "",
 				hint ? "'?)" : "");
 		}
@@ -831,4 +832,81 @@ const json_t *comfyui_get_param(const json_t *graph, const struct comfyui_params
 	if (!p->n[which])
 		return NULL;
 	return input_of(json_object_get(graph, p->t[which][0].node), p->t[which][0].input);
+}
+
+/* ---- image inputs ------------------------------------------------------------------------ */
+
+size_t comfyui_nodes_of_class(const json_t *graph, const char *cls, char *out, size_t size)
+{
+	const char **ids;
+	size_t n, i, found = 0, len = 0;
+
+	if (size)
+		out[0] = '\0';
+	ids = sorted_ids(graph, &n);
+	for (i = 0; ids && i < n; i++) {
+		if (strcmp(comfyui_class_of(json_object_get(graph, ids[i])), cls) != 0)
+			continue;
+		if (len < size) {
+			int w = snprintf(out + len, size - len, "%s%s", found ? ", " : "", ids[i]);
+
+			len += w > 0 ? (size_t)w : 0;
+		}
+		found++;
+	}
+	free(ids);
+	return found;
+}
+
+/* New node ids of the input graphs, beside the default workflow's 3..9. */
+#define IN_LOAD "10"
+#define IN_SCALE "11"
+#define IN_MASK "12"
+#define IN_NOISE_MASK "13"
+
+int comfyui_builtin_inputs(json_t *graph, const char *image, const char *mask, double strength)
+{
+	json_t *sampler = json_object_get(json_object_get(graph, "3"), "inputs");
+	json_t *latent = json_object_get(json_object_get(graph, "5"), "inputs");
+	const json_t *w = json_object_get(latent, "width"), *h = json_object_get(latent, "height");
+	json_t *enc;
+	int bad = 0, fill = mask && strength >= 1.0;
+
+	if (!sampler || !json_is_integer(w) || !json_is_integer(h))
+		return -1;
+	/* the input scaled to the size asked for (the input's own, rounded, by default) */
+	bad |= json_object_set_new(
+		graph, IN_LOAD,
+		json_pack("{s:s, s:{s:s}}", "class_type", "LoadImage", "inputs", "image", image));
+	bad |= json_object_set_new(graph, IN_SCALE,
+				   json_pack("{s:s, s:{s:[s,i], s:s, s:O, s:O, s:s}}", "class_type",
+					     "ImageScale", "inputs", "image", IN_LOAD, 0,
+					     "upscale_method", "lanczos", "width", w, "height", h,
+					     "crop", "disabled"));
+	if (fill)
+		enc = json_pack("{s:s, s:{s:[s,i], s:[s,i], s:[s,i], s:i}}", "class_type",
+				"VAEEncodeForInpaint", "inputs", "pixels", IN_SCALE, 0, "vae", "4",
+				2, "mask", IN_MASK, 0, "grow_mask_by", 6);
+	else
+		enc = json_pack("{s:s, s:{s:[s,i], s:[s,i]}}", "class_type", "VAEEncode", "inputs",
+				"pixels", IN_SCALE, 0, "vae", "4", 2);
+	/* node 5 (the empty latent) becomes the encoder: the sampler's link stays */
+	bad |= json_object_set_new(graph, "5", enc);
+	if (mask) {
+		bad |= json_object_set_new(graph, IN_MASK,
+					   json_pack("{s:s, s:{s:s, s:s}}", "class_type",
+						     "LoadImageMask", "inputs", "image", mask,
+						     "channel", "red"));
+		if (!fill) {
+			bad |= json_object_set_new(graph, IN_NOISE_MASK,
+						   json_pack("{s:s, s:{s:[s,i], s:[s,i]}}",
+							     "class_type", "SetLatentNoiseMask",
+							     "inputs", "samples", "5", 0, "mask",
+							     IN_MASK, 0));
+			bad |= json_object_set_new(sampler, "latent_image",
+						   json_pack("[s,i]", IN_NOISE_MASK, 0));
+		}
+	}
+	bad |= json_object_set_new(sampler, "denoise", json_real(fill ? 1.0 : strength));
+	return bad ? -1 : 0;
 }

@@ -20,7 +20,9 @@
 #include "util/cancel.h"
 #include "net/http.h"
 #include "core/image.h"
+#include "core/inputs.h"
 #include "core/events.h"
+#include "util/sha256.h"
 #include "util/suggest.h"
 #include "util/text.h"
 #include "net/ws.h"
@@ -37,6 +39,7 @@
 #define CF_PROMPT_TIMEOUT_MS 60000L
 #define CF_HISTORY_TIMEOUT_MS 30000L
 #define CF_MAX_HISTORY ((size_t)32 << 20)
+#define CF_UPLOAD_TIMEOUT_MS 120000L
 
 /* ---- config ------------------------------------------------------------------------------ */
 
@@ -267,7 +270,11 @@ struct run {
 	int queued;         /* POST /prompt may have queued it: cancel on the way out */
 	int adopted;        /* POST /prompt failed, but the server had queued the prompt */
 	int batch;          /* the batch_size written into the graph */
-	double success_at;  /* when execution_success came, 0 before */
+	int width, height;  /* the size asked for (0: the graph's own) */
+	char image_name[128], mask_name[128]; /* the uploads' names on the server, "" none */
+	unsigned char *mask_png;              /* the mask as uploaded (white = repaint) */
+	size_t mask_len;
+	double success_at; /* when execution_success came, 0 before */
 	double t0;
 };
 
@@ -351,6 +358,11 @@ static int read_opts(const struct comfy *c, const json_t *opts, struct run_opts 
 	return 0;
 }
 
+static int is_builtin(const struct comfy *c)
+{
+	return !strncmp(c->workflow, "builtin:", 8);
+}
+
 static int check_side(const char *what, int v, struct err *err)
 {
 	if (v && (v < CF_MIN_SIDE || v > CF_MAX_SIDE))
@@ -368,7 +380,7 @@ static int build_graph(struct run *r, const struct run_opts *o, struct err *err)
 	json_t *g;
 	int bad = 0;
 
-	if (check_side("width", req->width, err) || check_side("height", req->height, err))
+	if (check_side("width", r->width, err) || check_side("height", r->height, err))
 		return -1;
 	if (steps < 0 || steps > CF_MAX_STEPS)
 		return err_code(err, 2, "steps %d is out of range for ComfyUI (1..%d)", steps,
@@ -385,10 +397,10 @@ static int build_graph(struct run *r, const struct run_opts *o, struct err *err)
 		bad |= comfyui_set_param(g, p, P_SEED, json_integer((json_int_t)req->seed));
 	if (p->n[P_STEPS] && steps)
 		bad |= comfyui_set_param(g, p, P_STEPS, json_integer(steps));
-	if (p->n[P_WIDTH] && req->width)
-		bad |= comfyui_set_param(g, p, P_WIDTH, json_integer(req->width));
-	if (p->n[P_HEIGHT] && req->height)
-		bad |= comfyui_set_param(g, p, P_HEIGHT, json_integer(req->height));
+	if (p->n[P_WIDTH] && r->width)
+		bad |= comfyui_set_param(g, p, P_WIDTH, json_integer(r->width));
+	if (p->n[P_HEIGHT] && r->height)
+		bad |= comfyui_set_param(g, p, P_HEIGHT, json_integer(r->height));
 	if (p->n[P_BATCH])
 		bad |= comfyui_set_param(g, p, P_BATCH, json_integer(r->batch));
 	if (o->has_cfg)
@@ -403,6 +415,21 @@ static int build_graph(struct run *r, const struct run_opts *o, struct err *err)
 		json_decref(g);
 		/* json_string refuses text that is not UTF-8 */
 		return err_code(err, 2, "the prompt is not valid UTF-8 (or memory is short)");
+	}
+	if (req->ninputs && is_builtin(r->c)) {
+		if (comfyui_builtin_inputs(g, r->image_name, req->mask ? r->mask_name : NULL,
+					   req->strength) < 0)
+			bad = 1;
+	} else if (req->ninputs) {
+		bad |= comfyui_set_param(g, p, P_IMAGE, json_string(r->image_name));
+		if (req->mask)
+			bad |= comfyui_set_param(g, p, P_MASK, json_string(r->mask_name));
+		if (p->n[P_STRENGTH])
+			bad |= comfyui_set_param(g, p, P_STRENGTH, json_real(req->strength));
+	}
+	if (bad) {
+		json_decref(g);
+		return err_code(err, 1, "out of memory");
 	}
 	r->graph = g;
 	return 0;
@@ -905,6 +932,170 @@ out:
 	return rc;
 }
 
+/* ---- image inputs ------------------------------------------------------------------------ */
+
+/* The file name an upload gets: its content's hash, so the same bytes always have the
+ * same name - sent again after a failure, the upload overwrites itself. */
+static void upload_name(char *out, size_t size, const char *prefix, const void *data, size_t len,
+			enum image_format fmt)
+{
+	char hex[65];
+
+	sha256_hex(hex, data, len);
+	snprintf(out, size, "%s-%s.%s", prefix, hex, image_extension(fmt));
+}
+
+/*
+ * The inputs against the workflow, before any request: one image; in a user's workflow a
+ * place for it (params.image, else its one LoadImage node) and for the mask; the size
+ * asked for (the input's, rounded to 8, by default); the names the uploads will have.
+ */
+static int plan_inputs(struct run *r, struct err *err)
+{
+	const struct imagen_request *req = r->req;
+	const struct comfy *c = r->c;
+	char ids[160];
+	size_t n;
+
+	r->width = req->width;
+	r->height = req->height;
+	if (!req->ninputs)
+		return 0;
+	if (req->ninputs > 1)
+		return err_code(err, 2,
+				"--image %s: the comfyui backend takes one input image (one "
+				"LoadImage gets it)",
+				req->inputs[1].path);
+	if (req->size_from_input)
+		size_round(r->width, r->height, 8, CF_MAX_SIDE, &r->width, &r->height);
+	if (!is_builtin(c) && !c->params->n[P_IMAGE]) {
+		n = comfyui_nodes_of_class(c->graph, "LoadImage", ids, sizeof(ids));
+		if (n > 1)
+			return err_code(
+				err, 2,
+				"--image %s: the workflow %s has %zu LoadImage nodes (%s): "
+				"say which one takes the input with backends.%s.params.image "
+				"(e.g. \"NODE.inputs.image\")",
+				req->inputs[0].path, c->workflow, n, ids, c->base.name);
+		return err_code(err, 2,
+				"--image %s: the workflow %s has no LoadImage node to take it (set "
+				"backends.%s.params.image)",
+				req->inputs[0].path, c->workflow, c->base.name);
+	}
+	if (req->mask && !is_builtin(c) && !c->params->n[P_MASK]) {
+		n = comfyui_nodes_of_class(c->graph, "LoadImageMask", ids, sizeof(ids));
+		return err_code(
+			err, 2,
+			"--mask %s: the workflow %s has %s LoadImageMask node%s%s%s to take it "
+			"(set backends.%s.params.mask)",
+			req->mask->path, c->workflow, n ? "several" : "no", n ? "s (" : "",
+			n ? ids : "", n ? ")" : "", c->base.name);
+	}
+	upload_name(r->image_name, sizeof(r->image_name), "imagen", req->inputs[0].data,
+		    req->inputs[0].len, req->inputs[0].format);
+	if (!req->mask)
+		return 0;
+	if (mask_encode(req->mask_map, req->mask->width, req->mask->height, MASK_WHITE_REPAINT,
+			&r->mask_png, &r->mask_len, err) < 0)
+		return -1;
+	upload_name(r->mask_name, sizeof(r->mask_name), "imagen-mask", r->mask_png, r->mask_len,
+		    IMAGE_PNG);
+	return 0;
+}
+
+/*
+ * POST /upload/image: one file as multipart part `image` under its name (kept in name,
+ * size bytes), overwrite true, type input.  The name is the content's hash, so the
+ * request is idempotent and retried like one.  The server's answer names the file as it
+ * keeps it ("sub/name" with a subfolder); that goes into the graph.
+ */
+static int upload(struct run *r, const void *data, size_t len, enum image_format fmt, char *name,
+		  size_t size, struct err *err)
+{
+	struct http_part parts[3];
+	struct http_request hr;
+	struct http_response resp;
+	const char *got, *sub;
+	char *url = url_of(r->c, "/upload/image");
+	json_t *ans;
+	int rc = -1;
+
+	if (!url)
+		return err_code(err, 1, "out of memory");
+	memset(parts, 0, sizeof(parts));
+	parts[0].name = "image";
+	parts[0].data = data;
+	parts[0].len = len;
+	parts[0].filename = name;
+	parts[0].type = image_mime(fmt);
+	parts[1].name = "overwrite";
+	parts[1].data = "true";
+	parts[1].len = 4;
+	parts[2].name = "type";
+	parts[2].data = "input";
+	parts[2].len = 5;
+	memset(&hr, 0, sizeof(hr));
+	memset(&resp, 0, sizeof(resp));
+	hr.method = "POST";
+	hr.url = url;
+	hr.parts = parts;
+	hr.nparts = 3;
+	hr.timeout_ms = CF_UPLOAD_TIMEOUT_MS;
+	hr.label = r->c->base.name;
+	hr.events = r->req->events;
+	hr.progress_status = "uploading";
+	hr.idempotent = 1;
+	if (http_request_retry(&hr, NULL, &resp, err) < 0) {
+		fail_transport("POST", "/upload/image", err);
+		goto out;
+	}
+	if (resp.status != 200) {
+		fail_status("POST", "/upload/image", &resp, err);
+		goto out;
+	}
+	ans = json_loadb((const char *)resp.body.data, resp.body.len, 0, NULL);
+	got = json_string_value(json_object_get(ans, "name"));
+	sub = json_string_value(json_object_get(ans, "subfolder"));
+	if (!got || !*got || strlen(got) + (sub ? strlen(sub) : 0) + 2 > size) {
+		json_decref(ans);
+		err_code(err, 1, "unexpected answer from POST /upload/image (name)");
+		goto out;
+	}
+	if (sub && *sub)
+		snprintf(name, size, "%s/%s", sub, got);
+	else
+		snprintf(name, size, "%s", got);
+	json_decref(ans);
+	verbose(r, "uploaded %zu bytes as %s", len, name);
+	rc = 0;
+out:
+	http_response_release(&resp);
+	free(url);
+	return rc;
+}
+
+/* Upload the input and the mask; when the server keeps one under another name than
+ * ours, write the graph again with its names.  0 or -1. */
+static int upload_inputs(struct run *r, const struct run_opts *o, struct err *err)
+{
+	const struct gen_input *in = &r->req->inputs[0];
+	char image[sizeof(r->image_name)], mask[sizeof(r->mask_name)];
+
+	snprintf(image, sizeof(image), "%s", r->image_name);
+	snprintf(mask, sizeof(mask), "%s", r->mask_name);
+	ev_status(r->req->events, "uploading");
+	if (upload(r, in->data, in->len, in->format, r->image_name, sizeof(r->image_name), err) <
+		    0 ||
+	    (r->mask_png && upload(r, r->mask_png, r->mask_len, IMAGE_PNG, r->mask_name,
+				   sizeof(r->mask_name), err) < 0))
+		return -1;
+	if (!strcmp(image, r->image_name) && !strcmp(mask, r->mask_name))
+		return 0;
+	json_decref(r->graph);
+	r->graph = NULL;
+	return build_graph(r, o, err);
+}
+
 /* Whether every image of the run came from ComfyUI's cache (comfyui_history_images). */
 static int all_cached(const json_t *images)
 {
@@ -964,6 +1155,13 @@ static int fill_result(struct run *r, const json_t *images, size_t index, struct
 		json_object_set(md, "cfg", (json_t *)v);
 	if (md && (v = comfyui_get_param(r->graph, p, P_BATCH)))
 		json_object_set_new(md, "batch_size", int_or_null(v));
+	if (md && r->image_name[0])
+		json_object_set_new(md, "uploads",
+				    r->mask_name[0] ? json_pack("{s:s, s:s}", "image",
+								r->image_name, "mask", r->mask_name)
+						    : json_pack("{s:s}", "image", r->image_name));
+	/* a user's workflow without a denoise to put it in did not get the strength */
+	res->no_strength = r->image_name[0] && !is_builtin(r->c) && !p->n[P_STRENGTH];
 	res->metadata = md;
 	res->cost = NULL; /* a local server: nothing is billed */
 	if (!md || (!res->model && json_is_string(comfyui_get_param(r->graph, p, P_MODEL)) &&
@@ -1015,9 +1213,6 @@ static int comfyui_generate(struct backend *b, const struct imagen_request *req,
 	size_t i, want;
 	int rc = -1;
 
-	if (adapter_no_inputs(req, "comfyui", err) < 0)
-		return -1;
-
 	*nres = 0;
 	memset(&r, 0, sizeof(r));
 	r.c = c;
@@ -1025,12 +1220,16 @@ static int comfyui_generate(struct backend *b, const struct imagen_request *req,
 	r.number = -1;
 	r.t0 = http_now_s();
 	if (plan_batch(c, req, &r.batch, err) < 0 || read_opts(c, req->opts, &o, err) < 0 ||
-	    build_graph(&r, &o, err) < 0)
+	    plan_inputs(&r, err) < 0 || build_graph(&r, &o, err) < 0) {
+		free(r.mask_png);
 		return -1;
-	if (uuid4(r.client_id) < 0 || uuid4(r.prompt_id) < 0) {
-		json_decref(r.graph);
-		return err_code(err, 1, "getrandom: %s", strerror(errno));
 	}
+	if (uuid4(r.client_id) < 0 || uuid4(r.prompt_id) < 0) {
+		err_code(err, 1, "getrandom: %s", strerror(errno));
+		goto out;
+	}
+	if (req->ninputs && upload_inputs(&r, &o, err) < 0)
+		goto out;
 	ev_status(req->events, "connecting");
 	open_socket(&r);
 	if (!r.ws && cancel_requested()) {
@@ -1080,6 +1279,7 @@ out:
 	ws_close(r.ws);
 	json_decref(images);
 	json_decref(r.graph);
+	free(r.mask_png);
 	return rc;
 }
 
@@ -1101,7 +1301,8 @@ static const char comfyui_sample[] =
 	"  params:                             # where each knob goes; found from the\n"
 	"    prompt: \"6.inputs.text\"           # standard nodes when absent (negative,\n"
 	"    seed: \"3.inputs.seed\"             # seed, steps, width, height, cfg, sampler,\n"
-	"                                      # scheduler, model, batch_size; null: none)\n"
+	"                                      # scheduler, model, batch_size, image, mask,\n"
+	"                                      # strength; null: none)\n"
 	"  timeout: 600                        # seconds to wait once queued\n";
 
 const struct backend_ops comfyui_backend_ops = {

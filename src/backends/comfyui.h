@@ -26,6 +26,9 @@ enum cf_param {
 	P_SCHEDULER,
 	P_MODEL,
 	P_BATCH,
+	P_IMAGE,    /* an input image's uploaded name (LoadImage.image) */
+	P_MASK,     /* the mask's uploaded name (LoadImageMask.image) */
+	P_STRENGTH, /* KSampler denoise */
 	P_N
 };
 
@@ -43,11 +46,12 @@ struct comfyui_params {
 
 /**
  * Find where prompt, negative, seed, steps, width, height, cfg, sampler, scheduler,
- * model and batch_size go in an API-format graph: from the standard nodes (the first
- * KSampler/KSamplerAdvanced, the CLIPTextEncode nodes its positive/negative inputs come
- * from, its latent's Empty*LatentImage, the checkpoint/UNET loader behind its model), or
- * a lone node of a known class for graphs without a KSampler.  overrides (the config's
- * `params` map, may be NULL) replaces entries: "6.inputs.text" or "6.text", a list of
+ * model, batch_size, image, mask and strength go in an API-format graph: from the standard nodes
+ * (the first KSampler/KSamplerAdvanced, the CLIPTextEncode nodes its positive/negative inputs come
+ * from, its latent's Empty*LatentImage, the checkpoint/UNET loader behind its model, its
+ * denoise for the strength), or a lone node of a known class (a single LoadImage for the
+ * image, a single LoadImageMask for the mask; for graphs without a KSampler, the rest).  overrides
+ * (the config's `params` map, may be NULL) replaces entries: "6.inputs.text" or "6.text", a list of
  * those, or null for "nowhere".  Every target must name a node of graph and one of its
  * non-link inputs.  name is the backend instance (for messages).  Returns 0 with *out,
  * or -1 (err->key "params" when an override is at fault).
@@ -78,6 +82,22 @@ void comfyui_describe_prompt_error(char *out, size_t size, const json_t *body);
  */
 int comfyui_history_images(const json_t *history, const char *prompt_id, json_t **images,
 			   struct err *err);
+
+/** The ids of graph's nodes of class cls, sorted and joined by ", " into out (cut to
+ *  fit); returns how many there are. */
+size_t comfyui_nodes_of_class(const json_t *graph, const char *cls, char *out, size_t size);
+
+/**
+ * Turn a built-in graph (BUILTIN_TXT2IMG, BUILTIN_FLUX, knobs already written) into its
+ * img2img or inpaint form: LoadImage(image) -> ImageScale(width x height: the latent's
+ * size) -> VAEEncode feeds the KSampler instead of the empty latent, whose denoise
+ * becomes strength.  With a mask (LoadImageMask(mask), red channel: white = repaint):
+ * strength < 1 adds SetLatentNoiseMask (the content under the mask is kept as a start),
+ * strength 1 uses VAEEncodeForInpaint (grey fill, grow_mask_by 6) instead of VAEEncode.
+ * image and mask are names the server knows (its upload answers).  0, or -1 (out of
+ * memory, or not a built-in graph's shape).
+ */
+int comfyui_builtin_inputs(json_t *graph, const char *image, const char *mask, double strength);
 
 /* ---- shared by comfyui.c and comfyui-graph.c ------------------------------------------ */
 

@@ -10,6 +10,7 @@
 
 #include "backends/replicate.h"
 #include "core/adapter.h"
+#include "util/suggest.h"
 
 #define RP_DEFAULT_BASE "https://api.replicate.com/v1"
 #define RP_DEFAULT_TOKEN_ENV "REPLICATE_API_TOKEN"
@@ -28,9 +29,9 @@ static const struct rp_known rp_known_models[] = {
 static const char *const rp_reserved[] = { "prompt", "seed", "num_outputs", NULL };
 
 const char *const rp_cfg_keys[] = {
-	"type", "model",   "token_env", "base_url",    "input",      "prices",
-	"wait", "poll_ms", "timeout",   "max_outputs", "size_input", "negative_prompt_key",
-	NULL,
+	"type",      "model",   "token_env", "base_url",    "input",      "prices",
+	"wait",      "poll_ms", "timeout",   "max_outputs", "size_input", "negative_prompt_key",
+	"input_map", NULL,
 };
 
 /* ---- config ----------------------------------------------------------------------------- */
@@ -129,6 +130,56 @@ static int rp_check_prices(const char *name, const json_t *prices, struct err *e
 	return 0;
 }
 
+/* A model input name: letters, digits and '_', not one imagen sets itself. */
+static int input_name_ok(const char *s)
+{
+	const char *p;
+
+	for (p = s; *p && (isalnum((unsigned char)*p) || *p == '_'); p++)
+		;
+	return *s && !*p && !rp_reserved_key(s);
+}
+
+/* input_map: {image, mask, strength} to the model's field names, null: not sent. */
+static int rp_read_input_map(const char *name, const json_t *map, struct rp_cfg *c, struct err *err)
+{
+	static const char *const keys[] = { "image", "mask", "strength", NULL };
+	const char *k, **slot;
+	json_t *v;
+
+	if (!json_is_object(map))
+		return err_key(err, "input_map",
+			       "backends.%s.input_map: expected a mapping such as {image: "
+			       "input_image, strength: null}",
+			       name);
+	json_object_foreach ((json_t *)map, k, v) {
+		slot = !strcmp(k, "image")      ? &c->in_image
+		       : !strcmp(k, "mask")     ? &c->in_mask
+		       : !strcmp(k, "strength") ? &c->in_strength
+						: NULL;
+		if (!slot) {
+			const char *hint = suggest_closest(k, keys);
+
+			return err_key(err, "input_map",
+				       "backends.%s.input_map: unknown key '%s'%s%s%s (known: "
+				       "image, mask, strength)",
+				       name, k, hint ? " (did you mean '" : "", hint ? hint : "",
+				       hint ? "'?)" : "");
+		}
+		if (json_is_null(v)) {
+			*slot = NULL;
+			continue;
+		}
+		if (!json_is_string(v) || !input_name_ok(json_string_value(v)))
+			return err_key(err, "input_map",
+				       "backends.%s.input_map.%s: expected a model input name "
+				       "(letters, digits, '_') or null",
+				       name, k);
+		*slot = json_string_value(v);
+	}
+	return 0;
+}
+
 int rp_read_cfg(const char *name, const json_t *cfg, struct rp_cfg *c, struct err *err)
 {
 	const char *colon, *p, *k;
@@ -141,6 +192,9 @@ int rp_read_cfg(const char *name, const json_t *cfg, struct rp_cfg *c, struct er
 	c->poll_ms = RP_DEFAULT_POLL_MS;
 	c->timeout_s = RP_DEFAULT_TIMEOUT;
 	c->max_outputs = RP_MAX_BATCH;
+	c->in_image = RP_DEFAULT_IN_IMAGE;
+	c->in_mask = RP_DEFAULT_IN_MASK;
+	c->in_strength = RP_DEFAULT_IN_STRENGTH;
 	if (!json_is_object(cfg))
 		return err_code(err, 2, "backends.%s: expected a mapping", name);
 	if (cfg_check_keys(name, cfg, rp_cfg_keys, err) ||
@@ -220,6 +274,9 @@ int rp_read_cfg(const char *name, const json_t *cfg, struct rp_cfg *c, struct er
 	}
 	c->prices = json_object_get(cfg, "prices");
 	if (c->prices && rp_check_prices(name, c->prices, err) < 0)
+		goto bad;
+	if (json_object_get(cfg, "input_map") &&
+	    rp_read_input_map(name, json_object_get(cfg, "input_map"), c, err) < 0)
 		goto bad;
 	return 0;
 bad:

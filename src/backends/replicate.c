@@ -31,8 +31,10 @@
 #include "core/cost.h"
 #include "net/http.h"
 #include "core/image.h"
+#include "core/inputs.h"
 #include "core/events.h"
 #include "util/base64.h"
+#include "util/sha256.h"
 #include "util/text.h"
 
 #define RP_API_TIMEOUT_MS 60000L /* one poll / list request */
@@ -41,6 +43,8 @@
 #define RP_MAX_JSON ((size_t)16 << 20)
 #define RP_MAX_IMAGE ((size_t)64 << 20)
 #define RP_LOGS_TAIL 1000
+#define RP_DATA_URI_MAX ((size_t)256 << 10) /* larger inputs go through the Files API */
+#define RP_UPLOAD_TIMEOUT_MS 300000L
 #define RP_ORPHAN_SKEW 30 /* seconds of clock difference tolerated when matching */
 
 /* The aspect ratios Replicate's FLUX models accept (protocols/replicate.md §5). */
@@ -76,6 +80,9 @@ static void replicate_close(struct backend *b)
 	free(r->version);
 	free(r->base_url);
 	free(r->neg_key);
+	free(r->in_image);
+	free(r->in_mask);
+	free(r->in_strength);
 	json_decref(r->input);
 	json_decref(r->prices);
 	free(r->base.name);
@@ -138,6 +145,10 @@ static int replicate_open(struct backend **out, const char *name, const json_t *
 	r->poll_ms = (long)c.poll_ms;
 	r->timeout_s = (long)c.timeout_s;
 	r->input = c.input ? json_deep_copy(c.input) : NULL;
+	if ((c.in_image && !(r->in_image = strdup(c.in_image))) ||
+	    (c.in_mask && !(r->in_mask = strdup(c.in_mask))) ||
+	    (c.in_strength && !(r->in_strength = strdup(c.in_strength))))
+		goto nomem;
 	r->prices = c.prices ? json_deep_copy(c.prices) : NULL;
 	if ((c.input && !r->input) || (c.prices && !r->prices))
 		goto nomem;
@@ -311,10 +322,13 @@ static int merge_input(json_t *dst, const json_t *src, int from_opts)
  * wins; a null removes a key).  prompt, seed and num_outputs are always imagen's.
  */
 static json_t *rp_build_input(const struct rp_backend *r, const struct imagen_request *req,
-			      int count, int64_t seed, struct err *err)
+			      const json_t *files, int count, int64_t seed, struct err *err)
 {
+	int bad, w = req->width, h = req->height;
 	json_t *in;
-	int bad;
+
+	if (req->size_from_input) /* the input's size, in 8-pixel blocks as models want */
+		size_round(w, h, 8, 0, &w, &h);
 
 	/* JSON carries UTF-8 only: say so rather than "out of memory" */
 	if (!utf8_ok(req->prompt) || !utf8_ok(req->negative_prompt)) {
@@ -334,14 +348,13 @@ static json_t *rp_build_input(const struct rp_backend *r, const struct imagen_re
 		if (r->max_outputs > 1)
 			bad |= json_object_set_new(in, "num_outputs", json_integer(count));
 		if (r->size == SIZE_WIDTH_HEIGHT) {
-			if (req->width > 0)
-				bad |= json_object_set_new(in, "width", json_integer(req->width));
-			if (req->height > 0)
-				bad |= json_object_set_new(in, "height", json_integer(req->height));
-		} else if (r->size == SIZE_ASPECT_RATIO && req->width > 0 && req->height > 0) {
-			bad |= json_object_set_new(
-				in, "aspect_ratio",
-				json_string(nearest_ratio(req->width, req->height)));
+			if (w > 0)
+				bad |= json_object_set_new(in, "width", json_integer(w));
+			if (h > 0)
+				bad |= json_object_set_new(in, "height", json_integer(h));
+		} else if (r->size == SIZE_ASPECT_RATIO && w > 0 && h > 0) {
+			bad |= json_object_set_new(in, "aspect_ratio",
+						   json_string(nearest_ratio(w, h)));
 		}
 		if (req->steps > 0)
 			bad |= json_object_set_new(in, "num_inference_steps",
@@ -351,6 +364,9 @@ static json_t *rp_build_input(const struct rp_backend *r, const struct imagen_re
 			bad |= merge_input(in, r->input, 0);
 		if (req->opts)
 			bad |= merge_input(in, req->opts, 1);
+		/* the inputs are imagen's, as the record says them */
+		if (files)
+			bad |= json_object_update(in, (json_t *)files);
 	}
 	if (bad) {
 		json_decref(in);
@@ -864,6 +880,24 @@ static json_t *logs_tail(const json_t *pred)
 	return json_string(s);
 }
 
+/* The input as the record shows it: a data URI stands as "data:image/png;base64,... (N
+ * characters)" - the file itself is in the sidecar's inputs by its hash. */
+static json_t *rp_input_shown(const json_t *input)
+{
+	json_t *o = json_deep_copy(input), *v;
+	const char *k, *s, *comma;
+
+	json_object_foreach (o, k, v) {
+		s = json_string_value(v);
+		if (!s || strncmp(s, "data:", 5) || !(comma = strchr(s, ',')))
+			continue;
+		json_object_set_new(o, k,
+				    json_sprintf("%.*s... (%zu characters)", (int)(comma - s + 1),
+						 s, strlen(s)));
+	}
+	return o;
+}
+
 static json_t *rp_metadata(const struct rp_backend *r, const json_t *pred, const json_t *input,
 			   const char *url, int index, int n, int polls, int64_t seed,
 			   int neg_dropped, const char *mode)
@@ -889,6 +923,7 @@ static json_t *rp_metadata(const struct rp_backend *r, const json_t *pred, const
 		      "mode", mode, "polls", polls, "input", input);
 	if (!m)
 		return NULL;
+	json_object_set_new(m, "input", rp_input_shown(input));
 	if (n > 1)
 		json_object_set_new(
 			m, "seed_note",
@@ -904,8 +939,9 @@ static json_t *rp_metadata(const struct rp_backend *r, const json_t *pred, const
 }
 
 /* Run one prediction of `count` images with `seed`; fills res[0..*got). */
-static int rp_predict(const struct rp_backend *r, const struct imagen_request *req, int count,
-		      int64_t seed, struct imagen_result *res, size_t *got, struct err *err)
+static int rp_predict(const struct rp_backend *r, const struct imagen_request *req,
+		      const json_t *files, int count, int64_t seed, struct imagen_result *res,
+		      size_t *got, struct err *err)
 {
 	json_t *input, *body_obj = NULL, *pred = NULL, *out, *urls = NULL;
 	char *body = NULL, *url = NULL, full[512];
@@ -914,7 +950,7 @@ static int rp_predict(const struct rp_backend *r, const struct imagen_request *r
 	const json_t *sv;
 
 	*got = 0;
-	input = rp_build_input(r, req, count, seed, err);
+	input = rp_build_input(r, req, files, count, seed, err);
 	if (!input)
 		return -1;
 	neg_dropped = req->negative_prompt && *req->negative_prompt &&
@@ -1020,6 +1056,7 @@ static int rp_predict(const struct rp_backend *r, const struct imagen_request *r
 		o->metadata = rp_metadata(r, pred, input, u, i, n, polls, seed, neg_dropped,
 					  r->wait_s > 0 ? "wait" : "poll");
 		o->cost = rp_cost(r, full, pred, n);
+		o->no_strength = req->ninputs && !r->in_strength;
 		if (!o->model || !o->metadata || !o->cost) {
 			imagen_result_release(o);
 			err_code(err, 1, "out of memory");
@@ -1038,6 +1075,151 @@ out:
 	return rc;
 }
 
+/* ---- image inputs ------------------------------------------------------------------------ */
+
+/*
+ * POST /v1/files: one file as multipart part `content` (its name and type on the part);
+ * *url gets the answer's urls.get, which a prediction input takes.  A POST: not sent
+ * again once it may have arrived (a second copy would only cost storage, but the rule
+ * holds).
+ */
+static int rp_upload(const struct rp_backend *r, const char *role, const void *data, size_t len,
+		     enum image_format fmt, json_t **url, struct err *err)
+{
+	const char *hdrs[3] = { r->auth, "Accept: application/json", NULL }, *got;
+	char fname[96], hex[65], *u = NULL;
+	struct http_part part;
+	struct http_request hr;
+	struct http_response resp;
+	json_t *ans = NULL;
+	int rc = -1;
+
+	sha256_hex(hex, data, len);
+	snprintf(fname, sizeof(fname), "%s-%.16s.%s", role, hex, image_extension(fmt));
+	if (asprintf(&u, "%s/files", r->base_url) < 0)
+		return err_code(err, 1, "out of memory");
+	memset(&part, 0, sizeof(part));
+	part.name = "content";
+	part.data = data;
+	part.len = len;
+	part.filename = fname;
+	part.type = image_mime(fmt);
+	memset(&hr, 0, sizeof(hr));
+	memset(&resp, 0, sizeof(resp));
+	hr.method = "POST";
+	hr.url = u;
+	hr.headers = hdrs;
+	hr.parts = &part;
+	hr.nparts = 1;
+	hr.timeout_ms = RP_UPLOAD_TIMEOUT_MS;
+	hr.max_body = RP_MAX_JSON;
+	hr.label = r->base.name;
+	hr.events = r->base.events;
+	hr.progress_status = "uploading";
+	if (http_request_retry(&hr, NULL, &resp, err) < 0) {
+		if (err && err->code != HTTP_EXIT_CANCELED) {
+			err_prefix(err, "POST /v1/files");
+			err->code = 1;
+		}
+		goto out;
+	}
+	if (resp.status < 200 || resp.status > 299) {
+		rp_http_error(err, &resp, "POST", "/v1/files");
+		goto out;
+	}
+	ans = json_loadb((const char *)resp.body.data, resp.body.len, 0, NULL);
+	got = json_string_value(json_object_get(json_object_get(ans, "urls"), "get"));
+	if (!got || (strncmp(got, "https://", 8) && strncmp(got, "http://", 7))) {
+		err_code(err, 1, "unexpected answer from POST /v1/files (no urls.get)");
+		goto out;
+	}
+	ev_log(r->base.events, EV_VERBOSE, r->base.name, "uploaded %s (%zu bytes) as file %.64s",
+	       fname, len,
+	       json_string_value(json_object_get(ans, "id"))
+		       ? json_string_value(json_object_get(ans, "id"))
+		       : "?");
+	*url = json_string(got);
+	rc = *url ? 0 : err_code(err, 1, "out of memory");
+out:
+	json_decref(ans);
+	http_response_release(&resp);
+	free(u);
+	return rc;
+}
+
+/* One file as a model input: a data URI up to RP_DATA_URI_MAX bytes, else a Files API
+ * URL.  *out: a new string. */
+static int rp_file_input(const struct rp_backend *r, const char *role, const void *data, size_t len,
+			 enum image_format fmt, json_t **out, struct err *err)
+{
+	char prefix[48];
+	char *uri;
+
+	if (len > RP_DATA_URI_MAX)
+		return rp_upload(r, role, data, len, fmt, out, err);
+	snprintf(prefix, sizeof(prefix), "data:%s;base64,", image_mime(fmt));
+	uri = base64_encode(data, len, prefix);
+	*out = uri ? json_string(uri) : NULL;
+	free(uri);
+	return *out ? 0 : err_code(err, 1, "out of memory");
+}
+
+/*
+ * The inputs as model fields (input_map): the image, the mask (white = repaint) and the
+ * strength, into *files (new object).  What the model cannot take is refused before any
+ * request; the uploads come after every check.
+ */
+static int rp_inputs(const struct rp_backend *r, const struct imagen_request *req, json_t **files,
+		     struct err *err)
+{
+	unsigned char *png = NULL;
+	size_t len = 0;
+	json_t *o, *v = NULL;
+
+	*files = NULL;
+	if (req->ninputs > 1)
+		return err_code(err, 2,
+				"--image %s: the replicate backend sends one input image (the "
+				"model's input_map.image field)",
+				req->inputs[1].path);
+	if (!r->in_image)
+		return err_code(
+			err, 2,
+			"--image %s: backends.%s.input_map.image is null (the model takes no "
+			"image)",
+			req->inputs[0].path, r->base.name);
+	if (req->mask && !r->in_mask)
+		return err_code(err, 2,
+				"--mask %s: backends.%s.input_map.mask is null (the model takes no "
+				"mask)",
+				req->mask->path, r->base.name);
+	if (req->mask && mask_encode(req->mask_map, req->mask->width, req->mask->height,
+				     MASK_WHITE_REPAINT, &png, &len, err) < 0)
+		return -1;
+	o = json_object();
+	if (!o)
+		goto nomem;
+	if (r->in_strength && json_object_set_new(o, r->in_strength, json_real(req->strength)) < 0)
+		goto nomem;
+	ev_status(req->events, "uploading");
+	if (rp_file_input(r, "image", req->inputs[0].data, req->inputs[0].len,
+			  req->inputs[0].format, &v, err) < 0 ||
+	    json_object_set_new(o, r->in_image, v) < 0)
+		goto bad;
+	if (png && (rp_file_input(r, "mask", png, len, IMAGE_PNG, &v, err) < 0 ||
+		    json_object_set_new(o, r->in_mask, v) < 0))
+		goto bad;
+	free(png);
+	*files = o;
+	return 0;
+nomem:
+	err_code(err, 1, "out of memory");
+bad:
+	free(png);
+	json_decref(o);
+	return -1;
+}
+
 static int replicate_generate(struct backend *b, const struct imagen_request *req,
 			      struct imagen_result *res, size_t *nres, struct err *err)
 {
@@ -1046,17 +1228,17 @@ static int replicate_generate(struct backend *b, const struct imagen_request *re
 	size_t got;
 	int64_t seed;
 
-	if (adapter_no_inputs(req, "replicate", err) < 0)
-		return -1;
+	json_t *files = NULL;
 
 	*nres = 0;
-	if (req->opts && rp_check_opts(req->opts, err) < 0)
+	if ((req->opts && rp_check_opts(req->opts, err) < 0) ||
+	    (req->ninputs && rp_inputs(r, req, &files, err) < 0))
 		return -1;
 	/* more than one prediction only when the model takes fewer outputs than asked */
 	while (done < count) {
 		n = count - done < r->max_outputs ? count - done : r->max_outputs;
 		seed = (int64_t)(((uint64_t)req->seed + (uint64_t)done) & (uint64_t)INT64_MAX);
-		if (rp_predict(r, req, n, seed, res + done, &got, err) < 0) {
+		if (rp_predict(r, req, files, n, seed, res + done, &got, err) < 0) {
 			*nres = (size_t)done + got;
 			rc = -1;
 			break;
@@ -1068,6 +1250,7 @@ static int replicate_generate(struct backend *b, const struct imagen_request *re
 			break;
 		}
 	}
+	json_decref(files);
 	return rc;
 }
 
@@ -1087,6 +1270,10 @@ static const char replicate_sample[] =
 	"  max_outputs: 4                  # num_outputs per prediction; 1: not sent\n"
 	"  size_input: aspect_ratio        # width_height|aspect_ratio|none (default by model)\n"
 	"  negative_prompt_key: \"\"         # input for -n; \"\": not sent (default by model)\n"
+	"  input_map:                      # the model's fields for --image, --mask,\n"
+	"    image: image                  # --strength (null: not sent); small files go\n"
+	"    mask: mask                    # as data URIs, larger ones through the Files\n"
+	"    strength: prompt_strength     # API\n"
 	"  prices:                         # USD; replaces the built-in entry of a model\n"
 	"    black-forest-labs/flux-schnell: {per_image: 0.003}\n"
 	"    acme/sdxl-lite: {per_second: 0.0014}   # x metrics.predict_time\n";

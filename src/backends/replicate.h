@@ -23,6 +23,8 @@ struct rp_backend {
 	json_t *input;       /* config `input` (own reference), NULL when absent */
 	json_t *prices;      /* config `prices` (own reference), NULL when absent */
 	char *neg_key;       /* input key for the negative prompt, NULL: not sent */
+	char *in_image, *in_mask, *in_strength; /* input_map: the model's fields for the
+						 * image, mask and strength; NULL: not sent */
 	enum rp_size size;
 	int wait_s; /* 0: no Prefer header, poll from the start */
 	int max_outputs;
@@ -34,6 +36,7 @@ struct rp_backend {
 struct rp_cfg {
 	const char *model, *token_env, *base_url, *neg_key, *size;
 	const json_t *input, *prices;
+	const char *in_image, *in_mask, *in_strength; /* input_map (NULL: not sent) */
 	long long wait_s, poll_ms, timeout_s, max_outputs;
 	int has_neg_key, has_size, has_max_outputs;
 };
@@ -51,6 +54,10 @@ struct rp_known {
 	int negative;
 	int max_outputs;
 };
+
+#define RP_DEFAULT_IN_IMAGE "image"
+#define RP_DEFAULT_IN_MASK "mask"
+#define RP_DEFAULT_IN_STRENGTH "prompt_strength"
 
 /** The keys a config slice may have (NULL-terminated). */
 extern const char *const rp_cfg_keys[];

@@ -62,6 +62,14 @@ static const char *const migrations[CATALOG_SCHEMA_VERSION] = {
 	" INSERT INTO images_fts(rowid, prompt, negative_prompt, model, tags)"
 	" VALUES (new.id, new.prompt, new.negative_prompt, new.model, new.tags); END;"
 	"INSERT INTO images_fts(images_fts) VALUES ('rebuild');",
+	/* 4: the inputs an image was made from (img2img, edits, inpainting), by hash, for
+	 * parent:FILE; rows indexed before it gain theirs when re-read (index --rebuild) */
+	"CREATE TABLE image_inputs (image_id INTEGER NOT NULL, idx INTEGER NOT NULL,"
+	" role TEXT NOT NULL, sha256 TEXT NOT NULL, path TEXT,"
+	" PRIMARY KEY (image_id, idx)) WITHOUT ROWID;"
+	"CREATE INDEX image_inputs_sha256 ON image_inputs(sha256);"
+	"CREATE TRIGGER images_inputs_gone AFTER DELETE ON images BEGIN"
+	" DELETE FROM image_inputs WHERE image_id = old.id; END;",
 };
 
 int catalog_default_path(char **out, const struct env *vars, struct err *err)
@@ -417,10 +425,80 @@ static void mtime_iso(char out[40], long long mtime_ns)
 		snprintf(out + strlen(out), 40 - strlen(out), "%.3s:%s", z, z + 3);
 }
 
+/* A recorded input's sha256 when it is 64 hex digits, else NULL. */
+static const char *input_sha(const json_t *in)
+{
+	const char *s = json_string_value(json_object_get(in, "sha256"));
+
+	return s && strlen(s) == 64 && strspn(s, "0123456789abcdef") == 64 ? s : NULL;
+}
+
+/* The record's parent: its `parent` key, else the sha256 of its first input image. */
+static const char *parent_of(const json_t *r)
+{
+	const json_t *in;
+	size_t i;
+
+	if (rec_str(r, "parent"))
+		return rec_str(r, "parent");
+	json_array_foreach (json_object_get(r, "inputs"), i, in) {
+		const char *role = json_string_value(json_object_get(in, "role"));
+
+		if (input_sha(in) && (!role || !strcmp(role, "image")))
+			return input_sha(in);
+	}
+	return NULL;
+}
+
+/* The row's inputs (the record's `inputs`: [{role, path, sha256, ...}]) replace those it
+ * had. */
+static int put_inputs(struct catalog *c, long long id, const json_t *inputs, struct err *err)
+{
+	static const char del_sql[] = "DELETE FROM image_inputs WHERE image_id = ?1";
+	static const char ins_sql[] = "INSERT OR REPLACE INTO image_inputs (image_id, idx, role,"
+				      " sha256, path) VALUES (?1, ?2, ?3, ?4, ?5)";
+	sqlite3_stmt *st = NULL;
+	const json_t *in;
+	size_t i;
+	int rc;
+
+	if (sqlite3_prepare_v2(c->db, del_sql, -1, &st, NULL) != SQLITE_OK)
+		return cat_fail(c, err, "prepare");
+	sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE)
+		return cat_fail(c, err, "write");
+	if (!json_array_size(inputs))
+		return 0;
+	if (sqlite3_prepare_v2(c->db, ins_sql, -1, &st, NULL) != SQLITE_OK)
+		return cat_fail(c, err, "prepare");
+	json_array_foreach (inputs, i, in) {
+		const char *role = json_string_value(json_object_get(in, "role"));
+
+		if (!input_sha(in))
+			continue;
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
+		sqlite3_bind_int64(st, 1, id);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
+		bind_text(st, 3, role && *role ? role : "image");
+		bind_text(st, 4, input_sha(in));
+		bind_text(st, 5, json_string_value(json_object_get(in, "path")));
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			sqlite3_finalize(st);
+			return cat_fail(c, err, "write");
+		}
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
 int cat_put_locked(struct catalog *c, const struct catalog_file *f, long long *id, struct err *err)
 {
 	const json_t *r = f->record, *md = json_object_get(r, "metadata");
 	const char *sampler, *batch, *created;
+	long long row;
 	char iso[40];
 	double d;
 	int rc;
@@ -468,7 +546,7 @@ int cat_put_locked(struct catalog *c, const struct catalog_file *f, long long *i
 	batch = rec_str(r, "batch_id") ? rec_str(r, "batch_id") : rec_str(r, "batch");
 	bind_text(c->put, 22, batch);
 	bind_int_field(c->put, 23, r, "job");
-	bind_text(c->put, 24, rec_str(r, "parent"));
+	bind_text(c->put, 24, parent_of(r));
 	bind_text(c->put, 25, f->source ? f->source : "none");
 	sqlite3_bind_int64(c->put, 26, (sqlite3_int64)time(NULL));
 	sqlite3_bind_int(c->put, 27, 0);
@@ -477,10 +555,11 @@ int cat_put_locked(struct catalog *c, const struct catalog_file *f, long long *i
 		sqlite3_reset(c->put);
 		return cat_fail(c, err, "write");
 	}
+	row = sqlite3_column_int64(c->put, 0);
 	if (id)
-		*id = sqlite3_column_int64(c->put, 0);
+		*id = row;
 	sqlite3_reset(c->put);
-	return 0;
+	return put_inputs(c, row, json_object_get(r, "inputs"), err);
 }
 
 /* Run one prepared UPDATE/INSERT/DELETE with text parameters; *changes gets the count. */

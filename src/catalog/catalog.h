@@ -25,7 +25,7 @@
 #include "util/env.h"
 #include "util/err.h"
 
-#define CATALOG_SCHEMA_VERSION 3
+#define CATALOG_SCHEMA_VERSION 4
 #define CATALOG_BUSY_MS 30000 /* how long a writer waits for another to finish */
 #define CATALOG_MAX_IMAGE_BYTES (512u * 1024 * 1024)
 
@@ -137,6 +137,20 @@ int catalog_search(struct catalog *c, const struct catalog_search *s,
  */
 int catalog_stats(json_t **out, struct catalog *c, const struct query *q, time_t now,
 		  const char *period, struct err *err);
+
+/**
+ * Resolve the query's parent:FILE terms to the sha256 of FILE's content (a 64-digit hex
+ * text is taken as a hash already), so they match images whose recorded inputs include
+ * that content.  Fails (code 2) naming a FILE that cannot be read.
+ */
+int catalog_query_resolve(struct query *q, struct err *err);
+
+/**
+ * The catalogued images whose content has this sha256 and that are not marked missing:
+ * *paths gets a new array of their paths (absolute), newest first.  For --from, which
+ * looks for an input that left its recorded path.
+ */
+int catalog_paths_by_sha256(json_t **paths, struct catalog *c, const char *sha256, struct err *err);
 
 /** Every tag with its image count: [{"tag", "images"}...] by name (new reference). */
 int catalog_tags(json_t **out, struct catalog *c, struct err *err);

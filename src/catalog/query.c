@@ -41,6 +41,7 @@ static const struct filter {
 	{ "path", QF_PATH, K_PATTERN, "images.path" },
 	{ "sha256", QF_SHA256, K_PATTERN, "images.sha256" },
 	{ "batch", QF_BATCH, K_PATTERN, "images.batch_id" },
+	{ "parent", QF_PARENT, K_PATTERN, NULL },
 	{ "neg", QF_NEGATIVE, K_TEXT, NULL },
 	{ "negative", QF_NEGATIVE, K_TEXT, NULL },
 	{ "size", QF_SIZE, K_SIZE, NULL },
@@ -54,10 +55,10 @@ static const struct filter {
 #define NFILTERS (sizeof(filters) / sizeof(filters[0]))
 
 const char *const query_filter_names[] = {
-	"seed",   "width",   "height", "steps",  "rating",  "cost",     "cfg",
-	"model",  "backend", "type",   "style",  "sampler", "tag",      "source",
-	"format", "path",    "sha256", "batch",  "neg",     "negative", "size",
-	"since",  "before",  "date",   "synced", "missing", "today",    NULL,
+	"seed",    "width",  "height",  "steps",   "rating",   "cost",   "cfg",    "model",
+	"backend", "type",   "style",   "sampler", "tag",      "source", "format", "path",
+	"sha256",  "batch",  "parent",  "neg",     "negative", "size",   "since",  "before",
+	"date",    "synced", "missing", "today",   NULL,
 };
 
 /* ---- parsing ------------------------------------------------------------------------- */
@@ -814,6 +815,10 @@ static int compile_term(struct compiler *c, const struct q_term *t, time_t now, 
 	if (t->field == QF_TAG) {
 		sql(c, "EXISTS (SELECT 1 FROM image_tags WHERE image_tags.image_id = images.id "
 		       "AND image_tags.tag LIKE ? ESCAPE '\\')");
+		add_param(c, 's', 0, 0, like);
+	} else if (t->field == QF_PARENT) {
+		sql(c, "EXISTS (SELECT 1 FROM image_inputs WHERE image_inputs.image_id = "
+		       "images.id AND image_inputs.sha256 LIKE ? ESCAPE '\\')");
 		add_param(c, 's', 0, 0, like);
 	} else if (t->field == QF_MODEL) {
 		/* "flux*" finds black-forest-labs/flux-schnell too: the name after a '/' */

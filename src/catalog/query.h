@@ -11,6 +11,7 @@
  *   source:a1111  format:png  path:*2026-11*  sha256:ab12*  batch:ID  neg:blurry
  *   size:1024x1024  since:2026-11-01  before:2026-11  date:2026-11-24  since:7d  today
  *   synced:no  missing:yes        -FILTER negates any filter (-tag:draft)
+ *   parent:FILE        made from FILE (an --image or --mask input with its content)
  */
 #ifndef IMAGEN_QUERY_H
 #define IMAGEN_QUERY_H
@@ -44,6 +45,7 @@ enum q_field {
 	QF_PATH,
 	QF_SHA256,
 	QF_BATCH,
+	QF_PARENT, /* parent:FILE - an input's sha256 (catalog_query_resolve hashes FILE) */
 	/* the rest */
 	QF_SIZE,
 	QF_SINCE,

@@ -6,6 +6,8 @@
 #include <string.h>
 
 #include "util/buf.h"
+#include "util/file.h"
+#include "util/sha256.h"
 
 const char *const catalog_sorts[] = {
 	"date", "oldest", "seed", "rating", "cost", "path", "relevance", NULL,
@@ -229,4 +231,80 @@ out:
 	pthread_mutex_unlock(&c->lock);
 	json_decref(a);
 	return rc;
+}
+
+/* ---- image inputs --------------------------------------------------------------------- */
+
+int catalog_query_resolve(struct query *q, struct err *err)
+{
+	unsigned char *data = NULL;
+	char hex[65], *dup;
+	size_t i, len;
+
+	for (i = 0; q && i < q->n; i++) {
+		struct q_term *t = &q->terms[i];
+
+		if (t->field != QF_PARENT || !t->text)
+			continue;
+		if (strlen(t->text) == 64 && strspn(t->text, "0123456789abcdefABCDEF") == 64) {
+			for (len = 0; len < 64; len++)
+				t->text[len] = (char)(t->text[len] | 0x20); /* lowercase */
+			continue;
+		}
+		if (file_read(&data, &len, t->text, CATALOG_MAX_IMAGE_BYTES, err) < 0) {
+			err_prefix(err, "parent:%s", t->text);
+			if (err)
+				err->code = 2;
+			return -1;
+		}
+		sha256_hex(hex, data, len);
+		free(data);
+		data = NULL;
+		dup = strdup(hex);
+		if (!dup)
+			return err_code(err, 1, "out of memory");
+		free(t->text);
+		t->text = dup;
+	}
+	return 0;
+}
+
+int catalog_paths_by_sha256(json_t **paths, struct catalog *c, const char *sha256, struct err *err)
+{
+	static const char sql[] = "SELECT path FROM images WHERE sha256 = ?1 AND missing = 0"
+				  " ORDER BY created_ts DESC, id DESC";
+	sqlite3_stmt *st = NULL;
+	json_t *a = json_array();
+	int rc;
+
+	*paths = NULL;
+	if (!a)
+		return err_code(err, 1, "out of memory");
+	pthread_mutex_lock(&c->lock);
+	if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		cat_fail(c, err, "prepare");
+		goto fail;
+	}
+	sqlite3_bind_text(st, 1, sha256, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const unsigned char *p = sqlite3_column_text(st, 0);
+
+		if (p && json_array_append_new(a, json_string((const char *)p)) < 0) {
+			err_code(err, 1, "out of memory");
+			goto fail;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		cat_fail(c, err, "read");
+		goto fail;
+	}
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&c->lock);
+	*paths = a;
+	return 0;
+fail:
+	sqlite3_finalize(st);
+	pthread_mutex_unlock(&c->lock);
+	json_decref(a);
+	return -1;
 }

@@ -69,3 +69,23 @@ json_t *catalog_step_run(const struct gen_step *step, const struct gen_request *
 		       err.msg);
 	return json_false();
 }
+
+json_t *catalog_step_find_input(void *ctx, const char *sha256)
+{
+	struct catalog_step *s = ctx;
+	struct err err = ERR_INIT;
+	struct catalog *cat;
+	json_t *paths = NULL;
+	char *db = NULL;
+
+	/* an existing catalog only: looking something up makes none */
+	pthread_mutex_lock(&s->mu);
+	if (!s->cat && catalog_default_path(&db, s->env, &err) == 0)
+		catalog_open(&s->cat, db, 0, &err);
+	cat = s->cat;
+	pthread_mutex_unlock(&s->mu);
+	free(db);
+	if (cat && catalog_paths_by_sha256(&paths, cat, sha256, &err) < 0)
+		paths = NULL;
+	return paths;
+}

@@ -37,4 +37,11 @@ size_t catalog_steps(struct gen_step *out, size_t room, struct catalog_step *s);
 json_t *catalog_step_run(const struct gen_step *step, const struct gen_request *req,
 			 const json_t *record, const struct ev_sink *sink);
 
+/**
+ * For struct gen_env's find_input (ctx: a struct catalog_step): the paths of the
+ * catalogued images with this content (catalog_paths_by_sha256), a new array; NULL when
+ * there is no catalog yet or it cannot be read (--from then says the input is missing).
+ */
+json_t *catalog_step_find_input(void *ctx, const char *sha256);
+
 #endif

@@ -330,6 +330,10 @@ static int run(struct gen_opts *o, struct global_opts *g)
 
 	memset(&rp, 0, sizeof(rp));
 	memset(&f, 0, sizeof(f));
+	/* the catalog: each image's row, and where a --from input may have gone */
+	catalog_step_init(&cs, env_process());
+	env.find_input = catalog_step_find_input;
+	env.find_input_ctx = &cs;
 	o->a.prompt = o->prompt.len ? (const char *)o->prompt.data : NULL;
 	o->a.options = o->set;
 	if (config_load(&cfg, g->config_path, &err) < 0) {
@@ -369,10 +373,8 @@ static int run(struct gen_opts *o, struct global_opts *g)
 		rc = report(o, &req, err.code ? err.code : 2, err.msg);
 		goto out;
 	}
-	catalog_step_init(&cs, env_process());
 	catalog_steps(steps, CATALOG_STEPS_ROOM, &cs);
 	gen_run(&oc, &req, be, steps, &sink);
-	catalog_step_release(&cs);
 	term_release(&f.term);
 	rc = oc.code;
 	/* the images are printed as they land; what failed without an image comes last */
@@ -399,6 +401,7 @@ out:
 		gen_request_release(&req);
 	repro_release(&rp);
 	config_free(cfg);
+	catalog_step_release(&cs);
 	return rc;
 }
 

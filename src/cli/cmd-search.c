@@ -64,7 +64,8 @@ const struct cmd_entry commands_search = {
 	"sampler:NAME type:TYPE tag:NAME source:a1111 format:png path:GLOB sha256:HEX*\n"
 	"batch:ID neg:WORD size:1024x1024 width>=1024 height<768 steps:N cfg>5 cost>0.02\n"
 	"rating>=4 since:2026-11-01 before:2026-12 date:2026-11-24 since:7d today\n"
-	"synced:no missing:yes; -FILTER negates one.  Shows a table (the newest 50 unless\n"
+	"synced:no missing:yes parent:FILE (made from FILE: an --image or --mask with its\n"
+	"content); -FILTER negates one.  Shows a table (the newest 50 unless\n"
 	"--limit), --json one record per line, --paths or -0 the paths for xargs.  Exit\n"
 	"status 0 when something matched, 1 when nothing did, 2 on a query error (it names\n"
 	"the column).  The catalog is kept by generate and imagen index.",

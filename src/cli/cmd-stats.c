@@ -79,6 +79,12 @@ static int cmd_stats(struct global_opts *g, int argc, char **argv)
 		free(text);
 		return 2;
 	}
+	if (catalog_query_resolve(&q, &err) < 0) {
+		cli_error("stats: %s", err.msg);
+		query_free(&q);
+		free(text);
+		return err.code == 2 ? 2 : 1;
+	}
 	rc = 1;
 	if (listing_open(&c, "stats", 0) < 0)
 		goto out;

@@ -346,6 +346,11 @@ int listing_search(const char *cmd, const char *text, const struct listing_args 
 		cli_error("%s: %s", cmd, err.msg);
 		return 2;
 	}
+	if (catalog_query_resolve(&q, &err) < 0) {
+		cli_error("%s: %s", cmd, err.msg);
+		query_free(&q);
+		return err.code == 2 ? 2 : 1;
+	}
 	if (listing_open(&c, cmd, 0) < 0) {
 		query_free(&q);
 		return 1;

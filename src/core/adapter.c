@@ -4,8 +4,6 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "core/backend.h"
-
 static int is_alpha(char c)
 {
 	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_';
@@ -42,14 +40,4 @@ int adapter_number(const json_t *v, double min, double max, double *out)
 		return -1;
 	*out = d;
 	return 0;
-}
-
-int adapter_no_inputs(const struct imagen_request *req, const char *type, struct err *err)
-{
-	if (!req->ninputs && !req->mask)
-		return 0;
-	return err_code(err, 2,
-			"the %s backend takes no --image or --mask input (img2img and inpainting: "
-			"mock, a1111)",
-			type);
 }

@@ -16,11 +16,4 @@ int adapter_env_name_ok(const char *s);
  *  0, or -1 (*out untouched) when v is no such number. */
 int adapter_number(const json_t *v, double min, double max, double *out);
 
-struct imagen_request;
-struct err;
-
-/** For an adapter whose upstream takes no image inputs: 0 when req has none, else -1
- *  (code 2) with "the TYPE backend takes no --image input (...)" - before any request. */
-int adapter_no_inputs(const struct imagen_request *req, const char *type, struct err *err);
-
 #endif

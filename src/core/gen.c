@@ -403,10 +403,33 @@ static char *find_by_hash(const char *dir, const char *sha256, long long bytes)
 	return f.found;
 }
 
+#define FOUND_LOADED ((char *)1)
+
+/* The first of paths (a JSON array, stolen) whose file loads as this input and has this
+ * hash: loaded into in, FOUND_LOADED; NULL when none does. */
+static char *find_in_list(json_t *paths, struct gen_input *in, const char *role, const char *sha256)
+{
+	const json_t *p;
+	size_t i;
+
+	json_array_foreach (paths, i, p) {
+		if (!json_is_string(p) || gen_input_load(in, role, json_string_value(p), NULL) < 0)
+			continue;
+		if (!strcmp(in->sha256, sha256)) {
+			json_decref(paths);
+			return FOUND_LOADED;
+		}
+		gen_input_release(in);
+	}
+	json_decref(paths);
+	return NULL;
+}
+
 /* Read one input a source names.  A recorded one (with a hash) is taken from its path
  * when the file there still has that hash, else from the output directory by its hash. */
 static int load_input(struct gen_input *in, const char *role, const struct gen_input_ref *ref,
-		      const struct gen_args *src, const char *output_dir, struct err *err)
+		      const struct gen_args *src, const char *output_dir, const struct gen_env *env,
+		      struct err *err)
 {
 	char *found;
 	int rc, at_path;
@@ -419,10 +442,15 @@ static int load_input(struct gen_input *in, const char *role, const struct gen_i
 	if (at_path)
 		gen_input_release(in);
 	found = find_by_hash(output_dir, ref->sha256, ref->bytes);
+	if (!found && env && env->find_input)
+		found = find_in_list(env->find_input(env->find_input_ctx, ref->sha256), in, role,
+				     ref->sha256);
+	if (found == FOUND_LOADED)
+		return 0;
 	if (!found)
 		return err_code(err, 2,
 				"%s: input %s '%s' (sha256 %.12s...) is missing: %s, and no file "
-				"in %s has its content",
+				"in %s or the catalog has its content",
 				src->what ? src->what : "generate", role, ref->path, ref->sha256,
 				at_path ? "the file at that path has changed" : "not at that path",
 				output_dir);
@@ -431,7 +459,8 @@ static int load_input(struct gen_input *in, const char *role, const struct gen_i
 	return rc;
 }
 
-static int load_inputs(struct gen_request *r, const struct sources *src, struct err *err)
+static int load_inputs(struct gen_request *r, const struct sources *src, const struct gen_env *env,
+		       struct err *err)
 {
 	const struct gen_args *ia = NULL, *ma = NULL, *sa;
 	size_t i;
@@ -463,7 +492,8 @@ static int load_inputs(struct gen_request *r, const struct sources *src, struct 
 	if (!r->inputs)
 		return err_code(err, 1, "out of memory");
 	for (i = 0; i < ia->nimages; i++) {
-		if (load_input(&r->inputs[i], "image", &ia->images[i], ia, r->output_dir, err) < 0)
+		if (load_input(&r->inputs[i], "image", &ia->images[i], ia, r->output_dir, env,
+			       err) < 0)
 			return -1;
 		r->ninputs++;
 	}
@@ -472,7 +502,7 @@ static int load_inputs(struct gen_request *r, const struct sources *src, struct 
 	r->mask = calloc(1, sizeof(*r->mask));
 	if (!r->mask)
 		return err_code(err, 1, "out of memory");
-	if (load_input(r->mask, "mask", ma->mask, ma, r->output_dir, err) < 0)
+	if (load_input(r->mask, "mask", ma->mask, ma, r->output_dir, env, err) < 0)
 		return -1;
 	sa = PICK(src, mask_invert, GIVEN_MODE);
 	r->mask_invert = sa && sa->mask_invert > 0;
@@ -602,7 +632,7 @@ int gen_request_build(struct gen_request *r, const struct config *cfg, const str
 	r->st.output_dir = r->output_dir;
 	if (rescue_dir(&r->rescue_dir, env, err) < 0)
 		goto fail;
-	if (load_inputs(r, &src, err) < 0)
+	if (load_inputs(r, &src, env, err) < 0)
 		goto fail;
 	r->write_sidecar = cfg->write_metadata_json;
 	r->env = env->vars;

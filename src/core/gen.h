@@ -76,6 +76,12 @@ struct gen_env {
 	/* a random 32-bit seed; NULL: getrandom(2) */
 	int (*random)(void *ctx, uint32_t *out);
 	void *random_ctx;
+	/* where else an input a --from record names may be, by its sha256: paths of files
+	 * that may hold that content (a new JSON array of strings, each checked by its hash
+	 * before use; NULL: none), asked after the recorded path and the output directory.
+	 * The front end passes the catalog's lookup; NULL: no such place. */
+	json_t *(*find_input)(void *ctx, const char *sha256);
+	void *find_input_ctx;
 };
 
 /** One fully resolved generation (owned; release with gen_request_release). */
@@ -123,7 +129,8 @@ struct gen_request {
  * through env; the file system only for the current directory (a relative output
  * directory) and the inputs: an input a --from record names is taken from its path
  * when the file there still has the recorded sha256, else searched for by that hash
- * in the output directory, else refused naming the missing input.
+ * in the output directory, else among env->find_input's paths (the catalog), else
+ * refused naming the missing input.
  */
 int gen_request_build(struct gen_request *out, const struct config *cfg,
 		      const struct gen_args *flags, const struct gen_args *job,

@@ -28,6 +28,16 @@ Speaks the wire protocol of ../../../shared/protocols/comfyui.md:
   GET /queue, POST /queue {"delete": [...]} / {"clear": true}, POST /interrupt
   (optional {"prompt_id"}: only that prompt), GET /prompt, GET /system_stats,
   GET /object_info, and the same under /api.
+* POST /upload/image (multipart: `image` file part with a filename, `overwrite`, `type`,
+  `subfolder`) stores the file among the inputs as ComfyUI does: without overwrite a
+  same-named identical file is reused and a different one becomes "name (1).ext";
+  answers {name, subfolder, type}.  POST /upload/mask also needs `original_ref` (JSON
+  naming an existing file).  Each upload is logged as {"method": "NOTE", "path":
+  "/upload/image#file", "name", "bytes", "sha256", "type", "width", "height",
+  "white"} (white: the share of white pixels of a grey PNG).  LoadImage and
+  LoadImageMask validate like ComfyUI's VALIDATE_INPUTS: the file must exist among the
+  uploads ("Invalid image file"); the saved image has the ImageScale's size, else the
+  loaded image's.
 
 Knobs (POST /_fake/data, merged):
     "ws": false               refuse the websocket upgrade (404): clients poll /history
@@ -55,7 +65,7 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from fakelib import FakeHandler, arg_parser, png_bytes, serve  # noqa: E402
+from fakelib import FakeHandler, arg_parser, parse_multipart, png_bytes, png_pixels, serve  # noqa: E402
 
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 MAX_RES = 16384
@@ -81,6 +91,7 @@ def LINK(t):
 
 
 STRING = ("STRING",)
+INPUTFILE = ("INPUTFILE",)
 
 # class -> (required inputs, output types, is output node)
 NODES = {
@@ -113,6 +124,17 @@ NODES = {
                   "latent_image": LINK("LATENT"), "denoise": FLOAT(0, 1)}, ["LATENT"], False),
     "VAEDecode": ({"samples": LINK("LATENT"), "vae": LINK("VAE")}, ["IMAGE"], False),
     "SaveImage": ({"images": LINK("IMAGE"), "filename_prefix": STRING}, [], True),
+    "LoadImage": ({"image": INPUTFILE}, ["IMAGE", "MASK"], False),
+    "LoadImageMask": ({"image": INPUTFILE, "channel": COMBO(["alpha", "red", "green", "blue"])},
+                      ["MASK"], False),
+    "ImageScale": ({"image": LINK("IMAGE"),
+                    "upscale_method": COMBO(["nearest-exact", "bilinear", "area", "bicubic", "lanczos"]),
+                    "width": INT(0, MAX_RES), "height": INT(0, MAX_RES),
+                    "crop": COMBO(["disabled", "center"])}, ["IMAGE"], False),
+    "VAEEncode": ({"pixels": LINK("IMAGE"), "vae": LINK("VAE")}, ["LATENT"], False),
+    "VAEEncodeForInpaint": ({"pixels": LINK("IMAGE"), "vae": LINK("VAE"), "mask": LINK("MASK"),
+                             "grow_mask_by": INT(0, 64)}, ["LATENT"], False),
+    "SetLatentNoiseMask": ({"samples": LINK("LATENT"), "mask": LINK("MASK")}, ["LATENT"], False),
     "PreviewImage": ({"images": LINK("IMAGE")}, [], True),
 }
 
@@ -325,6 +347,15 @@ class Queue:
 
     def latent_size(self, prompt):
         for node in prompt.values():
+            if node.get("class_type") == "ImageScale":
+                i = node["inputs"]
+                return int(i["width"]), int(i["height"]), 1
+        for node in prompt.values():
+            if node.get("class_type") == "LoadImage":
+                raw = self.files.get(input_key(node["inputs"].get("image", ""))) or b""
+                if raw[:8] == b"\x89PNG\r\n\x1a\n":
+                    return struct.unpack(">II", raw[16:24]) + (1,)
+        for node in prompt.values():
             if node.get("class_type") in ("EmptyLatentImage", "EmptySD3LatentImage"):
                 i = node["inputs"]
                 return int(i.get("width", 512)), int(i.get("height", 512)), int(i.get("batch_size", 1))
@@ -455,7 +486,17 @@ class Queue:
 
 # --- validation ---------------------------------------------------------------------------
 
-def validate(prompt, lists):
+def input_key(name):
+    """A LoadImage file name ("sub/name.png", "name.png [temp]") as a files key."""
+    kind = "input"
+    for t in ("input", "temp", "output"):
+        if name.endswith(" [%s]" % t):
+            kind, name = t, name[:-len(t) - 3]
+    sub, _, base = name.rpartition("/")
+    return (kind, sub, base)
+
+
+def validate(prompt, lists, files=None):
     """ComfyUI's validate_prompt, reduced: (ok, error, node_errors, outputs)."""
     for nid, node in prompt.items():
         if not isinstance(node, dict) or "class_type" not in node:
@@ -541,6 +582,11 @@ def validate(prompt, lists):
                 if v not in allowed:
                     errs.append(input_error("value_not_in_list", "Value not in list",
                                             "%s: '%s' not in %s" % (name, v, allowed), name, v))
+            elif spec[0] == "INPUTFILE":
+                if not isinstance(v, str) or input_key(v) not in (files or {}):
+                    errs.append(input_error("custom_validation_failed",
+                                            "Custom validation failed for node",
+                                            "%s - Invalid image file: %s" % (name, v), name, v))
             elif spec[0] == "STRING" and not isinstance(v, str):
                 v = str(v)
         if errs:
@@ -630,6 +676,8 @@ class Handler(FakeHandler):
                     q.pending = [j for j in q.pending if j["id"] != pid]
             q.broadcast_status()
             return self.reply(200, b"", None)
+        if p in ("/upload/image", "/upload/mask"):
+            return self.upload(p)
         if p == "/interrupt":
             b = self.json_body() or {}
             with q.cv:
@@ -637,6 +685,53 @@ class Handler(FakeHandler):
                     q.interrupt_flag = True
             return self.reply(200, b"", None)
         return self.reply_json(404, {"error": "not found"})
+
+    def upload(self, p):
+        q = self.queue
+        try:
+            parts = parse_multipart(self.headers.get("Content-Type"), self.body)
+        except ValueError:
+            return self.reply(400, b"", None)
+        fields = {x["name"]: x for x in parts}
+        img = fields.get("image")
+        if not img or not img["filename"]:
+            return self.reply(400, b"", None)
+        text = {k: v["data"].decode("utf-8", "replace") for k, v in fields.items() if not v["filename"]}
+        kind = text.get("type", "input") or "input"
+        sub = text.get("subfolder", "")
+        if kind not in ("input", "temp", "output"):
+            return self.reply(500, b"500: unknown type", "text/plain")
+        if ".." in sub or sub.startswith("/") or "/" in img["filename"] or ".." in img["filename"]:
+            return self.reply(400, b"", None)
+        if p == "/upload/mask":
+            try:
+                ref = json.loads(text.get("original_ref", ""))
+                orig = (ref.get("type", "output"), ref.get("subfolder", ""), ref["filename"])
+            except (ValueError, KeyError, AttributeError):
+                return self.reply(400, b"", None)
+            if orig not in q.files:
+                return self.reply(404, b"", None)
+        name, data = img["filename"], img["data"]
+        if text.get("overwrite") not in ("true", "1"):
+            base, dot, ext = name.rpartition(".")
+            k = 1
+            while (kind, sub, name) in q.files and q.files[(kind, sub, name)] != data:
+                name = "%s (%d).%s" % (base, k, ext) if dot else "%s (%d)" % (name, k)
+                k += 1
+        q.files[(kind, sub, name)] = data
+        note = {"method": "NOTE", "path": p + "#file", "time": time.time(), "name": name,
+                "filename": img["filename"], "part_type": img["type"], "bytes": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(), "type": kind, "subfolder": sub,
+                "overwrite": text.get("overwrite")}
+        try:
+            w, h, ch, rows = png_pixels(data)
+            note.update(width=w, height=h)
+            if ch == 1:
+                note["white"] = sum(r.count(255) for r in rows) / float(w * h)
+        except Exception:
+            pass
+        self.state.log(note)
+        return self.reply_json(200, {"name": name, "subfolder": sub, "type": kind})
 
     def post_prompt(self):
         q, data = self.queue, self.state.data
@@ -651,7 +746,7 @@ class Handler(FakeHandler):
                                                    "message": "Cannot execute because the prompt is not an object.",
                                                    "details": "", "extra_info": {}}, "node_errors": {}})
         lists = {"ckpts": data.get("ckpts", DEFAULT_CKPTS)}
-        ok, error, node_errors, outputs = validate(prompt, lists)
+        ok, error, node_errors, outputs = validate(prompt, lists, q.files)
         if not ok:
             return self.reply_json(400, {"error": error, "node_errors": node_errors})
         pid = b.get("prompt_id") if "prompt_id" in b and not data.get("ignore_prompt_id") \

@@ -9,6 +9,17 @@ Routes (protocols/replicate.md):
   POST /v1/predictions/{id}/cancel             cancel (a finished prediction is unchanged)
   GET  /v1/account                             the token check
   GET  /files/{id}/{n}.png                     the output images
+  POST /v1/files                               Files API: multipart part `content` (a
+                                               file with filename and type), optional
+                                               `metadata` (JSON); 201 {id, urls.get, ...}
+  GET  /v1/files/{id}                          the file's record
+  GET  /v1/files/{id}/download                 its bytes
+
+Each upload is logged as {"method": "NOTE", "path": "/v1/files#file", "filename", "type",
+"bytes", "sha256"}.  Each create logs {"method": "NOTE", "path": "/predictions#inputs",
+"inputs": {FIELD: {"kind": "data"|"file", "type", "bytes", "sha256", "width", "height",
+"white"}}} for every input value that is a data URI or one of its file URLs (white: the
+share of white pixels of a grey PNG); a file URL that is not one of its files is a 422.
 
 Every /v1 route wants `Authorization: Bearer <token>` (401 problem JSON otherwise).
 `Prefer: wait` / `wait=N` (N 1..60) holds a create until the prediction ends or N
@@ -42,6 +53,7 @@ Faults (status, delay, drop, truncate, garbage, hang_up) from fakelib on any rou
 
 import base64
 import datetime
+import hashlib
 import json
 import os
 import re
@@ -72,6 +84,7 @@ PREFER_RE = re.compile(r"^wait(=([1-9]|[1-5][0-9]|60))?$")
 LOCK = threading.RLock()  # view() builds data URLs with it held
 PREDICTIONS = {}  # id -> dict
 ORDER = []        # ids, oldest first
+FILES = {}        # id -> (record, bytes): the Files API
 PNG_CACHE = {}
 COUNTER = [0]
 
@@ -248,7 +261,66 @@ class Handler(fakelib.FakeHandler):
             return self.create("%s/%s" % (m.group(1), m.group(2)), None, official=True)
         if path == "/v1/predictions":
             return self.create(None, None, official=False)
+        if path == "/v1/files":
+            return self.upload()
         return self.reply_json(404, problem(404, "Not found", "Not found"))
+
+    def upload(self):
+        try:
+            parts = fakelib.parse_multipart(self.headers.get("Content-Type"), self.body)
+        except ValueError as e:
+            return self.reply_json(400, problem(400, "Bad request", str(e)))
+        content = [p for p in parts if p["name"] == "content" and p["filename"]]
+        if len(content) != 1:
+            return self.reply_json(400, problem(400, "Bad request",
+                                                "content: exactly one file part is required"))
+        c = content[0]
+        meta = next((p["data"] for p in parts if p["name"] == "metadata"), None)
+        with LOCK:
+            COUNTER[0] += 1
+            fid = "file%06d" % COUNTER[0]
+        url = "%s/v1/files/%s" % (self.base_url(), fid)
+        rec = {"id": fid, "checksums": {"sha256": hashlib.sha256(c["data"]).hexdigest()},
+               "content_type": c["type"] or "application/octet-stream",
+               "created_at": now_iso(time.time()),
+               "expires_at": now_iso(time.time() + 86400),
+               "metadata": json.loads(meta) if meta else {}, "size": len(c["data"]),
+               "urls": {"get": url}}
+        with LOCK:
+            FILES[fid] = (rec, c["data"])
+        self.state.log({"method": "NOTE", "path": "/v1/files#file", "time": time.time(),
+                        "filename": c["filename"], "type": c["type"], "bytes": len(c["data"]),
+                        "sha256": rec["checksums"]["sha256"]})
+        return self.reply_json(201, rec)
+
+    def input_notes(self, inp):
+        """What each data URI or file URL of the input holds; an error text for a file URL
+        that is not ours."""
+        notes, prefix = {}, "%s/v1/files/" % self.base_url()
+        for k, v in inp.items():
+            if not isinstance(v, str):
+                continue
+            if v.startswith("data:"):
+                head, _, b64 = v.partition(",")
+                data, note = base64.b64decode(b64), {"kind": "data", "type": head[5:].split(";")[0]}
+            elif v.startswith(prefix):
+                with LOCK:
+                    f = FILES.get(v[len(prefix):])
+                if not f:
+                    return None, "- input.%s: file not found: %s\n" % (k, v)
+                data, note = f[1], {"kind": "file", "type": f[0]["content_type"]}
+            else:
+                continue
+            note.update(bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
+            try:
+                w, h, ch, rows = fakelib.png_pixels(data)
+                note.update(width=w, height=h)
+                if ch == 1:
+                    note["white"] = sum(r.count(255) for r in rows) / float(w * h)
+            except ValueError:
+                pass
+            notes[k] = note
+        return notes, None
 
     def route_GET(self):
         path = self.route
@@ -259,6 +331,15 @@ class Handler(fakelib.FakeHandler):
             return self.reply_json(404, problem(404, "Not found", "Not found"))
         if not self.authorized():
             return
+        m = re.match(r"^/v1/files/([^/]+)(/download)?$", path)
+        if m:
+            with LOCK:
+                f = FILES.get(m.group(1))
+            if not f:
+                return self.reply_json(404, problem(404, "Not found", "File not found"))
+            if m.group(2):
+                return self.reply(200, f[1], f[0]["content_type"])
+            return self.reply_json(200, f[0])
         if path == "/v1/account":
             return self.reply_json(200, {"type": "user", "username": "fake", "name": "Fake",
                                          "github_url": None, "avatar_url": None})
@@ -313,6 +394,12 @@ class Handler(fakelib.FakeHandler):
                 422, "Invalid Prefer header",
                 "Prefer header must be of the form wait or wait=N (1-60)"))
         inp = body["input"]
+        notes, bad = self.input_notes(inp)
+        if bad:
+            return self.reply_json(422, problem(422, "Input validation failed", bad))
+        if notes:
+            self.state.log({"method": "NOTE", "path": "/predictions#inputs", "time": time.time(),
+                            "inputs": notes})
         if model == SCHNELL:
             bad = validate_schnell(inp)
             if bad:

@@ -22,6 +22,8 @@
 #include "catalog/catalog.h"
 #include "catalog/scan.h"
 #include "core/pngmeta.h"
+#include "util/file.h"
+#include "util/sha256.h"
 
 int catalog_open_at(struct catalog **out, const char *path, int create, int target,
 		    struct err *err);
@@ -199,7 +201,7 @@ static const char *found(struct catalog *c, const char *query, const char *sort,
 
 	json_decref(co.first);
 	memset(&co, 0, sizeof(co));
-	if (query_parse(&q, query, NULL, &err) != 0)
+	if (query_parse(&q, query, NULL, &err) != 0 || catalog_query_resolve(&q, &err) != 0)
 		fail_msg("query '%s': %s", query, err.msg);
 	if (catalog_search(c, &s, collect_row, &co, &err) != 0)
 		fail_msg("search '%s': %s", query, err.msg);
@@ -610,6 +612,86 @@ static int user_version_of(const char *path)
 	return v;
 }
 
+#define ZERO_SHA "0000000000000000000000000000000000000000000000000000000000000000"
+
+static void file_sha(const char *path, char hex[65])
+{
+	unsigned char *d = NULL;
+	size_t n = 0;
+
+	assert_int_equal(file_read(&d, &n, path, 1 << 20, NULL), 0);
+	sha256_hex(hex, d, n);
+	free(d);
+}
+
+/* A record's inputs: parent:FILE finds the images made from FILE's content (as image or
+ * mask), the row's parent is its first image input, and the paths of an image with some
+ * content are found by its hash (for --from). */
+static void test_parent_inputs(void **state)
+{
+	struct catalog *c = open_new("parents.db");
+	struct err err = ERR_INIT;
+	struct query q;
+	char sha[65], upper[65], arg[80];
+	json_t *side, *paths = NULL;
+	size_t i;
+
+	(void)state;
+	add_image(c, "img1.png", 1,
+		  sidecar("a fox", 1, "m", "b", "mock", "none", 8, 8, "2026-11-20T10:00:00+00:00"));
+	file_sha(path_in("img1.png"), sha);
+	side = sidecar("the fox again", 2, "m", "b", "mock", "none", 8, 8,
+		       "2026-11-21T10:00:00+00:00");
+	json_object_set_new(side, "inputs",
+			    json_pack("[{s:s, s:s, s:s, s:i}]", "role", "image", "path", "img1.png",
+				      "sha256", sha, "bytes", 10));
+	add_image(c, "img2.png", 2, side);
+	side = sidecar("masked by the fox", 3, "m", "b", "mock", "none", 8, 8,
+		       "2026-11-22T10:00:00+00:00");
+	json_object_set_new(side, "inputs",
+			    json_pack("[{s:s, s:s}, {s:s, s:s}]", "role", "image", "sha256",
+				      ZERO_SHA, "role", "mask", "sha256", sha));
+	add_image(c, "img3.png", 3, side);
+	add_image(c, "img4.png", 4,
+		  sidecar("unrelated", 4, "m", "b", "mock", "none", 8, 8,
+			  "2026-11-23T10:00:00+00:00"));
+
+	snprintf(arg, sizeof(arg), "parent:%s", path_in("img1.png"));
+	assert_string_equal(found(c, arg, "path", 0), "2,3");
+	for (i = 0; i < 65; i++)
+		upper[i] = (char)(sha[i] >= 'a' && sha[i] <= 'f' ? sha[i] - 32 : sha[i]);
+	snprintf(arg, sizeof(arg), "parent:%s", upper);
+	assert_string_equal(found(c, arg, "path", 0), "2,3");
+	snprintf(arg, sizeof(arg), "-parent:%s", sha);
+	assert_string_equal(found(c, arg, "path", 0), "1,4");
+	expect_found(c, "parent:" ZERO_SHA, "3");
+	/* the row's parent: the first image input */
+	expect_found(c, "fox again", "2");
+	assert_string_equal(found(c, "fox again", NULL, 0), "2");
+	{
+		json_t *rec = NULL;
+
+		assert_int_equal(catalog_get(&rec, c, path_in("img2.png"), &err), 0);
+		assert_string_equal(json_string_value(json_object_get(rec, "parent")), sha);
+		json_decref(rec);
+	}
+	/* a file that is not there: one line naming it */
+	assert_int_equal(query_parse(&q, "parent:nowhere.png", NULL, &err), 0);
+	assert_int_equal(catalog_query_resolve(&q, &err), -1);
+	assert_int_equal(err.code, 2);
+	assert_non_null(strstr(err.msg, "parent:nowhere.png"));
+	query_free(&q);
+	/* by content */
+	assert_int_equal(catalog_paths_by_sha256(&paths, c, sha, &err), 0);
+	assert_int_equal(json_array_size(paths), 1);
+	assert_string_equal(json_string_value(json_array_get(paths, 0)), path_in("img1.png"));
+	json_decref(paths);
+	assert_int_equal(catalog_paths_by_sha256(&paths, c, ZERO_SHA, &err), 0);
+	assert_int_equal(json_array_size(paths), 0);
+	json_decref(paths);
+	catalog_close(c);
+}
+
 static void test_old_schema_migrates(void **state)
 {
 	struct catalog *c = NULL;
@@ -639,6 +721,8 @@ static void test_old_schema_migrates(void **state)
 	assert_int_equal(catalog_tag(c, path_in("imgO.png"), tag, 1, NULL, 0, &err), 0);
 	expect_found(c, "tag:kept", "O");
 	expect_found(c, "kept lighthouse", "O");
+	/* version 4's table of inputs is there */
+	expect_found(c, "parent:" ZERO_SHA, "");
 	catalog_close(c);
 	/* and a second open has nothing left to do */
 	assert_int_equal(catalog_open(&c, path_in("v1.db"), 0, &err), 0);
@@ -1035,6 +1119,7 @@ int main(void)
 		cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_open_create_damaged_foreign_newer),
 		cmocka_unit_test(test_damaged_pages),
+		cmocka_unit_test(test_parent_inputs),
 		cmocka_unit_test(test_old_schema_migrates),
 		cmocka_unit_test(test_eight_threads),
 		cmocka_unit_test(test_two_processes),

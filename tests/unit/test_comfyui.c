@@ -75,7 +75,7 @@ static void test_detect_standard_graph(void **state)
 		      "\"cfg\": \"3.inputs.cfg\", \"sampler\": \"3.inputs.sampler_name\", "
 		      "\"scheduler\": \"3.inputs.scheduler\", \"width\": \"5.inputs.width\", "
 		      "\"height\": \"5.inputs.height\", \"batch_size\": \"5.inputs.batch_size\", "
-		      "\"model\": \"4.inputs.ckpt_name\"}");
+		      "\"model\": \"4.inputs.ckpt_name\", \"strength\": \"3.inputs.denoise\"}");
 }
 
 /* KSamplerAdvanced's seed is noise_seed; Flux text encoders take the prompt twice; the
@@ -176,10 +176,85 @@ static void test_overrides(void **state)
 		"\"seed\": \"5.inputs.batch_size\", \"cfg\": \"3.inputs.cfg\", "
 		"\"sampler\": \"3.inputs.sampler_name\", \"scheduler\": \"3.inputs.scheduler\", "
 		"\"width\": \"5.inputs.width\", \"height\": \"5.inputs.height\", "
-		"\"batch_size\": \"5.inputs.batch_size\", \"model\": \"4.inputs.ckpt_name\"}");
+		"\"batch_size\": \"5.inputs.batch_size\", \"model\": \"4.inputs.ckpt_name\", "
+		"\"strength\": \"3.inputs.denoise\"}");
 	/* a node id with dots, written the long way */
 	expect_params("{\"a.b\": {\"class_type\": \"X\", \"inputs\": {\"t\": \"\"}}}",
 		      "{\"prompt\": \"a.b.inputs.t\"}", "{\"prompt\": \"a.b.inputs.t\"}");
+}
+
+/* The image goes into a lone LoadImage, the mask into a lone LoadImageMask; with two
+ * LoadImage nodes neither is chosen (the adapter then names both). */
+static void test_detect_image_inputs(void **state)
+{
+	char ids[64];
+	json_t *g;
+
+	expect_params(
+		"{\"1\": {\"class_type\": \"LoadImage\", \"inputs\": {\"image\": \"a.png\"}},"
+		"\"2\": {\"class_type\": \"LoadImageMask\", \"inputs\": {\"image\": \"m.png\", "
+		"\"channel\": \"red\"}},"
+		"\"3\": {\"class_type\": \"CLIPTextEncode\", \"inputs\": {\"text\": \"\"}}}",
+		NULL,
+		"{\"prompt\": \"3.inputs.text\", \"image\": \"1.inputs.image\", "
+		"\"mask\": \"2.inputs.image\"}");
+	expect_params("{\"10\": {\"class_type\": \"LoadImage\", \"inputs\": {\"image\": \"a\"}},"
+		      "\"9\": {\"class_type\": \"LoadImage\", \"inputs\": {\"image\": \"b\"}}}",
+		      NULL, "{}");
+	g = json("{\"10\": {\"class_type\": \"LoadImage\", \"inputs\": {}},"
+		 "\"9\": {\"class_type\": \"LoadImage\", \"inputs\": {}},"
+		 "\"x\": {\"class_type\": \"KSampler\", \"inputs\": {}}}");
+	assert_int_equal(comfyui_nodes_of_class(g, "LoadImage", ids, sizeof(ids)), 2);
+	assert_string_equal(ids, "9, 10");
+	assert_int_equal(comfyui_nodes_of_class(g, "LoadImage", ids, 4), 2);
+	assert_string_equal(ids, "9, ");
+	assert_int_equal(comfyui_nodes_of_class(g, "VAEEncode", ids, sizeof(ids)), 0);
+	assert_string_equal(ids, "");
+	json_decref(g);
+}
+
+/* The built-in graph turned into img2img and inpainting. */
+static void test_builtin_inputs(void **state)
+{
+	json_t *g = json(TXT2IMG), *want;
+
+	assert_int_equal(comfyui_builtin_inputs(g, "in.png", NULL, 0.25), 0);
+	want = json("{\"class_type\": \"ImageScale\", \"inputs\": {\"image\": [\"10\", 0], "
+		    "\"upscale_method\": \"lanczos\", \"width\": 512, \"height\": 512, "
+		    "\"crop\": \"disabled\"}}");
+	assert_true(json_equal(json_object_get(g, "11"), want));
+	json_decref(want);
+	assert_string_equal(json_string_value(json_object_get(
+				    json_object_get(json_object_get(g, "10"), "inputs"), "image")),
+			    "in.png");
+	assert_string_equal(comfyui_class_of(json_object_get(g, "5")), "VAEEncode");
+	assert_true(
+		json_real_value(json_object_get(json_object_get(json_object_get(g, "3"), "inputs"),
+						"denoise")) == 0.25);
+	assert_null(json_object_get(g, "12"));
+	json_decref(g);
+
+	g = json(TXT2IMG);
+	assert_int_equal(comfyui_builtin_inputs(g, "in.png", "m.png", 0.5), 0);
+	assert_string_equal(comfyui_class_of(json_object_get(g, "12")), "LoadImageMask");
+	assert_string_equal(comfyui_class_of(json_object_get(g, "13")), "SetLatentNoiseMask");
+	want = json("[\"13\", 0]");
+	assert_true(json_equal(
+		json_object_get(json_object_get(json_object_get(g, "3"), "inputs"), "latent_image"),
+		want));
+	json_decref(want);
+	json_decref(g);
+
+	g = json(TXT2IMG);
+	assert_int_equal(comfyui_builtin_inputs(g, "in.png", "m.png", 1.0), 0);
+	assert_string_equal(comfyui_class_of(json_object_get(g, "5")), "VAEEncodeForInpaint");
+	assert_null(json_object_get(g, "13"));
+	json_decref(g);
+
+	/* not a built-in graph's shape */
+	g = json("{\"3\": {\"class_type\": \"KSampler\", \"inputs\": {}}}");
+	assert_int_equal(comfyui_builtin_inputs(g, "in.png", NULL, 0.5), -1);
+	json_decref(g);
 }
 
 static void test_override_errors(void **state)
@@ -187,7 +262,7 @@ static void test_override_errors(void **state)
 	expect_params_error(TXT2IMG, "{\"promt\": \"6.text\"}",
 			    "backends.c.params: unknown parameter 'promt' (did you mean 'prompt'?) "
 			    "(known: prompt, negative, seed, steps, width, height, cfg, sampler, "
-			    "scheduler, model, batch_size)");
+			    "scheduler, model, batch_size, image, mask, strength)");
 	expect_params_error(TXT2IMG, "{\"seed\": \"42.inputs.seed\"}",
 			    "backends.c.params.seed: the workflow has no node \"42\"");
 	expect_params_error(TXT2IMG, "{\"seed\": \"3.inputs.sed\"}",
@@ -551,6 +626,8 @@ int main(void)
 		cmocka_unit_test(test_detect_standard_graph),
 		cmocka_unit_test(test_detect_follows_links),
 		cmocka_unit_test(test_detect_edge_cases),
+		cmocka_unit_test(test_detect_image_inputs),
+		cmocka_unit_test(test_builtin_inputs),
 		cmocka_unit_test(test_detect_lone_nodes),
 		cmocka_unit_test(test_overrides),
 		cmocka_unit_test(test_override_errors),

@@ -157,6 +157,7 @@ static void test_text_bool_size_filters(void **state)
 		{ "path:*2026*", QF_PATH, "*2026*" },
 		{ "sha256:ab12*", QF_SHA256, "ab12*" },
 		{ "batch:b-1", QF_BATCH, "b-1" },
+		{ "parent:out/fox.png", QF_PARENT, "out/fox.png" },
 		{ "neg:blurry", QF_NEGATIVE, "blurry" },
 		{ "negative:\"low res\"", QF_NEGATIVE, "low res" },
 	};

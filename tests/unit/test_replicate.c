@@ -100,7 +100,9 @@ static void test_validate_accepts_every_key(void **state)
 		     "\"token_env\": \"MY_TOKEN\", \"base_url\": \"http://127.0.0.1:9/v1/\", "
 		     "\"input\": {\"guidance\": 3.5, \"width\": null}, \"prices\": {\"acme/sdxl\": "
 		     "{\"per_second\": 0.0014}}, \"wait\": 0, \"poll_ms\": 10, \"timeout\": 30, "
-		     "\"max_outputs\": 1, \"size_input\": \"none\", \"negative_prompt_key\": \"\"}",
+		     "\"max_outputs\": 1, \"size_input\": \"none\", \"negative_prompt_key\": \"\", "
+		     "\"input_map\": {\"image\": \"input_image\", \"mask\": null, "
+		     "\"strength\": \"strength\"}}",
 		     &err))
 		fail_msg("refused: %s", err.msg);
 }
@@ -140,6 +142,19 @@ static void test_validate_messages_name_the_key(void **state)
 	expect_invalid("{\"type\": \"replicate\", \"model\": \"a/b\", \"negative_prompt_key\": "
 		       "\"seed\"}",
 		       "negative_prompt_key", "'seed' is not a usable input name");
+	expect_invalid("{\"type\": \"replicate\", \"model\": \"a/b\", \"input_map\": [1]}",
+		       "input_map", "backends.rep.input_map: expected a mapping");
+	expect_invalid("{\"type\": \"replicate\", \"model\": \"a/b\", \"input_map\": "
+		       "{\"mask\": \"seed\"}}",
+		       "input_map", "backends.rep.input_map.mask: expected a model input name");
+	expect_invalid("{\"type\": \"replicate\", \"model\": \"a/b\", \"input_map\": "
+		       "{\"image\": \"a b\"}}",
+		       "input_map", "backends.rep.input_map.image: expected a model input name");
+	expect_invalid("{\"type\": \"replicate\", \"model\": \"a/b\", \"input_map\": "
+		       "{\"strenght\": null}}",
+		       "input_map",
+		       "unknown key 'strenght' (did you mean 'strength'?) (known: image, "
+		       "mask, strength)");
 }
 
 static void test_open_needs_the_token(void **state)
