@@ -64,7 +64,9 @@ void batch_targets_free(struct batch_targets *t);
 int batch_targets_add(struct batch_targets *t, const char *name, const json_t *slice,
 		      struct err *err);
 
-/** Resolve pool members (known, not pools, not twice).  Call once after every add. */
+/** Resolve pool members (known, not pools, not twice).  Call once after every add.
+ *  Errors (code 2) set err->key to the member's path under backends:
+ *  ("farm.members.1"). */
 int batch_targets_finish(struct batch_targets *t, struct err *err);
 
 /** The target (instance or pool) called name, or -1. */

@@ -200,7 +200,7 @@ static int cmd_show(struct global_opts *g)
 			for (i = 0; i < cfg->nbackends; i++) {
 				printf("  %s:%s\n", cfg->backends[i].name,
 				       cfg->backends[i].node ? "" : "    # built-in");
-				print_yaml(cfg->backends[i].cfg, 4);
+				print_yaml(cfg->backends[i].slice, 4);
 			}
 			break;
 		}

@@ -268,7 +268,7 @@ static int run(struct gen_opts *o, struct global_opts *g)
 	struct gen_args from;
 	struct gen_request req;
 	struct gen_env env = { env_process(), NULL, NULL };
-	struct gen_outcome oc = { 0, 0, NULL };
+	struct gen_outcome oc = { 0 };
 	struct backend *be = NULL;
 	struct front f;
 	struct ev_sink sink;

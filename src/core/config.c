@@ -509,15 +509,19 @@ static int valid_name(const char *s)
 	return 1;
 }
 
+/* Takes slice (the adapter's) and whole (as written; may be slice itself). */
 static int add_backend(struct config *cfg, const char *name, const char *type,
-		       const struct backend_ops *ops, json_t *slice, const struct ynode *node)
+		       const struct backend_ops *ops, json_t *slice, json_t *whole,
+		       const struct ynode *node)
 {
 	struct cfg_backend *p = realloc(cfg->backends, (cfg->nbackends + 1) * sizeof(*p));
 
 	if (!p)
 		return -1;
 	cfg->backends = p;
-	p[cfg->nbackends++] = (struct cfg_backend){ name, type, ops, slice, node };
+	if (whole == slice)
+		json_incref(whole);
+	p[cfg->nbackends++] = (struct cfg_backend){ name, type, ops, slice, whole, node };
 	return 0;
 }
 
@@ -531,11 +535,12 @@ static int load_backends(struct vctx *v, const struct ynode *sec)
 	const char *type_names[16];
 	struct err aerr = ERR_INIT;
 	char path[256];
-	json_t *slice;
+	json_t *slice, *whole;
 	size_t i, k;
 
-	for (k = 0; backend_types()[k] && k < 15; k++)
+	for (k = 0; backend_types()[k] && k < 14; k++)
 		type_names[k] = backend_types()[k]->type;
+	type_names[k++] = CFG_POOL_TYPE;
 	type_names[k] = NULL;
 	types = type_names;
 	for (i = 0; sec->kind == YN_MAP && i < sec->n; i++) {
@@ -553,21 +558,41 @@ static int load_backends(struct vctx *v, const struct ynode *sec)
 					 "%s: expected a mapping with at least a 'type' key", path);
 		type_node = ynode_get(val, "type", NULL);
 		if (!type_node)
-			return fail_node(v, key, "%s: missing 'type' (known types: %s)", path,
-					 backend_type_list());
+			return fail_node(v, key,
+					 "%s: missing 'type' (known types: %s, " CFG_POOL_TYPE ")",
+					 path, backend_type_list());
 		if (want_string(v, type_node, "type", &type) < 0)
 			return -1;
+		if (!strcmp(type, CFG_POOL_TYPE)) {
+			/* members and strategy are the batch engine's to check (pool.h) */
+			slice = ynode_to_json(val);
+			if (!slice ||
+			    add_backend(cfg, key->str, type, NULL, slice, slice, key) < 0) {
+				json_decref(slice);
+				return fail_node(v, NULL, "out of memory");
+			}
+			json_decref(slice);
+			continue;
+		}
 		ops = backend_find(type);
 		if (!ops) {
 			hint = suggest_closest(type, types);
-			return fail_node(v, type_node,
-					 "%s: unknown backend type '%s'%s%s%s (known: %s)", path,
-					 type, hint ? " (did you mean '" : "", hint ? hint : "",
-					 hint ? "'?)" : "", backend_type_list());
+			return fail_node(
+				v, type_node,
+				"%s: unknown backend type '%s'%s%s%s (known: %s, " CFG_POOL_TYPE
+				")",
+				path, type, hint ? " (did you mean '" : "", hint ? hint : "",
+				hint ? "'?)" : "", backend_type_list());
 		}
-		slice = ynode_to_json(val);
-		if (!slice)
+		whole = ynode_to_json(val);
+		slice = whole ? json_deep_copy(whole) : NULL;
+		if (!slice) {
+			json_decref(whole);
 			return fail_node(v, val, "out of memory");
+		}
+		/* `concurrency` is the framework's (jobs in flight, checked by the batch
+		 * engine): the adapter never sees it */
+		json_object_del(slice, "concurrency");
 		/* the adapter's own key list first, then its own check of the values */
 		if ((ops->keys && cfg_check_keys(key->str, slice, ops->keys, &aerr) < 0) ||
 		    ops->validate(key->str, slice, &aerr) < 0) {
@@ -582,10 +607,12 @@ static int load_backends(struct vctx *v, const struct ynode *sec)
 					bad = kn;
 			}
 			json_decref(slice);
+			json_decref(whole);
 			return fail_node(v, bad ? bad : key, "%s", aerr.msg);
 		}
-		if (add_backend(cfg, key->str, type, ops, slice, key) < 0) {
+		if (add_backend(cfg, key->str, type, ops, slice, whole, key) < 0) {
 			json_decref(slice);
+			json_decref(whole);
 			return fail_node(v, NULL, "out of memory");
 		}
 	}
@@ -706,8 +733,8 @@ static int load_root(struct vctx *v)
 	if (!ynode_get(backends, "mock", NULL)) {
 		json_t *slice = json_pack("{s:s}", "type", "mock");
 
-		if (!slice ||
-		    add_backend(cfg, "mock", "mock", backend_find("mock"), slice, NULL) < 0) {
+		if (!slice || add_backend(cfg, "mock", "mock", backend_find("mock"), slice, slice,
+					  NULL) < 0) {
 			json_decref(slice);
 			return fail_node(v, NULL, "out of memory");
 		}
@@ -809,8 +836,10 @@ void config_free(struct config *cfg)
 
 	if (!cfg)
 		return;
-	for (i = 0; i < cfg->nbackends; i++)
+	for (i = 0; i < cfg->nbackends; i++) {
 		json_decref(cfg->backends[i].cfg);
+		json_decref(cfg->backends[i].slice);
+	}
 	free(cfg->backends);
 	free(cfg->styles);
 	ynode_free(cfg->root);
@@ -893,24 +922,43 @@ size_t config_warnings(const struct config *cfg, char *buf, size_t size)
 	return count;
 }
 
-int config_locate(const struct config *cfg, const char *path, int *line, int *col)
+const struct ynode *config_node(const struct config *cfg, const char *path,
+				const struct ynode **key_out)
 {
 	const struct ynode *n = cfg->root, *kn = NULL;
-	char part[256];
+	char part[256], *end;
 	const char *p = path, *dot;
+	unsigned long idx;
 	size_t len;
 
 	while (n && *p) {
 		dot = strchr(p, '.');
 		len = dot ? (size_t)(dot - p) : strlen(p);
 		if (len >= sizeof(part))
-			return -1;
+			return NULL;
 		memcpy(part, p, len);
 		part[len] = '\0';
-		n = ynode_get(n, part, &kn);
+		if (n->kind == YN_SEQ) {
+			idx = strtoul(part, &end, 10);
+			n = *part && !*end && idx < n->n ? n->items[idx] : NULL;
+			kn = n;
+		} else {
+			n = ynode_get(n, part, &kn);
+		}
 		p = dot ? dot + 1 : p + len;
 	}
 	if (!n || !kn)
+		return NULL;
+	if (key_out)
+		*key_out = kn;
+	return n;
+}
+
+int config_locate(const struct config *cfg, const char *path, int *line, int *col)
+{
+	const struct ynode *kn;
+
+	if (!config_node(cfg, path, &kn))
 		return -1;
 	*line = kn->line;
 	*col = kn->col;

@@ -140,13 +140,13 @@ static void test_unknown_backend_type(void **state)
 	/* "    type: mokc": column 11 */
 	assert_refused("backends:\n  m:\n    type: mokc\n",
 		       "config: t.yaml:3:11: backends.m: unknown backend type 'mokc' (did you mean "
-		       "'mock'?) (known: mock, comfyui, replicate, openai, a1111)");
+		       "'mock'?) (known: mock, comfyui, replicate, openai, a1111, pool)");
 	assert_refused("backends:\n  m:\n    type: gpu\n",
 		       "config: t.yaml:3:11: backends.m: unknown backend type 'gpu' (known: mock, "
-		       "comfyui, replicate, openai, a1111)");
+		       "comfyui, replicate, openai, a1111, pool)");
 	assert_refused("backends:\n  m:\n    width: 4\n",
 		       "config: t.yaml:2:3: backends.m: missing 'type' (known types: mock, "
-		       "comfyui, replicate, openai, a1111)");
+		       "comfyui, replicate, openai, a1111, pool)");
 }
 
 static void test_unknown_default_backend_and_style(void **state)
