@@ -12,9 +12,19 @@
 #include "util/suggest.h"
 
 const struct cmd_entry *const commands[] = {
-	&commands_generate, &commands_config,     &commands_backends, &commands_styles,
-	&commands_inspect,  &commands_show,       &commands_sync,     &commands_url,
-	&commands_version,  &commands_completion, &commands_help,     NULL,
+	&commands_generate,
+	&commands_batch,
+	&commands_config,
+	&commands_backends,
+	&commands_styles,
+	&commands_inspect,
+	&commands_show,
+	&commands_sync,
+	&commands_url,
+	&commands_version,
+	&commands_completion,
+	&commands_help,
+	NULL,
 };
 
 static int cmd_help(struct global_opts *g, int argc, char **argv)
