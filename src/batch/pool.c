@@ -47,7 +47,7 @@ int batch_default_concurrency(const char *type)
 		const char *type;
 		int n;
 	} table[] = {
-		{ "comfyui", 2 }, { "a1111", 2 }, { "openai", 4 }, { "replicate", 4 }, { "mock", 4 }
+		{ "comfyui", 2 }, { "a1111", 2 }, { "openai", 4 }, { "replicate", 4 }, { "mock", 1 }
 	};
 	size_t i;
 

@@ -47,7 +47,9 @@ enum batch_result {
 
 /** In-flight limit of an instance of adapter type when its config has no concurrency:
  *  comfyui and a1111 2 (one GPU job running, the next queued, so it never idles),
- *  openai, replicate and mock 4 (hosted APIs take parallel requests), any other 2. */
+ *  openai and replicate 4 (hosted APIs take parallel requests), mock 1 (the built-in
+ *  stand-in makes its images one after another, in order, unless told otherwise), any
+ *  other 2. */
 int batch_default_concurrency(const char *type);
 
 struct batch_targets;

@@ -63,6 +63,74 @@ int batch_targets_from_config(struct batch_targets **out, const struct config *c
 	return 0;
 }
 
+int batch_max_batch(void *ctx, const char *backend)
+{
+	const struct config *cfg = ctx;
+	const struct cfg_backend *cb = config_backend(cfg, backend);
+	const json_t *m;
+	size_t i;
+	int least = 0, mb;
+
+	if (!cb)
+		return 1;
+	if (cb->ops)
+		return cb->ops->max_batch > 0 ? cb->ops->max_batch : 1;
+	json_array_foreach (json_object_get(cb->slice, "members"), i, m) {
+		const char *name = json_is_object(m) ? json_string_value(json_object_get(m, "name"))
+						     : json_string_value(m);
+		const struct cfg_backend *mc = name ? config_backend(cfg, name) : NULL;
+
+		/* members are instances (batch_targets_finish made sure) */
+		mb = mc && mc->ops && mc->ops->max_batch > 0 ? mc->ops->max_batch : 1;
+		if (!least || mb < least)
+			least = mb;
+	}
+	return least ? least : 1;
+}
+
+const char *batch_first_instance(const struct batch_targets *t, const char *target)
+{
+	int tg = target ? batch_targets_find(t, target) : -1, inst;
+
+	if (tg < 0 || batch_targets_members(t, tg, &inst, 1) < 1)
+		return NULL;
+	return batch_targets_inst_name(t, inst);
+}
+
+int batch_default_concurrency_of(const struct batch_targets *t, const struct batch_list *jobs,
+				 const size_t *which, size_t n)
+{
+	size_t nt = batch_targets_count(t), i, k, m;
+	unsigned char *target_seen = calloc(nt + 1, 1), *inst_seen = calloc(nt + 1, 1);
+	int total = 0, members[BATCH_CONCURRENCY_MAX];
+
+	for (i = 0; target_seen && inst_seen && i < n; i++) {
+		const struct batch_job *job = &jobs->jobs[which ? which[i] : i];
+		int tg = job->backend ? batch_targets_find(t, job->backend) : -1;
+
+		if (tg < 0 || target_seen[tg])
+			continue;
+		target_seen[tg] = 1;
+		m = batch_targets_members(t, tg, members, BATCH_CONCURRENCY_MAX);
+		for (k = 0; k < m && k < BATCH_CONCURRENCY_MAX; k++) {
+			struct batch_inst_stats st;
+			const char *name = batch_targets_inst_name(t, members[k]);
+
+			/* instance indexes are below the target count: every instance is a
+			 * target of its own */
+			if (inst_seen[members[k]] || batch_targets_stats(t, name, &st) < 0)
+				continue;
+			inst_seen[members[k]] = 1;
+			total += st.limit;
+		}
+	}
+	free(target_seen);
+	free(inst_seen);
+	if (total < 1)
+		total = 1;
+	return total > BATCH_CONCURRENCY_MAX ? BATCH_CONCURRENCY_MAX : total;
+}
+
 /* ---- outcomes ----------------------------------------------------------------------- */
 
 enum batch_result batch_classify(const char *msg)

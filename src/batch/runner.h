@@ -31,6 +31,20 @@
 int batch_targets_from_config(struct batch_targets **out, const struct config *cfg,
 			      struct err *err);
 
+/** batch_max_batch_fn over a configuration (ctx: const struct config *): the adapter's
+ *  max_batch; a pool's least-batched member's (so a count is split when any member
+ *  returns one image per call); 1 for an unknown name. */
+int batch_max_batch(void *ctx, const char *backend);
+
+/** The first instance target may send to (an instance: itself); NULL when unknown. */
+const char *batch_first_instance(const struct batch_targets *t, const char *target);
+
+/** The overall limit when none is given: the sum of the configured limits of the
+ *  instances the jobs jobs->jobs[which[0..n)] (which NULL: the first n) may use, each
+ *  counted once, at most BATCH_CONCURRENCY_MAX, at least 1. */
+int batch_default_concurrency_of(const struct batch_targets *t, const struct batch_list *jobs,
+				 const size_t *which, size_t n);
+
 /**
  * How a failed attempt that wrote nothing maps to a scheduler result, from the adapter's
  * error message (the adapters do not classify their errors yet): BATCH_RATE_LIMITED for

@@ -49,6 +49,7 @@ void batchview_init(struct batchview *v, const char *title, size_t total, double
 	v->quiet = quiet;
 	v->verbose = verbose;
 	v->tty = !quiet && isatty(STDERR_FILENO);
+	v->plain = 1;
 	v->color = v->tty && !(nc && *nc) && !(term && !strcmp(term, "dumb"));
 	clock_gettime(CLOCK_MONOTONIC, &v->t0);
 }
@@ -331,7 +332,7 @@ void batchview_job_end(struct batchview *v, size_t job, const char *instance, in
 	if (error) {
 		snprintf(msg, sizeof(msg), "job %zu failed on %s: %s", job + 1, instance, error);
 		say_locked(v, NULL, msg);
-	} else if (!v->tty && !v->quiet) {
+	} else if (!v->tty && !v->quiet && v->plain) {
 		snprintf(msg, sizeof(msg), "[%zu/%zu] job %zu done on %s (%d image%s)",
 			 v->done + v->failed, v->total, job + 1, instance, images,
 			 images == 1 ? "" : "s");

@@ -28,6 +28,7 @@ struct batchview {
 	int quiet, verbose;
 	int tty;   /* the redrawn display: stderr is a terminal and not -q */
 	int color; /* tty, NO_COLOR unset, TERM not dumb */
+	int plain; /* a line per job that ends when not on a terminal (1 after init) */
 	const char *title;
 	size_t total, done, failed, images;
 	double spent;    /* USD so far */

@@ -335,82 +335,6 @@ static void front_report(void *ctx, const struct batch_job *job, const char *ins
 	pthread_mutex_unlock(&f->out_mu);
 }
 
-/* Most images one call can return on backend (a pool: its least-batched member), for
- * batch_split_counts. */
-static int max_batch_of(void *ctx, const char *backend)
-{
-	const struct config *cfg = ctx;
-	const struct cfg_backend *cb = config_backend(cfg, backend);
-	const json_t *members, *m;
-	size_t i;
-	int least = 0;
-
-	if (!cb)
-		return 1;
-	if (cb->ops)
-		return cb->ops->max_batch > 0 ? cb->ops->max_batch : 1;
-	members = json_object_get(cb->slice, "members");
-	json_array_foreach (members, i, m) {
-		const char *name = json_is_object(m) ? json_string_value(json_object_get(m, "name"))
-						     : json_string_value(m);
-		int mb = name ? max_batch_of(ctx, name) : 1;
-
-		if (!least || mb < least)
-			least = mb;
-	}
-	return least ? least : 1;
-}
-
-/* The first instance target may send to (for checks and estimates before the run). */
-static const char *first_instance(const struct batch_targets *t, const char *target)
-{
-	int tg = batch_targets_find(t, target), inst;
-
-	if (tg < 0 || batch_targets_members(t, tg, &inst, 1) < 1)
-		return NULL;
-	return batch_targets_inst_name(t, inst);
-}
-
-/* The default overall limit: the sum of the limits of the instances the jobs may use. */
-static int default_concurrency(const struct batch_targets *t, const struct batch_list *jobs,
-			       const size_t *which, size_t n)
-{
-	size_t ninst = 0, i, k, m;
-	unsigned char *seen;
-	int total = 0, members[BATCH_CONCURRENCY_MAX * 4];
-
-	for (i = 0; i < batch_targets_count(t); i++)
-		ninst += batch_targets_members(t, (int)i, members, 0) ? 1 : 0;
-	seen = calloc(batch_targets_count(t) + 1, 1);
-	if (!seen)
-		return 1;
-	for (i = 0; i < n; i++) {
-		const struct batch_job *job = &jobs->jobs[which ? which[i] : i];
-		int tg = job->backend ? batch_targets_find(t, job->backend) : -1;
-
-		if (tg < 0 || seen[tg])
-			continue;
-		seen[tg] = 1;
-		m = batch_targets_members(t, tg, members, sizeof(members) / sizeof(members[0]));
-		for (k = 0; k < m && k < sizeof(members) / sizeof(members[0]); k++) {
-			struct batch_inst_stats st;
-			const char *name = batch_targets_inst_name(t, members[k]);
-			int itg = batch_targets_find(t, name);
-
-			if (itg < 0 || seen[itg] == 2 || batch_targets_stats(t, name, &st) < 0)
-				continue;
-			if (itg != tg)
-				seen[itg] = 2;
-			total += st.limit;
-		}
-	}
-	free(seen);
-	(void)ninst;
-	if (total < 1)
-		total = 1;
-	return total > BATCH_CONCURRENCY_MAX ? BATCH_CONCURRENCY_MAX : total;
-}
-
 static const char *stop_name(enum batch_stop s)
 {
 	switch (s) {
@@ -464,8 +388,8 @@ static int run_jobs(struct bopts *o, struct global_opts *g, struct run_ctx *rc,
 	sink.progress = f.view.tty || o->json;
 
 	memset(&so, 0, sizeof(so));
-	so.concurrency =
-		o->concurrency ? o->concurrency : default_concurrency(rc->targets, jobs, which, n);
+	so.concurrency = o->concurrency ? o->concurrency
+					: batch_default_concurrency_of(rc->targets, jobs, which, n);
 	so.targets = rc->targets;
 	so.run = front_run;
 	so.estimate = front_estimate;
@@ -788,8 +712,8 @@ static int cmd_new(struct bopts *o, struct global_opts *g)
 		cli_error("batch: %s", err.msg[0] ? err.msg : strerror(errno));
 		goto out;
 	}
-	if (batch_prepare(&list, &o->defaults, base, max_batch_of, cfg, w, o->combinatorial, &err) <
-		    0 ||
+	if (batch_prepare(&list, &o->defaults, base, batch_max_batch, cfg, w, o->combinatorial,
+			  &err) < 0 ||
 	    batch_check_names(&list, bnames, snames, &err) < 0) {
 		cli_error("%s", err.msg);
 		goto out;
@@ -808,7 +732,7 @@ static int cmd_new(struct bopts *o, struct global_opts *g)
 	}
 	/* every request is checked before the first is sent: nothing runs on bad input */
 	for (i = 0; i < list.n; i++) {
-		const char *inst = first_instance(t, list.jobs[i].backend);
+		const char *inst = batch_first_instance(t, list.jobs[i].backend);
 
 		if (!inst || batch_runner_check(runner, &list.jobs[i], list.file, inst, &err) < 0) {
 			cli_error("%s", inst ? err.msg : "batch: a job's backend has no instance");

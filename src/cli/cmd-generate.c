@@ -4,8 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+
 #include "cli/cli.h"
 #include "cli/cmds.h"
+#include "cli/genmany.h"
 #include "cli/preview.h"
 #include "cli/term.h"
 #include "core/config.h"
@@ -31,6 +34,7 @@ enum {
 	OPT_NO_PREVIEW,
 	OPT_NO_CLOUD,
 	OPT_COUNT,
+	OPT_COMBINATORIAL,
 };
 
 #define DIM_MAX 16384
@@ -53,6 +57,9 @@ static const struct opt_spec generate_opts[] = {
 	  "file name template, e.g. {date}-{slug}-{seed}.png", HINT_NONE },
 	{ OPT_COUNT, "count", 0, ARG_REQUIRED, "N",
 	  "generate N images (1-100; seeds seed, seed+1, ... unless batched upstream)", HINT_NONE },
+	{ OPT_COMBINATORIAL, "combinatorial", 0, ARG_NONE, NULL,
+	  "an image for every combination of the prompt's {a|b} and __name__ wildcards",
+	  HINT_NONE },
 	{ OPT_SET, "set", 0, ARG_REQUIRED, "KEY=VALUE", "backend request option (repeatable)",
 	  HINT_NONE },
 	{ OPT_FROM, "from", 0, ARG_REQUIRED, "FILE",
@@ -70,7 +77,7 @@ static const struct opt_spec generate_opts[] = {
 struct gen_opts {
 	struct gen_args a; /* the flags: the first source of the request */
 	const char *from;
-	int json;
+	int json, combinatorial;
 	json_t *set; /* --set pairs */
 	struct buf prompt;
 };
@@ -172,6 +179,9 @@ static int parse_args(struct gen_opts *o, struct global_opts *g, int argc, char 
 		case OPT_JSON:
 			o->json = 1;
 			break;
+		case OPT_COMBINATORIAL:
+			o->combinatorial = 1;
+			break;
 		case OPT_PREVIEW:
 			m = arg ? mode_parse(arg) : MODE_ON;
 			if (m < 0) {
@@ -213,6 +223,7 @@ static void print_json(const json_t *record)
 /* The run's front end: the terminal draws progress and messages; images are printed on
  * stdout as they land (a path, or the --json record) and remembered for the preview. */
 struct front {
+	pthread_mutex_t mu; /* images arrive from several threads (genmany.c) */
 	struct term term;
 	struct ev_sink term_sink;
 	int json;
@@ -231,20 +242,21 @@ static void front_emit(const struct ev_sink *sink, const struct ev *ev)
 		ev_emit(&t, ev);
 		return;
 	}
+	pthread_mutex_lock(&f->mu);
 	if (f->json)
 		print_json(ev->record);
 	else
 		printf("%s\n", ev->path);
 	fflush(stdout);
-	if (!json_is_null(json_object_get(ev->record, "error")))
-		return; /* kept elsewhere: not what the user asked to see */
-	grown = realloc(f->paths, (f->npaths + 1) * sizeof(*f->paths));
-	if (grown) {
+	/* an image kept elsewhere (error set) is not what the user asked to see */
+	if (json_is_null(json_object_get(ev->record, "error")) &&
+	    (grown = realloc(f->paths, (f->npaths + 1) * sizeof(*f->paths)))) {
 		f->paths = grown;
 		f->paths[f->npaths] = strdup(ev->path);
 		if (f->paths[f->npaths])
 			f->npaths++;
 	}
+	pthread_mutex_unlock(&f->mu);
 }
 
 /* A failure: one line on stderr and, with --json, its record on stdout. */
@@ -279,6 +291,7 @@ static int run(struct gen_opts *o, struct global_opts *g)
 
 	memset(&rp, 0, sizeof(rp));
 	memset(&f, 0, sizeof(f));
+	pthread_mutex_init(&f.mu, NULL);
 	o->a.prompt = o->prompt.len ? (const char *)o->prompt.data : NULL;
 	o->a.options = o->set;
 	if (config_load(&cfg, g->config_path, &err) < 0) {
@@ -306,6 +319,21 @@ static int run(struct gen_opts *o, struct global_opts *g)
 	gen_request_log(&req, &sink);
 	if (o->from)
 		ev_log(&sink, EV_VERBOSE, NULL, "--from %s (%s)", o->from, rp.source);
+	if (genmany_needed(&req, &o->a, o->combinatorial)) {
+		struct genmany gm = { cfg,
+				      &req,
+				      &o->a,
+				      o->from ? &from : NULL,
+				      o->combinatorial,
+				      o->json,
+				      g->quiet,
+				      g->verbose,
+				      &sink };
+
+		term_release(&f.term);
+		rc = genmany_run(&gm);
+		goto previews;
+	}
 	if (req.cb->ops->open(&be, req.cb->name, req.cb->cfg, &err) < 0) {
 		term_release(&f.term);
 		err_prefix(&err, "backend \"%s\"", req.cb->name);
@@ -323,6 +351,7 @@ static int run(struct gen_opts *o, struct global_opts *g)
 		if (o->json)
 			print_json(rec);
 	}
+previews:
 	if (f.npaths && rc != HTTP_EXIT_CANCELED)
 		preview_after_generate(cfg, &req.st, (const char *const *)f.paths, f.npaths,
 				       o->json, g->quiet);
@@ -332,6 +361,7 @@ out:
 	while (f.npaths)
 		free(f.paths[--f.npaths]);
 	free(f.paths);
+	pthread_mutex_destroy(&f.mu);
 	gen_outcome_release(&oc);
 	if (be)
 		be->ops->close(be);
