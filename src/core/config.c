@@ -1184,6 +1184,18 @@ static int sample_option(struct buf *b, const struct cfg_option *o)
 	return rc;
 }
 
+/* The framework's own instance keys, after the adapters' blocks: `concurrency` on any
+ * instance and a pool of instances (imagen batch, generate --count). */
+static const char sample_pool[] =
+	"# Any instance takes concurrency: N (1..64), the jobs in flight on it at once in a\n"
+	"# batch or a --count (default: comfyui and a1111 2, openai and replicate 4, mock 1).\n"
+	"# A pool spreads jobs over instances (imagen batch -b farm, generate -b farm).\n"
+	"# farm:\n"
+	"#   type: pool\n"
+	"#   members: [gpu-a, {name: gpu-b, weight: 2}]   # instances; weight 1..100\n"
+	"#   strategy: least-busy             # least-busy | round-robin | ordered (the\n"
+	"#                                    # first member up; the others fallbacks)\n";
+
 int config_sample(struct buf *out)
 {
 	const struct backend_ops *const *types = backend_types();
@@ -1214,6 +1226,8 @@ int config_sample(struct buf *out)
 							  strcmp(types[i]->type, def->def) ? "  # "
 											   : "  ",
 							  "  ");
+		if (!rc && sec->kind == CFG_SECTION_BACKENDS)
+			rc = sample_lines(out, sample_pool, "  ", "  ");
 	}
 	return rc ? -1 : 0;
 }
