@@ -58,7 +58,7 @@ backends:
   m:
     type: mokc
 YAML
-	bad_config "2:3: backends.m: missing 'type' (known types: mock, comfyui, replicate, openai, a1111)" <<'YAML'
+	bad_config "2:3: backends.m: missing 'type' (known types: mock, comfyui, replicate, openai, a1111, pool)" <<'YAML'
 backends:
   m:
     width: 4
