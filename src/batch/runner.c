@@ -131,6 +131,27 @@ int batch_default_concurrency_of(const struct batch_targets *t, const struct bat
 	return total > BATCH_CONCURRENCY_MAX ? BATCH_CONCURRENCY_MAX : total;
 }
 
+void batch_sched_retries(struct batch_sched_opts *so, const struct batch_targets *t,
+			 const struct env *env)
+{
+	const char *v = env_get(env, "IMAGEN_BATCH_BACKOFF_MS");
+	size_t i, most = 1, n;
+	char *end;
+	long ms;
+
+	for (i = 0; i < batch_targets_count(t); i++)
+		if ((n = batch_targets_members(t, (int)i, NULL, 0)) > most)
+			most = n;
+	so->max_attempts = (int)(4 * (most < 16 ? most : 16));
+	if (v && *v) {
+		ms = strtol(v, &end, 10);
+		if (!*end && ms >= 1 && ms <= 60000) {
+			so->backoff_base = (double)ms / 1e3;
+			so->backoff_max = so->backoff_base * 60 < 60 ? so->backoff_base * 60 : 60;
+		}
+	}
+}
+
 /* ---- outcomes ----------------------------------------------------------------------- */
 
 enum batch_result batch_classify(const char *msg)

@@ -46,6 +46,15 @@ int batch_default_concurrency_of(const struct batch_targets *t, const struct bat
 				 const size_t *which, size_t n);
 
 /**
+ * The scheduler's retry knobs for a front end: max_attempts 4 per instance of the
+ * largest target (a pool gives each member its tries before a job fails), and the first
+ * rest of a failing member from IMAGEN_BATCH_BACKOFF_MS in env (milliseconds, 1 to
+ * 60000; default 1 s), the longest rest 60 times that, at most 60 s.
+ */
+void batch_sched_retries(struct batch_sched_opts *so, const struct batch_targets *t,
+			 const struct env *env);
+
+/**
  * How a failed attempt that wrote nothing maps to a scheduler result, from the adapter's
  * error message (the adapters do not classify their errors yet): BATCH_RATE_LIMITED for
  * an HTTP 429 on the request that submits the work (not insufficient_quota: money, not

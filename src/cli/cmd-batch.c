@@ -399,6 +399,7 @@ static int run_jobs(struct bopts *o, struct global_opts *g, struct run_ctx *rc,
 	so.spent_before = rc->spent_before;
 	so.allow_unknown_cost = o->allow_unknown;
 	so.journal = rc->journal;
+	batch_sched_retries(&so, rc->targets, env_process());
 	so.sink = &sink;
 	snprintf(resume, sizeof(resume), "imagen batch --resume %s", rc->id);
 	if (g->verbose)
@@ -453,7 +454,7 @@ static int run_jobs(struct bopts *o, struct global_opts *g, struct run_ctx *rc,
 			json_array_append_new(fails, json_integer((json_int_t)f.failed[i].index));
 		jsonevents_write(
 			&f.jev,
-			json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:f, s:f?, s:s, s:f, "
+			json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:f, s:o?, s:s, s:f, "
 				  "s:s?, s:o}",
 				  "event", "summary", "batch", rc->id, "total", (json_int_t)n,
 				  "done", (json_int_t)sum.done, "failed", (json_int_t)sum.failed,

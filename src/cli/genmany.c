@@ -217,6 +217,7 @@ int genmany_run(const struct genmany *g)
 	so.report = many_report;
 	so.ctx = &m;
 	so.sink = &sink;
+	batch_sched_retries(&so, t, g->req->env);
 	if (batch_run(&sum, &list, NULL, list.n, &so, &err) < 0) {
 		batchview_release(&m.view);
 		view = 0;
