@@ -571,7 +571,6 @@ static int load_backends(struct vctx *v, const struct ynode *sec)
 				json_decref(slice);
 				return fail_node(v, NULL, "out of memory");
 			}
-			json_decref(slice);
 			continue;
 		}
 		ops = backend_find(type);
