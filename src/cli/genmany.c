@@ -31,6 +31,13 @@ struct failure {
 	char *msg;
 };
 
+/* An image that arrived before the images of the jobs ahead of it were printed. */
+struct held {
+	size_t job;
+	char *path;
+	json_t *record;
+};
+
 struct many {
 	const struct genmany *g;
 	struct batch_runner *runner;
@@ -39,18 +46,84 @@ struct many {
 	pthread_mutex_t mu;
 	struct failure *fail;
 	size_t nfail, images;
-	int failed; /* a final failure: like one generate run, the images not started are not */
+	int failed;            /* a final failure: like one generate run, the images not started are
+				* not */
+	size_t wanted;         /* --count: images asked for (a run may give several: ComfyUI) */
+	size_t skipped;        /* jobs not started because the images already written are enough */
+	size_t running, ended; /* jobs in many_run now; runs that ended */
+
+	/* images are printed in job order, as one generate run prints them: a job's images
+	 * wait for the jobs before it to end; "index" counts the images printed */
+	unsigned char *job_ended; /* by job index */
+	size_t njobs, next_job, printed;
+	struct held *held;
+	size_t nheld;
 };
+
+/* Hand one image to the command's sink with its place in the run (mu held). */
+static void print_image(struct many *m, const char *path, json_t *record)
+{
+	struct ev ev = { .kind = EV_IMAGE };
+	json_t *rec = json_copy(record);
+
+	if (rec)
+		json_object_set_new(rec, "index", json_integer((json_int_t)m->printed));
+	m->printed++;
+	ev.path = path;
+	ev.record = rec ? rec : record;
+	ev_emit(m->g->images, &ev);
+	json_decref(rec);
+}
+
+/* Print what the jobs that are now first in line hold (mu held); all: every job's,
+ * at the end of the run. */
+static void flush_held(struct many *m, int all)
+{
+	size_t i, k;
+
+	while (m->next_job < m->njobs && (all || m->job_ended[m->next_job])) {
+		for (i = 0, k = 0; i < m->nheld; i++) {
+			if (m->held[i].job == m->next_job) {
+				print_image(m, m->held[i].path, m->held[i].record);
+				free(m->held[i].path);
+				json_decref(m->held[i].record);
+			} else {
+				m->held[k++] = m->held[i];
+			}
+		}
+		m->nheld = k;
+		m->next_job++;
+	}
+}
+
+static void image_arrived(struct many *m, size_t job, const struct ev *ev)
+{
+	struct held *grown;
+
+	pthread_mutex_lock(&m->mu);
+	m->images++;
+	if (job == m->next_job) {
+		print_image(m, ev->path, (json_t *)ev->record);
+	} else if ((grown = realloc(m->held, (m->nheld + 1) * sizeof(*grown)))) {
+		m->held = grown;
+		m->held[m->nheld].job = job;
+		m->held[m->nheld].path = strdup(ev->path ? ev->path : "");
+		m->held[m->nheld].record = json_deep_copy(ev->record);
+		m->nheld++;
+	} else {
+		print_image(m, ev->path, (json_t *)ev->record); /* out of order, not lost */
+	}
+	pthread_mutex_unlock(&m->mu);
+}
 
 static void many_emit(const struct ev_sink *sink, const struct ev *ev)
 {
 	struct many *m = sink->ctx;
-	struct ev_sink s = ev->kind == EV_IMAGE ? *m->g->images : m->view_sink;
+	struct ev_sink s = m->view_sink;
 
 	if (ev->kind == EV_IMAGE) {
-		pthread_mutex_lock(&m->mu);
-		m->images++;
-		pthread_mutex_unlock(&m->mu);
+		image_arrived(m, (size_t)sink->job, ev);
+		return;
 	}
 	s.job = sink->job;
 	ev_emit(&s, ev);
@@ -62,15 +135,34 @@ static int many_run(void *ctx, const struct batch_job *job, const char *instance
 	struct many *m = ctx;
 	int failed;
 
+	size_t per_run;
+	int rc;
+
 	pthread_mutex_lock(&m->mu);
 	failed = m->failed;
+	/* --count counts images: when the runs ended so far gave several each (a ComfyUI
+	 * graph saving two), the images written and those the running jobs will bring may
+	 * already be enough */
+	per_run = m->ended && m->images / m->ended > 1 ? m->images / m->ended : 1;
+	if (!failed && m->wanted && m->images + m->running * per_run >= m->wanted) {
+		m->skipped++;
+		failed = -1;
+	}
+	if (!failed)
+		m->running++;
 	pthread_mutex_unlock(&m->mu);
 	if (failed) {
 		out->result = BATCH_CANCELLED;
-		err_set(&out->err, "not run: an earlier image failed");
+		err_set(&out->err,
+			failed > 0 ? "not run: an earlier image failed" : "not run: enough images");
 		return -1;
 	}
-	return batch_runner_run(m->runner, job, instance, sink, out);
+	rc = batch_runner_run(m->runner, job, instance, sink, out);
+	pthread_mutex_lock(&m->mu);
+	m->running--;
+	m->ended++;
+	pthread_mutex_unlock(&m->mu);
+	return rc;
 }
 
 static void many_report(void *ctx, const struct batch_job *job, const char *instance,
@@ -79,11 +171,15 @@ static void many_report(void *ctx, const struct batch_job *job, const char *inst
 	struct many *m = ctx;
 	struct failure *grown;
 
-	(void)instance;
 	batchview_job_end(&m->view, job->index, instance, out->images, 0, NULL);
-	if (out->result == BATCH_DONE || out->result == BATCH_CANCELLED)
-		return;
 	pthread_mutex_lock(&m->mu);
+	if (job->index < m->njobs)
+		m->job_ended[job->index] = 1;
+	flush_held(m, 0);
+	if (out->result == BATCH_DONE || out->result == BATCH_CANCELLED) {
+		pthread_mutex_unlock(&m->mu);
+		return;
+	}
 	m->failed = 1;
 	grown = realloc(m->fail, (m->nfail + 1) * sizeof(*grown));
 	if (grown) {
@@ -174,6 +270,7 @@ int genmany_run(const struct genmany *g)
 
 	memset(&m, 0, sizeof(m));
 	m.g = g;
+	m.wanted = g->combinatorial ? 0 : (size_t)g->req->count;
 	pthread_mutex_init(&m.mu, NULL);
 	if (!(list.file = strdup("generate"))) {
 		cli_error("out of memory");
@@ -198,7 +295,9 @@ int genmany_run(const struct genmany *g)
 	ro.env = &env;
 	ro.prompt_from_job = g->flags->prompt != NULL;
 	ro.index_is_job = 1;
-	if (batch_runner_new(&m.runner, &ro, &err) < 0) {
+	m.njobs = list.n;
+	m.job_ended = calloc(list.n ? list.n : 1, 1);
+	if (!m.job_ended || batch_runner_new(&m.runner, &ro, &err) < 0) {
 		cli_error("%s", err.msg);
 		goto out;
 	}
@@ -227,6 +326,9 @@ int genmany_run(const struct genmany *g)
 	}
 	batchview_release(&m.view);
 	view = 0;
+	pthread_mutex_lock(&m.mu);
+	flush_held(&m, 1); /* what jobs stopped by Ctrl-C left behind */
+	pthread_mutex_unlock(&m.mu);
 	code = 0;
 	for (i = 0; i < m.nfail; i++) {
 		print_failure(g, m.fail[i].index, m.fail[i].seed, m.fail[i].code,
@@ -239,7 +341,7 @@ int genmany_run(const struct genmany *g)
 			      m.images ? "interrupted (the images written so far are kept)"
 				       : "interrupted");
 		code = HTTP_EXIT_CANCELED;
-	} else if (!code && sum.done < list.n) {
+	} else if (!code && sum.done + m.skipped < list.n) {
 		code = 1;
 	}
 out:
@@ -248,6 +350,12 @@ out:
 	for (i = 0; i < m.nfail; i++)
 		free(m.fail[i].msg);
 	free(m.fail);
+	for (i = 0; i < m.nheld; i++) {
+		free(m.held[i].path);
+		json_decref(m.held[i].record);
+	}
+	free(m.held);
+	free(m.job_ended);
 	batch_runner_free(m.runner);
 	batch_targets_free(t);
 	batch_list_release(&list);
