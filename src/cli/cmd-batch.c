@@ -354,9 +354,63 @@ struct run_ctx {
 	const struct config *cfg;
 	struct batch_targets *targets;
 	struct batch_journal *journal;
-	const char *id;
-	double spent_before;
+	const char *id, *root;
+	double spent_before; /* by this batch in earlier runs */
 };
+
+/* The caps of a run: --max-cost or budget.per_batch on what the batch spends (resumes
+ * included), budget.per_day on what every batch spends since local midnight. */
+struct budget {
+	double per_batch, per_day; /* 0: none */
+	double today;              /* spent today before this run */
+	double cap;                /* the scheduler's max_cost, in this batch's spending */
+	int by_day;                /* the day's cap is the tighter one */
+};
+
+/* Local midnight as the journal writes times (UTC, text-comparable). */
+static void local_midnight(char *out, size_t size)
+{
+	time_t now = time(NULL), mid;
+	struct tm lt, ut;
+
+	localtime_r(&now, &lt);
+	lt.tm_hour = lt.tm_min = lt.tm_sec = 0;
+	lt.tm_isdst = -1;
+	mid = mktime(&lt);
+	gmtime_r(&mid, &ut);
+	strftime(out, size, "%Y-%m-%dT%H:%M:%S.000Z", &ut);
+}
+
+/* Work out the caps; -1 (message printed) when today's budget is spent already. */
+static int budget_setup(struct budget *b, const struct bopts *o, const struct run_ctx *rc)
+{
+	struct err err = ERR_INIT;
+	char since[40];
+	double day_cap;
+
+	memset(b, 0, sizeof(*b));
+	b->per_batch = o->max_cost > 0 ? o->max_cost : config_usd(rc->cfg->budget_per_batch);
+	b->per_day = config_usd(rc->cfg->budget_per_day);
+	b->cap = b->per_batch;
+	if (!(b->per_day > 0))
+		return 0;
+	local_midnight(since, sizeof(since));
+	if (batch_journal_spent_since(&b->today, rc->root, since, &err) < 0) {
+		cli_error("budget: %s", err.msg);
+		return -1;
+	}
+	if (b->today >= b->per_day) {
+		cli_error("budget: today's $%.4g are spent ($%.4g); budget.per_day", b->per_day,
+			  b->today);
+		return -1;
+	}
+	day_cap = rc->spent_before + (b->per_day - b->today);
+	if (!(b->cap > 0) || day_cap < b->cap) {
+		b->cap = day_cap;
+		b->by_day = 1;
+	}
+	return 0;
+}
 
 static int run_jobs(struct bopts *o, struct global_opts *g, struct run_ctx *rc,
 		    const struct batch_list *jobs, const size_t *which, size_t n,
@@ -368,17 +422,21 @@ static int run_jobs(struct bopts *o, struct global_opts *g, struct run_ctx *rc,
 	struct ev_sink sink;
 	struct err err = ERR_INIT;
 	struct timespec t0, t1;
+	struct budget bud;
 	char resume[160];
-	double secs;
+	double secs, spent;
 	size_t i;
 	int code;
 
+	if (budget_setup(&bud, o, rc) < 0)
+		return 1;
 	memset(&f, 0, sizeof(f));
 	f.o = o;
 	f.jobs = jobs;
 	f.runner = runner;
 	pthread_mutex_init(&f.out_mu, NULL);
-	batchview_init(&f.view, "imagen batch", n, o->max_cost, g->quiet, g->verbose);
+	batchview_init(&f.view, "imagen batch", n, bud.cap - rc->spent_before, g->quiet,
+		       g->verbose);
 	f.view_sink = batchview_sink(&f.view);
 	jsonevents_init(&f.jev, stdout);
 	f.json_sink = jsonevents_sink(&f.jev);
@@ -395,7 +453,7 @@ static int run_jobs(struct bopts *o, struct global_opts *g, struct run_ctx *rc,
 	so.estimate = front_estimate;
 	so.report = front_report;
 	so.ctx = &f;
-	so.max_cost = o->max_cost;
+	so.max_cost = bud.cap;
 	so.spent_before = rc->spent_before;
 	so.allow_unknown_cost = o->allow_unknown;
 	so.journal = rc->journal;
@@ -423,46 +481,58 @@ static int run_jobs(struct bopts *o, struct global_opts *g, struct run_ctx *rc,
 									: 0;
 	if (sum.stop == BATCH_STOP_ERROR)
 		cli_error("batch %s: the journal could not be written: %s", rc->id, err.msg);
-	if (sum.stop == BATCH_STOP_BUDGET)
+	spent = rc->spent_before + sum.spent;
+	if (sum.stop == BATCH_STOP_BUDGET && bud.by_day)
+		cli_error("budget: stopped: the next job would pass today's $%.4g (spent $%.4g "
+			  "today)",
+			  bud.per_day, bud.today + sum.spent);
+	else if (sum.stop == BATCH_STOP_BUDGET)
 		cli_error("budget: stopped: the next job would pass $%.4g (spent $%.4g)",
-			  o->max_cost, rc->spent_before + sum.spent);
+			  bud.per_batch, spent);
 	for (i = 0; i < f.nfailed; i++)
 		cli_error("failed: %s", f.failed[i].text ? f.failed[i].text : "(out of memory)");
 	if (sum.failed > f.nfailed)
 		cli_error("failed: %zu more (imagen batch --status %s)", sum.failed - f.nfailed,
 			  rc->id);
 	if (!g->quiet || code) {
-		char spent[96] = "";
+		char line[128] = "";
 
-		if (o->max_cost > 0)
-			snprintf(spent, sizeof(spent), "; spent $%.4g of $%.4g",
-				 rc->spent_before + sum.spent, o->max_cost);
+		if (bud.by_day)
+			snprintf(line, sizeof(line), "; spent $%.4g, $%.4g of $%.4g today", spent,
+				 bud.today + sum.spent, bud.per_day);
+		else if (bud.per_batch > 0)
+			snprintf(line, sizeof(line), "; spent $%.4g of $%.4g", spent,
+				 bud.per_batch);
 		else if (sum.spent > 0)
-			snprintf(spent, sizeof(spent), "; spent $%.4g", sum.spent);
+			snprintf(line, sizeof(line), "; spent $%.4g", sum.spent);
 		fprintf(stderr,
 			"imagen: batch %s: %zu done, %zu failed, %zu not run; %zu image%s in "
 			"%.1f s%s\n",
 			rc->id, sum.done, sum.failed, sum.not_run + sum.cancelled, f.images,
-			f.images == 1 ? "" : "s", secs, spent);
+			f.images == 1 ? "" : "s", secs, line);
 	}
 	if (code)
 		fprintf(stderr, "imagen: resume with: %s\n", resume);
 	if (o->json) {
-		json_t *fails = json_array();
+		json_t *fails = json_array(), *summary;
 
 		for (i = 0; i < f.nfailed; i++)
 			json_array_append_new(fails, json_integer((json_int_t)f.failed[i].index));
-		jsonevents_write(
-			&f.jev,
-			json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:f, s:o?, s:s, s:f, "
-				  "s:s?, s:o}",
-				  "event", "summary", "batch", rc->id, "total", (json_int_t)n,
-				  "done", (json_int_t)sum.done, "failed", (json_int_t)sum.failed,
-				  "not_run", (json_int_t)(sum.not_run + sum.cancelled), "images",
-				  (json_int_t)f.images, "spent", rc->spent_before + sum.spent,
-				  "max_cost", o->max_cost > 0 ? json_real(o->max_cost) : NULL,
-				  "stop", stop_name(sum.stop), "seconds", secs, "resume",
-				  code ? resume : NULL, "failed_jobs", fails));
+		summary = json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:f, s:o?, s:s, s:f, "
+				    "s:s?, s:o}",
+				    "event", "summary", "batch", rc->id, "total", (json_int_t)n,
+				    "done", (json_int_t)sum.done, "failed", (json_int_t)sum.failed,
+				    "not_run", (json_int_t)(sum.not_run + sum.cancelled), "images",
+				    (json_int_t)f.images, "spent", spent, "max_cost",
+				    bud.per_batch > 0 ? json_real(bud.per_batch) : NULL, "stop",
+				    stop_name(sum.stop), "seconds", secs, "resume",
+				    code ? resume : NULL, "failed_jobs", fails);
+		if (summary && bud.per_day > 0) {
+			json_object_set_new(summary, "per_day", json_real(bud.per_day));
+			json_object_set_new(summary, "spent_today",
+					    json_real(bud.today + sum.spent));
+		}
+		jsonevents_write(&f.jev, summary);
 	}
 	for (i = 0; i < f.nfailed; i++)
 		free(f.failed[i].text);
@@ -756,6 +826,7 @@ static int cmd_new(struct bopts *o, struct global_opts *g)
 	}
 	rc.cfg = cfg;
 	rc.targets = t;
+	rc.root = root;
 	rc.id = batch_journal_id(rc.journal);
 	code = run_jobs(o, g, &rc, &list, NULL, list.n, runner);
 out:
@@ -849,6 +920,7 @@ static int cmd_resume(struct bopts *o, struct global_opts *g)
 	rc.cfg = cfg;
 	rc.targets = t;
 	rc.id = st.id;
+	rc.root = root;
 	rc.spent_before = st.spent;
 	code = run_jobs(o, g, &rc, &st.jobs, which, n, runner);
 out:

@@ -76,6 +76,27 @@ static int check_uuid(const struct config *cfg, const char *value, struct err *e
 	return 0;
 }
 
+/* An amount in USD: empty (no cap) or a number above 0. */
+static int check_usd(const struct config *cfg, const char *value, struct err *err)
+{
+	(void)cfg;
+	if (*value && config_usd(value) <= 0)
+		return err_set(err, "expected an amount in USD above 0, got '%s'", value);
+	return 0;
+}
+
+double config_usd(const char *s)
+{
+	char *end;
+	double v;
+
+	if (!s || !*s)
+		return 0;
+	errno = 0;
+	v = strtod(s, &end);
+	return errno || end == s || *end || !(v > 0) || v > 1e9 ? -1 : v;
+}
+
 static int check_backend(const struct config *cfg, const char *value, struct err *err)
 {
 	char names[512];
@@ -107,6 +128,9 @@ const struct cfg_section config_sections[] = {
 	  "Cloud sync to a private Supabase Storage bucket and the imagen.images table.\n"
 	  "With cloud_sync: auto it runs once supabase_url is set and the variable named by\n"
 	  "service_key_env holds the key; imagen sync retries failures, imagen url FILE signs." },
+	{ "budget", CFG_SECTION_OPTIONS, 1,
+	  "Caps on what imagen batch spends, from the backends' price tables (USD).\n"
+	  "Before a job is sent its estimated cost is reserved; scheduling stops at the cap." },
 	{ "backends", CFG_SECTION_BACKENDS, 0,
 	  "Backend instances: a name you choose, the adapter `type`, and that adapter's keys." },
 	{ NULL, CFG_SECTION_OPTIONS, 0, NULL },
@@ -214,6 +238,23 @@ const struct cfg_option config_options[] = {
 	  .note = "Your user id from auth.users (select id from auth.users where email = '...').\n"
 		  "ac6c9501-3757-4a6d-8b97-2cff4288382b is the project owner's own id on the\n"
 		  "imagen Supabase project: never copy it.  Sync is refused while this is empty." },
+	{ .key = "budget.per_batch",
+	  .type = CFG_STRING,
+	  .def = "",
+	  .flag = "--max-cost",
+	  .check = check_usd,
+	  .offset = AT(budget_per_batch),
+	  .help = "USD one batch may spend, resumes included; empty: no cap",
+	  .example = "5.00",
+	  .unset = "(no cap)" },
+	{ .key = "budget.per_day",
+	  .type = CFG_STRING,
+	  .def = "",
+	  .check = check_usd,
+	  .offset = AT(budget_per_day),
+	  .help = "USD every batch of a day (local time) may spend together; empty: no cap",
+	  .example = "20.00",
+	  .unset = "(no cap)" },
 	{ .key = NULL },
 };
 

@@ -63,6 +63,9 @@ struct config {
 	const char *bucket;
 	const char *owner_user_id;
 
+	const char *budget_per_batch; /* USD as text, "" = no cap (config_usd reads it) */
+	const char *budget_per_day;
+
 	struct cfg_backend *backends;
 	size_t nbackends;
 };
@@ -162,6 +165,10 @@ const char *config_style_suffix(const struct config *cfg, const char *name);
 
 /** Warnings (one per line, no prefix) that `config validate` prints; returns count. */
 size_t config_warnings(const struct config *cfg, char *buf, size_t size);
+
+/** An amount in USD as budget.* holds it: the number, 0 for "" or NULL (no cap), -1 for
+ *  anything but a number above 0 (at most 1e9). */
+double config_usd(const char *s);
 
 /** Parse "auto" / "on" / "off"; -1 otherwise. */
 int mode_parse(const char *s);

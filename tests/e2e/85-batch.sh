@@ -306,6 +306,30 @@ test_budget_stops_scheduling() {
 	expect_contains "$OUT" "5 jobs of unknown price"
 }
 
+test_budget_per_batch_and_per_day_from_the_config() {
+	fake_start openai
+	export OPENAI_API_KEY=sk-test
+	{
+		printf 'budget:\n  per_batch: 0.015\n  per_day: 0.035\n'
+		printf 'backends:\n  oa:\n    type: openai\n    model: gpt-image-1\n'
+		printf '    base_url: %s/v1\n    prices: {gpt-image-1: {per_image: 0.01}}\n' "$FAKE_URL"
+	} | write_config "$CFG"
+	printf 'a\nb\nc\n' >p.txt
+	im batch -b oa -o out1 p.txt # per batch: one job
+	expect_rc 1
+	expect_eq "$(pngs out1)" 1 "per_batch"
+	im batch -b oa --max-cost 0.02 -o out2 p.txt # the flag wins over per_batch
+	expect_rc 1
+	expect_eq "$(pngs out2)" 2 "--max-cost"
+	# 0.03 spent today: the day's 0.035 leave room for no job of 0.01
+	im batch -b oa --max-cost 1 --json -o out3 p.txt
+	expect_rc 1
+	expect_eq "$(pngs out3)" 0 "per_day"
+	expect_contains "$ERR" "the next job would pass today's \$0.035 (spent \$0.03 today)"
+	expect_eq "$(printf '%s\n' "$OUT" | jq -c 'select(.event == "summary") | [.stop, .per_day, .spent_today]')" '["budget",0.035,0.03]' summary
+	expect_eq "$(fake_requests | jq '[.[] | select(.method == "POST")] | length')" 3 "requests sent in all"
+}
+
 test_terminal_display_and_plain_lines() {
 	seq 1 4 | sed 's/^/shown /' >p.txt
 	printf 'backends:\n  m:\n    type: mock\n    concurrency: 2\n' | write_config "$CFG"
