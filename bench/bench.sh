@@ -133,3 +133,60 @@ for f in "${flows[@]}"; do
 			c, d / 1024, w, (w <= 0.1 ? "ok" : "MISS"), r, (r <= 1 / 3 ? "ok" : "MISS")
 	}'
 done
+
+# --- batches ---------------------------------------------------------------------------
+# imagen batch: 40 jobs against a fake OpenAI upstream that holds every generation 300 ms
+# (target: within 10 % of 40/4 x 0.3 s = 3 s at --concurrency 4), the same through a pool
+# of two instances at concurrency 2 each (two fakes), beside serial --concurrency 1 and
+# xargs -P4 over 40 `imagen generate`; then peak RSS at --concurrency 16 with realistic
+# 1024x1024 PNGs of ~3 MiB (target <= 64 MiB).
+BATCH_RUNS=${BATCH_RUNS:-3}
+echo
+echo "batches: 40 jobs, upstream latency 300 ms; $BATCH_RUNS runs each"
+start_fake openai --latency-ms 300
+b1=$PORT
+start_fake openai --latency-ms 300
+b2=$PORT
+bcfg="$work/batch.yaml"
+oa_block() { # NAME PORT CONCURRENCY
+	printf '%s\n' "  $1:" "    type: openai" "    model: gpt-image-1" \
+		"    base_url: http://127.0.0.1:$2/v1" "    quality: medium" "    size: 1024x1024" \
+		"    concurrency: $3"
+}
+{
+	echo "backends:"
+	oa_block oa "$b1" 4
+	oa_block m1 "$b1" 2
+	oa_block m2 "$b2" 2
+	printf '%s\n' "  farm:" "    type: pool" "    members: [m1, m2]"
+} >"$bcfg"
+seq 1 40 | sed 's/^/batch prompt /' >"$work/prompts.txt"
+: >"$work/batch.tsv"
+brun() { # LABEL ARGS...
+	local label=$1
+	shift
+	"$RUNBENCH" -n "$BATCH_RUNS" -o "$work/batch.tsv" -l "$label" -- "$@"
+}
+brun "batch --concurrency 4" "$IMAGEN" -q -c "$bcfg" batch -b oa --concurrency 4 \
+	-o "$work/b4" "$work/prompts.txt"
+brun "batch pool 2x2" "$IMAGEN" -q -c "$bcfg" batch -b farm -o "$work/bp" "$work/prompts.txt"
+brun "batch --concurrency 1" "$IMAGEN" -q -c "$bcfg" batch -b oa --concurrency 1 \
+	-o "$work/b1" "$work/prompts.txt"
+brun "xargs -P4 generate" xargs -P4 -I{} -a "$work/prompts.txt" "$IMAGEN" -q -c "$bcfg" \
+	generate -b oa --no-preview -o "$work/bx" {}
+awk -F'\t' '$1 == "batch --concurrency 4" { w = $2 / 1000
+	printf "batch --concurrency 4: %.2f s against 3 s: %s\n", w,
+		(w >= 2.7 && w <= 3.3) ? "ok" : "MISS" }' "$work/batch.tsv"
+
+start_fake openai --image noise
+big=$PORT
+{
+	echo "backends:"
+	oa_block oa "$big" 16
+} >"$work/big.yaml"
+seq 1 48 | sed 's/^/big prompt /' >"$work/big.txt"
+brun "batch --concurrency 16, ~3 MiB PNGs" "$IMAGEN" -q -c "$work/big.yaml" batch -b oa \
+	--concurrency 16 -o "$work/big" "$work/big.txt"
+awk -F'\t' '$1 ~ /concurrency 16/ { m = $6 / 1024
+	printf "peak RSS at --concurrency 16: %.1f MiB against 64 MiB: %s\n", m,
+		m <= 64 ? "ok" : "MISS" }' "$work/batch.tsv"

@@ -195,6 +195,21 @@ static int a1111_validate(const char *name, const json_t *cfg, struct err *err)
 	return a1111_read_cfg(name, cfg, &c, err);
 }
 
+/* imagen backends --check: GET /sdapi/v1/options (answers once the API is up, and asks
+ * for the credentials when the server has --api-auth). */
+static int a1111_check(struct backend *b, struct err *err)
+{
+	const struct a1111_backend *m = (const struct a1111_backend *)b;
+	char *url = NULL;
+	int rc;
+
+	if (asprintf(&url, "%s/sdapi/v1/options", m->base_url) < 0)
+		return err_code(err, 1, "out of memory");
+	rc = backend_check_get(b, url, NULL, m->userpwd, err);
+	free(url);
+	return rc;
+}
+
 static void a1111_close(struct backend *b)
 {
 	struct a1111_backend *m = (struct a1111_backend *)b;
@@ -1003,6 +1018,7 @@ const struct backend_ops a1111_backend_ops = {
 	.open = a1111_open,
 	.generate = a1111_generate,
 	.close = a1111_close,
+	.check = a1111_check,
 	.keys = a1111_cfg_keys,
 	.sample = a1111_sample,
 };

@@ -1305,6 +1305,17 @@ static const char comfyui_sample[] =
 	"                                      # strength; null: none)\n"
 	"  timeout: 600                        # seconds to wait once queued\n";
 
+/* imagen backends --check: GET /system_stats. */
+static int comfyui_check(struct backend *b, struct err *err)
+{
+	char *url = url_of((const struct comfy *)b, "/system_stats");
+	int rc = url ? backend_check_get(b, url, NULL, NULL, err)
+		     : err_code(err, 1, "out of memory");
+
+	free(url);
+	return rc;
+}
+
 const struct backend_ops comfyui_backend_ops = {
 	.type = "comfyui",
 	.summary = "a ComfyUI server: built-in txt2img / Flux schnell graphs or your workflow",
@@ -1313,6 +1324,7 @@ const struct backend_ops comfyui_backend_ops = {
 	.open = comfyui_open,
 	.generate = comfyui_generate,
 	.close = comfyui_close,
+	.check = comfyui_check,
 	.keys = cfg_keys,
 	.sample = comfyui_sample,
 };

@@ -258,6 +258,24 @@ static int openai_validate(const char *name, const json_t *cfg, struct err *err)
 	return openai_read_cfg(name, cfg, &c, err);
 }
 
+/* imagen backends --check: GET {base_url}/models with the key. */
+static int openai_check(struct backend *b, struct err *err)
+{
+	const struct openai_backend *o = (const struct openai_backend *)b;
+	const char *headers[] = { o->auth, "Accept: application/json", NULL };
+	size_t blen = strlen(o->cfg.base_url);
+	char *url = NULL;
+	int rc;
+
+	while (blen && o->cfg.base_url[blen - 1] == '/')
+		blen--;
+	if (asprintf(&url, "%.*s/models", (int)blen, o->cfg.base_url) < 0)
+		return err_code(err, 1, "out of memory");
+	rc = backend_check_get(b, url, headers, NULL, err);
+	free(url);
+	return rc;
+}
+
 static void openai_close(struct backend *b)
 {
 	struct openai_backend *o = (struct openai_backend *)b;
@@ -986,6 +1004,7 @@ const struct backend_ops openai_backend_ops = {
 	.open = openai_open,
 	.generate = openai_generate,
 	.close = openai_close,
+	.check = openai_check,
 	.keys = openai_cfg_keys,
 	.sample = openai_sample,
 };

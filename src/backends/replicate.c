@@ -66,6 +66,21 @@ static int replicate_validate(const char *name, const json_t *cfg, struct err *e
 	return rp_read_cfg(name, cfg, &c, err);
 }
 
+/* imagen backends --check: GET /v1/account, the cheap token check. */
+static int replicate_check(struct backend *b, struct err *err)
+{
+	const struct rp_backend *r = (const struct rp_backend *)b;
+	const char *headers[] = { r->auth, NULL };
+	char *url = NULL;
+	int rc;
+
+	if (asprintf(&url, "%s/account", r->base_url) < 0)
+		return err_code(err, 1, "out of memory");
+	rc = backend_check_get(b, url, headers, NULL, err);
+	free(url);
+	return rc;
+}
+
 static void replicate_close(struct backend *b)
 {
 	struct rp_backend *r = (struct rp_backend *)b;
@@ -1286,6 +1301,7 @@ const struct backend_ops replicate_backend_ops = {
 	.open = replicate_open,
 	.generate = replicate_generate,
 	.close = replicate_close,
+	.check = replicate_check,
 	.keys = rp_cfg_keys,
 	.sample = replicate_sample,
 };

@@ -52,9 +52,9 @@ static int state_parse(const char *s)
 	return -1;
 }
 
-int batch_state_root(char **out, const char *(*getenv_fn)(const char *), struct err *err)
+int batch_state_root(char **out, const struct env *env, struct err *err)
 {
-	if (xdg_path(out, XDG_STATE, "imagen/batches", getenv_fn, err) < 0) {
+	if (xdg_path(out, XDG_STATE, "imagen/batches", env, err) < 0) {
 		err_prefix(err, "batch");
 		return -1;
 	}

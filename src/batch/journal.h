@@ -23,6 +23,7 @@
 #include <stddef.h>
 
 #include "batch/job.h"
+#include "util/env.h"
 #include "util/err.h"
 
 #define BATCH_ID_MAX 64
@@ -33,8 +34,8 @@ enum batch_job_state { BATCH_JOB_PENDING, BATCH_JOB_DONE, BATCH_JOB_FAILED, BATC
 const char *batch_job_state_name(enum batch_job_state st);
 
 /** ROOT: $XDG_STATE_HOME/imagen/batches when XDG_STATE_HOME is absolute, else
- *  $HOME/.local/state/imagen/batches.  *out malloc'd; getenv_fn is getenv in production. */
-int batch_state_root(char **out, const char *(*getenv_fn)(const char *), struct err *err);
+ *  $HOME/.local/state/imagen/batches.  *out malloc'd; env is env_process() in production. */
+int batch_state_root(char **out, const struct env *env, struct err *err);
 
 /** 1 when id can name a batch folder: 1..BATCH_ID_MAX of [A-Za-z0-9._-], not starting with
  *  '.' (so a user-given ID never leaves ROOT). */

@@ -47,7 +47,7 @@ int batch_default_concurrency(const char *type)
 		const char *type;
 		int n;
 	} table[] = {
-		{ "comfyui", 2 }, { "a1111", 2 }, { "openai", 4 }, { "replicate", 4 }, { "mock", 4 }
+		{ "comfyui", 2 }, { "a1111", 2 }, { "openai", 4 }, { "replicate", 4 }, { "mock", 1 }
 	};
 	size_t i;
 
@@ -307,6 +307,7 @@ fail:
 int batch_targets_finish(struct batch_targets *t, struct err *err)
 {
 	size_t i, j, k;
+	char key[sizeof(err->key)];
 
 	for (i = 0; i < t->ntargets; i++) {
 		struct target *tg = &t->targets[i];
@@ -314,20 +315,25 @@ int batch_targets_finish(struct batch_targets *t, struct err *err)
 		for (j = 0; j < tg->nmembers; j++) {
 			struct member *m = &tg->members[j];
 			int found = batch_targets_find(t, m->name);
+			const char *why = NULL;
 
-			if (found < 0)
-				return err_code(err, 2, "backends.%s.members: no backend '%s'",
-						tg->name, m->name);
-			if (t->targets[found].inst < 0)
-				return err_code(err, 2,
-						"backends.%s.members: '%s' is a pool (members are "
-						"backend instances)",
-						tg->name, m->name);
-			for (k = 0; k < j; k++)
+			if (found >= 0 && t->targets[found].inst < 0)
+				why = "is a pool (members are backend instances)";
+			for (k = 0; !why && found >= 0 && k < j; k++)
 				if (tg->members[k].inst == t->targets[found].inst)
-					return err_code(err, 2,
-							"backends.%s.members: '%s' is listed twice",
-							tg->name, m->name);
+					why = "is listed twice";
+			if (why || found < 0) {
+				snprintf(key, sizeof(key), "%s.members.%zu", tg->name, j);
+				if (why)
+					err_key(err, key, "backends.%s.members: '%s' %s", tg->name,
+						m->name, why);
+				else
+					err_key(err, key, "backends.%s.members: no backend '%s'",
+						tg->name, m->name);
+				if (err)
+					err->code = 2;
+				return -1;
+			}
 			m->inst = t->targets[found].inst;
 		}
 	}

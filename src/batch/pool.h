@@ -47,7 +47,9 @@ enum batch_result {
 
 /** In-flight limit of an instance of adapter type when its config has no concurrency:
  *  comfyui and a1111 2 (one GPU job running, the next queued, so it never idles),
- *  openai, replicate and mock 4 (hosted APIs take parallel requests), any other 2. */
+ *  openai and replicate 4 (hosted APIs take parallel requests), mock 1 (the built-in
+ *  stand-in makes its images one after another, in order, unless told otherwise), any
+ *  other 2. */
 int batch_default_concurrency(const char *type);
 
 struct batch_targets;
@@ -64,7 +66,9 @@ void batch_targets_free(struct batch_targets *t);
 int batch_targets_add(struct batch_targets *t, const char *name, const json_t *slice,
 		      struct err *err);
 
-/** Resolve pool members (known, not pools, not twice).  Call once after every add. */
+/** Resolve pool members (known, not pools, not twice).  Call once after every add.
+ *  Errors (code 2) set err->key to the member's path under backends:
+ *  ("farm.members.1"). */
 int batch_targets_finish(struct batch_targets *t, struct err *err);
 
 /** The target (instance or pool) called name, or -1. */

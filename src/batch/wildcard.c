@@ -300,9 +300,9 @@ void wildcards_free(struct wildcards *w)
 	free(w);
 }
 
-int wildcards_default_dir(char **out, const char *(*getenv_fn)(const char *), struct err *err)
+int wildcards_default_dir(char **out, const struct env *env, struct err *err)
 {
-	if (xdg_path(out, XDG_CONFIG, "imagen/wildcards", getenv_fn, err) < 0) {
+	if (xdg_path(out, XDG_CONFIG, "imagen/wildcards", env, err) < 0) {
 		err_prefix(err, "wildcards");
 		return -1;
 	}

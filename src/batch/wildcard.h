@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/env.h"
 #include "util/err.h"
 
 #define WILDCARD_MAX_DEPTH 32           /* nested braces plus lists naming lists */
@@ -40,8 +41,8 @@ int wildcards_new(struct wildcards **out, const char *dir, struct err *err);
 void wildcards_free(struct wildcards *w);
 
 /** The folder: $XDG_CONFIG_HOME/imagen/wildcards when XDG_CONFIG_HOME is absolute, else
- *  $HOME/.config/imagen/wildcards.  getenv_fn is getenv in production.  *out malloc'd. */
-int wildcards_default_dir(char **out, const char *(*getenv_fn)(const char *), struct err *err);
+ *  $HOME/.config/imagen/wildcards.  env is env_process() in production.  *out malloc'd. */
+int wildcards_default_dir(char **out, const struct env *env, struct err *err);
 
 /** Define list `name` from text (one entry per line, as in a file), in place of the file
  *  (tests, fuzzing, lists given inline).  Refuses an invalid name or an empty list. */

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "batch/runner.h"
 #include "cli/cli.h"
 #include "cli/cmds.h"
 #include "core/config.h"
@@ -22,14 +23,19 @@ static const struct opt_spec config_opts[] = {
 
 static int cmd_validate(struct global_opts *g, const char *file)
 {
+	struct batch_targets *targets = NULL;
 	struct config *cfg = NULL;
 	struct err err = ERR_INIT;
 	char warn[2048], *line, *save = NULL;
 	int rc;
 
 	rc = file ? config_load_file(&cfg, file, &err) : config_load(&cfg, g->config_path, &err);
+	/* concurrency and pools are the batch engine's to check */
+	if (rc == 0 && (rc = batch_targets_from_config(&targets, cfg, &err)) == 0)
+		batch_targets_free(targets);
 	if (rc < 0) {
 		cli_error("%s", err.msg);
+		config_free(cfg);
 		return 2;
 	}
 	if (config_warnings(cfg, warn, sizeof(warn)) && !g->quiet)
@@ -200,7 +206,7 @@ static int cmd_show(struct global_opts *g)
 			for (i = 0; i < cfg->nbackends; i++) {
 				printf("  %s:%s\n", cfg->backends[i].name,
 				       cfg->backends[i].node ? "" : "    # built-in");
-				print_yaml(cfg->backends[i].cfg, 4);
+				print_yaml(cfg->backends[i].slice, 4);
 			}
 			break;
 		}

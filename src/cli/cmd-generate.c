@@ -1,5 +1,6 @@
 /* cmd-generate.c - imagen generate: parse the options, build the request, run the core
  * (core/gen.c) with the terminal's sink, print what it made. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 #include "catalog/step.h"
 #include "cli/cli.h"
 #include "cli/cmds.h"
+#include "cli/genmany.h"
 #include "cli/preview.h"
 #include "cli/term.h"
 #include "core/config.h"
@@ -36,6 +38,7 @@ enum {
 	OPT_MASK,
 	OPT_MASK_INVERT,
 	OPT_STRENGTH,
+	OPT_COMBINATORIAL,
 };
 
 #define DIM_MAX 16384
@@ -67,6 +70,9 @@ static const struct opt_spec generate_opts[] = {
 	  "repaint what the mask keeps and keep what it marks", HINT_NONE },
 	{ OPT_STRENGTH, "strength", 0, ARG_REQUIRED, "0..1",
 	  "how far the result may move from the input image (default 0.6)", HINT_NONE },
+	{ OPT_COMBINATORIAL, "combinatorial", 0, ARG_NONE, NULL,
+	  "an image for every combination of the prompt's {a|b} and __name__ wildcards",
+	  HINT_NONE },
 	{ OPT_SET, "set", 0, ARG_REQUIRED, "KEY=VALUE", "backend request option (repeatable)",
 	  HINT_NONE },
 	{ OPT_FROM, "from", 0, ARG_REQUIRED, "FILE",
@@ -84,7 +90,7 @@ static const struct opt_spec generate_opts[] = {
 struct gen_opts {
 	struct gen_args a; /* the flags: the first source of the request */
 	const char *from;
-	int json;
+	int json, combinatorial;
 	json_t *set; /* --set pairs */
 	struct buf prompt;
 	struct gen_input_ref images[GEN_INPUTS_MAX + 1], mask;
@@ -217,6 +223,9 @@ static int parse_args(struct gen_opts *o, struct global_opts *g, int argc, char 
 		case OPT_JSON:
 			o->json = 1;
 			break;
+		case OPT_COMBINATORIAL:
+			o->combinatorial = 1;
+			break;
 		case OPT_PREVIEW:
 			m = arg ? mode_parse(arg) : MODE_ON;
 			if (m < 0) {
@@ -258,6 +267,7 @@ static void print_json(const json_t *record)
 /* The run's front end: the terminal draws progress and messages; images are printed on
  * stdout as they land (a path, or the --json record) and remembered for the preview. */
 struct front {
+	pthread_mutex_t mu; /* images arrive from several threads (genmany.c) */
 	struct term term;
 	struct ev_sink term_sink;
 	int json;
@@ -276,20 +286,21 @@ static void front_emit(const struct ev_sink *sink, const struct ev *ev)
 		ev_emit(&t, ev);
 		return;
 	}
+	pthread_mutex_lock(&f->mu);
 	if (f->json)
 		print_json(ev->record);
 	else
 		printf("%s\n", ev->path);
 	fflush(stdout);
-	if (!json_is_null(json_object_get(ev->record, "error")))
-		return; /* kept elsewhere: not what the user asked to see */
-	grown = realloc(f->paths, (f->npaths + 1) * sizeof(*f->paths));
-	if (grown) {
+	/* an image kept elsewhere (error set) is not what the user asked to see */
+	if (json_is_null(json_object_get(ev->record, "error")) &&
+	    (grown = realloc(f->paths, (f->npaths + 1) * sizeof(*f->paths)))) {
 		f->paths = grown;
 		f->paths[f->npaths] = strdup(ev->path);
 		if (f->paths[f->npaths])
 			f->npaths++;
 	}
+	pthread_mutex_unlock(&f->mu);
 }
 
 /* A failure: one line on stderr and, with --json, its record on stdout (with a key for
@@ -319,7 +330,7 @@ static int run(struct gen_opts *o, struct global_opts *g)
 	struct gen_args from;
 	struct gen_request req;
 	struct gen_env env = { env_process(), NULL, NULL };
-	struct gen_outcome oc = { 0, 0, NULL };
+	struct gen_outcome oc = { 0 };
 	struct backend *be = NULL;
 	struct front f;
 	struct ev_sink sink;
@@ -334,6 +345,7 @@ static int run(struct gen_opts *o, struct global_opts *g)
 	catalog_step_init(&cs, env_process());
 	env.find_input = catalog_step_find_input;
 	env.find_input_ctx = &cs;
+	pthread_mutex_init(&f.mu, NULL);
 	o->a.prompt = o->prompt.len ? (const char *)o->prompt.data : NULL;
 	o->a.options = o->set;
 	if (config_load(&cfg, g->config_path, &err) < 0) {
@@ -367,13 +379,29 @@ static int run(struct gen_opts *o, struct global_opts *g)
 	gen_request_log(&req, &sink);
 	if (o->from)
 		ev_log(&sink, EV_VERBOSE, NULL, "--from %s (%s)", o->from, rp.source);
+	catalog_steps(steps, CATALOG_STEPS_ROOM, &cs);
+	if (genmany_needed(&req, &o->a, o->combinatorial)) {
+		struct genmany gm = { cfg,
+				      &req,
+				      &o->a,
+				      o->from ? &from : NULL,
+				      o->combinatorial,
+				      o->json,
+				      g->quiet,
+				      g->verbose,
+				      &sink,
+				      steps };
+
+		term_release(&f.term);
+		rc = genmany_run(&gm);
+		goto previews;
+	}
 	if (req.cb->ops->open(&be, req.cb->name, req.cb->cfg, &err) < 0) {
 		term_release(&f.term);
 		err_prefix(&err, "backend \"%s\"", req.cb->name);
 		rc = report(o, &req, err.code ? err.code : 2, err.msg);
 		goto out;
 	}
-	catalog_steps(steps, CATALOG_STEPS_ROOM, &cs);
 	gen_run(&oc, &req, be, steps, &sink);
 	term_release(&f.term);
 	rc = oc.code;
@@ -385,6 +413,7 @@ static int run(struct gen_opts *o, struct global_opts *g)
 		if (o->json)
 			print_json(rec);
 	}
+previews:
 	if (f.npaths && rc != HTTP_EXIT_CANCELED)
 		preview_after_generate(cfg, &req.st, (const char *const *)f.paths, f.npaths,
 				       o->json, g->quiet);
@@ -394,6 +423,7 @@ out:
 	while (f.npaths)
 		free(f.paths[--f.npaths]);
 	free(f.paths);
+	pthread_mutex_destroy(&f.mu);
 	gen_outcome_release(&oc);
 	if (be)
 		be->ops->close(be);

@@ -5,6 +5,7 @@
 #include "cli/cli.h"
 
 extern const struct cmd_entry commands_generate;
+extern const struct cmd_entry commands_batch;
 extern const struct cmd_entry commands_config;
 extern const struct cmd_entry commands_backends;
 extern const struct cmd_entry commands_styles;

@@ -1,4 +1,5 @@
 /* main.c - global options, then dispatch through the command table. */
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,12 +13,11 @@
 #include "util/suggest.h"
 
 const struct cmd_entry *const commands[] = {
-	&commands_generate,   &commands_config,  &commands_backends,
-	&commands_styles,     &commands_inspect, &commands_show,
-	&commands_search,     &commands_ls,      &commands_index,
-	&commands_tag,        &commands_rate,    &commands_stats,
-	&commands_sync,       &commands_url,     &commands_version,
-	&commands_completion, &commands_help,    NULL,
+	&commands_generate, &commands_batch,      &commands_config, &commands_backends,
+	&commands_styles,   &commands_inspect,    &commands_show,   &commands_search,
+	&commands_ls,       &commands_index,      &commands_tag,    &commands_rate,
+	&commands_stats,    &commands_sync,       &commands_url,    &commands_version,
+	&commands_completion, &commands_help,     NULL,
 };
 
 static void unknown_command(const char *context, const char *name);
@@ -131,5 +131,12 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	signals_install();
+#ifdef M_MMAP_THRESHOLD
+	/* Image bodies (MiBs each) come and go on many threads at once in a batch.  glibc
+	 * raises its mmap threshold after the first such free and then serves them from
+	 * per-thread heaps it keeps: a fixed threshold gives them back at once (peak RSS at
+	 * --concurrency 16 with 3 MiB images: 128 MiB without, 48 MiB with). */
+	mallopt(M_MMAP_THRESHOLD, 512 * 1024);
+#endif
 	return cmd->exec(&g, argc - i, argv + i);
 }

@@ -103,12 +103,23 @@ struct backend_ops {
 	 *  writes it under backends: (active for the default backend, else commented out;
 	 *  comment lines starting in column 0 introduce it).  NULL: not in the sample. */
 	const char *sample;
+	/** Whether the upstream is up and takes our credentials (`imagen backends --check`):
+	 *  one cheap request (ComfyUI GET /system_stats, A1111 GET /sdapi/v1/options, OpenAI
+	 *  GET {base_url}/models, Replicate GET /v1/account), no retries.  0 when it is up,
+	 *  else -1 with err saying why.  NULL: always up (nothing to ask). */
+	int (*check)(struct backend *b, struct err *err);
 };
 
 /** Call b->ops->generate with b->events set to req->events for the length of the call.
  *  The framework's one way to run an adapter. */
 int backend_generate(struct backend *b, const struct imagen_request *req, struct imagen_result *res,
 		     size_t *nres, struct err *err);
+
+/** The adapters' check op in one GET: url with headers (NULL-terminated, may be NULL) and
+ *  basic auth userpwd (may be NULL), a short timeout, no retries; a 2xx answer is up.
+ *  Otherwise -1: "GET URL: HTTP 401: ..." or the transport error (the URL redacted). */
+int backend_check_get(const struct backend *b, const char *url, const char *const *headers,
+		      const char *userpwd, struct err *err);
 
 /** Look up an adapter type in the static registry; NULL when unknown. */
 const struct backend_ops *backend_find(const char *type);

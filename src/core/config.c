@@ -76,6 +76,27 @@ static int check_uuid(const struct config *cfg, const char *value, struct err *e
 	return 0;
 }
 
+/* An amount in USD: empty (no cap) or a number above 0. */
+static int check_usd(const struct config *cfg, const char *value, struct err *err)
+{
+	(void)cfg;
+	if (*value && config_usd(value) <= 0)
+		return err_set(err, "expected an amount in USD above 0, got '%s'", value);
+	return 0;
+}
+
+double config_usd(const char *s)
+{
+	char *end;
+	double v;
+
+	if (!s || !*s)
+		return 0;
+	errno = 0;
+	v = strtod(s, &end);
+	return errno || end == s || *end || !(v > 0) || v > 1e9 ? -1 : v;
+}
+
 static int check_backend(const struct config *cfg, const char *value, struct err *err)
 {
 	char names[512];
@@ -107,6 +128,9 @@ const struct cfg_section config_sections[] = {
 	  "Cloud sync to a private Supabase Storage bucket and the imagen.images table.\n"
 	  "With cloud_sync: auto it runs once supabase_url is set and the variable named by\n"
 	  "service_key_env holds the key; imagen sync retries failures, imagen url FILE signs." },
+	{ "budget", CFG_SECTION_OPTIONS, 1,
+	  "Caps on what imagen batch spends, from the backends' price tables (USD).\n"
+	  "Before a job is sent its estimated cost is reserved; scheduling stops at the cap." },
 	{ "backends", CFG_SECTION_BACKENDS, 0,
 	  "Backend instances: a name you choose, the adapter `type`, and that adapter's keys." },
 	{ NULL, CFG_SECTION_OPTIONS, 0, NULL },
@@ -215,6 +239,23 @@ const struct cfg_option config_options[] = {
 	  .note = "Your user id from auth.users (select id from auth.users where email = '...').\n"
 		  "ac6c9501-3757-4a6d-8b97-2cff4288382b is the project owner's own id on the\n"
 		  "imagen Supabase project: never copy it.  Sync is refused while this is empty." },
+	{ .key = "budget.per_batch",
+	  .type = CFG_STRING,
+	  .def = "",
+	  .flag = "--max-cost",
+	  .check = check_usd,
+	  .offset = AT(budget_per_batch),
+	  .help = "USD one batch may spend, resumes included; empty: no cap",
+	  .example = "5.00",
+	  .unset = "(no cap)" },
+	{ .key = "budget.per_day",
+	  .type = CFG_STRING,
+	  .def = "",
+	  .check = check_usd,
+	  .offset = AT(budget_per_day),
+	  .help = "USD every batch of a day (local time) may spend together; empty: no cap",
+	  .example = "20.00",
+	  .unset = "(no cap)" },
 	{ .key = NULL },
 };
 
@@ -510,15 +551,19 @@ static int valid_name(const char *s)
 	return 1;
 }
 
+/* Takes slice (the adapter's) and whole (as written; may be slice itself). */
 static int add_backend(struct config *cfg, const char *name, const char *type,
-		       const struct backend_ops *ops, json_t *slice, const struct ynode *node)
+		       const struct backend_ops *ops, json_t *slice, json_t *whole,
+		       const struct ynode *node)
 {
 	struct cfg_backend *p = realloc(cfg->backends, (cfg->nbackends + 1) * sizeof(*p));
 
 	if (!p)
 		return -1;
 	cfg->backends = p;
-	p[cfg->nbackends++] = (struct cfg_backend){ name, type, ops, slice, node };
+	if (whole == slice)
+		json_incref(whole);
+	p[cfg->nbackends++] = (struct cfg_backend){ name, type, ops, slice, whole, node };
 	return 0;
 }
 
@@ -532,11 +577,12 @@ static int load_backends(struct vctx *v, const struct ynode *sec)
 	const char *type_names[16];
 	struct err aerr = ERR_INIT;
 	char path[256];
-	json_t *slice;
+	json_t *slice, *whole;
 	size_t i, k;
 
-	for (k = 0; backend_types()[k] && k < 15; k++)
+	for (k = 0; backend_types()[k] && k < 14; k++)
 		type_names[k] = backend_types()[k]->type;
+	type_names[k++] = CFG_POOL_TYPE;
 	type_names[k] = NULL;
 	types = type_names;
 	for (i = 0; sec->kind == YN_MAP && i < sec->n; i++) {
@@ -554,21 +600,40 @@ static int load_backends(struct vctx *v, const struct ynode *sec)
 					 "%s: expected a mapping with at least a 'type' key", path);
 		type_node = ynode_get(val, "type", NULL);
 		if (!type_node)
-			return fail_node(v, key, "%s: missing 'type' (known types: %s)", path,
-					 backend_type_list());
+			return fail_node(v, key,
+					 "%s: missing 'type' (known types: %s, " CFG_POOL_TYPE ")",
+					 path, backend_type_list());
 		if (want_string(v, type_node, "type", &type) < 0)
 			return -1;
+		if (!strcmp(type, CFG_POOL_TYPE)) {
+			/* members and strategy are the batch engine's to check (pool.h) */
+			slice = ynode_to_json(val);
+			if (!slice ||
+			    add_backend(cfg, key->str, type, NULL, slice, slice, key) < 0) {
+				json_decref(slice);
+				return fail_node(v, NULL, "out of memory");
+			}
+			continue;
+		}
 		ops = backend_find(type);
 		if (!ops) {
 			hint = suggest_closest(type, types);
-			return fail_node(v, type_node,
-					 "%s: unknown backend type '%s'%s%s%s (known: %s)", path,
-					 type, hint ? " (did you mean '" : "", hint ? hint : "",
-					 hint ? "'?)" : "", backend_type_list());
+			return fail_node(
+				v, type_node,
+				"%s: unknown backend type '%s'%s%s%s (known: %s, " CFG_POOL_TYPE
+				")",
+				path, type, hint ? " (did you mean '" : "", hint ? hint : "",
+				hint ? "'?)" : "", backend_type_list());
 		}
-		slice = ynode_to_json(val);
-		if (!slice)
+		whole = ynode_to_json(val);
+		slice = whole ? json_deep_copy(whole) : NULL;
+		if (!slice) {
+			json_decref(whole);
 			return fail_node(v, val, "out of memory");
+		}
+		/* `concurrency` is the framework's (jobs in flight, checked by the batch
+		 * engine): the adapter never sees it */
+		json_object_del(slice, "concurrency");
 		/* the adapter's own key list first, then its own check of the values */
 		if ((ops->keys && cfg_check_keys(key->str, slice, ops->keys, &aerr) < 0) ||
 		    ops->validate(key->str, slice, &aerr) < 0) {
@@ -583,10 +648,12 @@ static int load_backends(struct vctx *v, const struct ynode *sec)
 					bad = kn;
 			}
 			json_decref(slice);
+			json_decref(whole);
 			return fail_node(v, bad ? bad : key, "%s", aerr.msg);
 		}
-		if (add_backend(cfg, key->str, type, ops, slice, key) < 0) {
+		if (add_backend(cfg, key->str, type, ops, slice, whole, key) < 0) {
 			json_decref(slice);
+			json_decref(whole);
 			return fail_node(v, NULL, "out of memory");
 		}
 	}
@@ -707,8 +774,8 @@ static int load_root(struct vctx *v)
 	if (!ynode_get(backends, "mock", NULL)) {
 		json_t *slice = json_pack("{s:s}", "type", "mock");
 
-		if (!slice ||
-		    add_backend(cfg, "mock", "mock", backend_find("mock"), slice, NULL) < 0) {
+		if (!slice || add_backend(cfg, "mock", "mock", backend_find("mock"), slice, slice,
+					  NULL) < 0) {
 			json_decref(slice);
 			return fail_node(v, NULL, "out of memory");
 		}
@@ -810,8 +877,10 @@ void config_free(struct config *cfg)
 
 	if (!cfg)
 		return;
-	for (i = 0; i < cfg->nbackends; i++)
+	for (i = 0; i < cfg->nbackends; i++) {
 		json_decref(cfg->backends[i].cfg);
+		json_decref(cfg->backends[i].slice);
+	}
 	free(cfg->backends);
 	free(cfg->styles);
 	ynode_free(cfg->root);
@@ -894,24 +963,43 @@ size_t config_warnings(const struct config *cfg, char *buf, size_t size)
 	return count;
 }
 
-int config_locate(const struct config *cfg, const char *path, int *line, int *col)
+const struct ynode *config_node(const struct config *cfg, const char *path,
+				const struct ynode **key_out)
 {
 	const struct ynode *n = cfg->root, *kn = NULL;
-	char part[256];
+	char part[256], *end;
 	const char *p = path, *dot;
+	unsigned long idx;
 	size_t len;
 
 	while (n && *p) {
 		dot = strchr(p, '.');
 		len = dot ? (size_t)(dot - p) : strlen(p);
 		if (len >= sizeof(part))
-			return -1;
+			return NULL;
 		memcpy(part, p, len);
 		part[len] = '\0';
-		n = ynode_get(n, part, &kn);
+		if (n->kind == YN_SEQ) {
+			idx = strtoul(part, &end, 10);
+			n = *part && !*end && idx < n->n ? n->items[idx] : NULL;
+			kn = n;
+		} else {
+			n = ynode_get(n, part, &kn);
+		}
 		p = dot ? dot + 1 : p + len;
 	}
 	if (!n || !kn)
+		return NULL;
+	if (key_out)
+		*key_out = kn;
+	return n;
+}
+
+int config_locate(const struct config *cfg, const char *path, int *line, int *col)
+{
+	const struct ynode *kn;
+
+	if (!config_node(cfg, path, &kn))
 		return -1;
 	*line = kn->line;
 	*col = kn->col;
@@ -1137,6 +1225,18 @@ static int sample_option(struct buf *b, const struct cfg_option *o)
 	return rc;
 }
 
+/* The framework's own instance keys, after the adapters' blocks: `concurrency` on any
+ * instance and a pool of instances (imagen batch, generate --count). */
+static const char sample_pool[] =
+	"# Any instance takes concurrency: N (1..64), the jobs in flight on it at once in a\n"
+	"# batch or a --count (default: comfyui and a1111 2, openai and replicate 4, mock 1).\n"
+	"# A pool spreads jobs over instances (imagen batch -b farm, generate -b farm).\n"
+	"# farm:\n"
+	"#   type: pool\n"
+	"#   members: [gpu-a, {name: gpu-b, weight: 2}]   # instances; weight 1..100\n"
+	"#   strategy: least-busy             # least-busy | round-robin | ordered (the\n"
+	"#                                    # first member up; the others fallbacks)\n";
+
 int config_sample(struct buf *out)
 {
 	const struct backend_ops *const *types = backend_types();
@@ -1167,6 +1267,8 @@ int config_sample(struct buf *out)
 							  strcmp(types[i]->type, def->def) ? "  # "
 											   : "  ",
 							  "  ");
+		if (!rc && sec->kind == CFG_SECTION_BACKENDS)
+			rc = sample_lines(out, sample_pool, "  ", "  ");
 	}
 	return rc ? -1 : 0;
 }

@@ -14,12 +14,19 @@
 
 enum mode { MODE_AUTO = 0, MODE_ON, MODE_OFF };
 
+/* The instance type that is not an adapter: a pool spreads a batch's jobs over other
+ * instances (members, strategy; read by src/batch/pool.c, which checks them). */
+#define CFG_POOL_TYPE "pool"
+
 struct cfg_backend {
 	const char *name; /* borrowed from the tree */
 	const char *type;
-	const struct backend_ops *ops;
-	json_t *cfg;              /* the slice handed to the adapter (owned) */
-	const struct ynode *node; /* NULL for the implicit built-in mock */
+	const struct backend_ops *ops; /* NULL for a pool */
+	json_t *cfg;                   /* the slice handed to the adapter (owned): as written
+					* but for the framework's own key `concurrency` */
+	json_t *slice;                 /* the slice as written (owned): what the batch engine
+					* reads (concurrency; a pool's members and strategy) */
+	const struct ynode *node;      /* NULL for the implicit built-in mock */
 };
 
 struct cfg_style {
@@ -55,6 +62,9 @@ struct config {
 	const char *service_key_env;
 	const char *bucket;
 	const char *owner_user_id;
+
+	const char *budget_per_batch; /* USD as text, "" = no cap (config_usd reads it) */
+	const char *budget_per_day;
 
 	struct cfg_backend *backends;
 	size_t nbackends;
@@ -146,7 +156,7 @@ int config_load(struct config **out, const char *flag_path, struct err *err);
 
 void config_free(struct config *cfg);
 
-/** Configured instance by name, or NULL. */
+/** Configured instance by name, or NULL (a pool too: its ops are NULL). */
 const struct cfg_backend *config_backend(const struct config *cfg, const char *name);
 /** Comma-separated configured instance names into buf. */
 void config_backend_names(const struct config *cfg, char *buf, size_t size);
@@ -155,6 +165,10 @@ const char *config_style_suffix(const struct config *cfg, const char *name);
 
 /** Warnings (one per line, no prefix) that `config validate` prints; returns count. */
 size_t config_warnings(const struct config *cfg, char *buf, size_t size);
+
+/** An amount in USD as budget.* holds it: the number, 0 for "" or NULL (no cap), -1 for
+ *  anything but a number above 0 (at most 1e9). */
+double config_usd(const char *s);
 
 /** Parse "auto" / "on" / "off"; -1 otherwise. */
 int mode_parse(const char *s);
@@ -217,6 +231,11 @@ const char *origin_name(enum origin o);
  *  not checked here: the sync step refuses without it, with its own message. */
 int config_cloud_usable(const struct config *cfg, const struct env *env, struct err *err);
 
+/** The node at a dotted path in the file ("backends.farm.members.1.weight": a number
+ *  indexes a list), and the key naming it in *key_out (for a list item, the item);
+ *  NULL when the file has no such node. */
+const struct ynode *config_node(const struct config *cfg, const char *path,
+				const struct ynode **key_out);
 /** Position of a dotted key path (e.g. "backends.mock.steps") in the file; 0 on success. */
 int config_locate(const struct config *cfg, const char *path, int *line, int *col);
 

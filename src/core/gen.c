@@ -568,6 +568,11 @@ int gen_request_build(struct gen_request *r, const struct config *cfg, const str
 	}
 	style_src = PICK(&src, style, GIVEN_TEXT);
 	r->prompt = strdup(prompt_src->prompt);
+	if (prompt_src->prompt_template &&
+	    !(r->prompt_template = strdup(prompt_src->prompt_template))) {
+		err_code(err, 1, "out of memory");
+		goto fail;
+	}
 	r->style = strdup(style_src ? style_src->style : cfg->default_style);
 	if (!r->prompt || !r->style) {
 		err_code(err, 1, "out of memory");
@@ -645,6 +650,7 @@ fail:
 void gen_request_release(struct gen_request *r)
 {
 	free(r->prompt);
+	free(r->prompt_template);
 	free(r->final_prompt);
 	free(r->negative);
 	free(r->style);
@@ -923,6 +929,9 @@ static void write_image(struct run *r, struct imagen_result *res, int index)
 				  &rec,           q->inputs,       q->ninputs,  q->mask,
 				  q->mask_invert, q->strength };
 	side = meta_sidecar(&info);
+	/* the prompt as written with its wildcards, beside the one they resolved to */
+	if (side && q->prompt_template)
+		json_object_set_new(side, "prompt_template", json_string(q->prompt_template));
 	side_text = sidecar_text(side);
 	infotext = meta_infotext(&info);
 	if (!strcmp(ext, "png") && side_text && infotext) {
@@ -1106,25 +1115,27 @@ int gen_run(struct gen_outcome *out, const struct gen_request *q, struct backend
 			ev_log(sink, EV_VERBOSE, NULL, "generated %zu image%s in %.1f ms", nres,
 			       nres == 1 ? "" : "s", ms_since(&t0));
 		for (i = 0; i < nres; i++) {
-			write_image(&r, &res[i], done + (int)i);
+			write_image(&r, &res[i], q->first_index + done + (int)i);
 			imagen_result_release(&res[i]);
 		}
 		done += (int)nres;
 		if (grc < 0 || cancel_requested()) {
 			if (err.code == HTTP_EXIT_CANCELED || cancel_requested())
-				fail_record(&r, done, breq.seed, HTTP_EXIT_CANCELED,
-					    "interrupted%s",
+				fail_record(&r, q->first_index + done, breq.seed,
+					    HTTP_EXIT_CANCELED, "interrupted%s",
 					    out->written ? " (the images written so far are kept)"
 							 : "");
 			else
-				fail_record(&r, done, breq.seed, err.code ? err.code : 1,
-					    "backend \"%s\": %s", q->cb->name,
+				fail_record(&r, q->first_index + done, breq.seed,
+					    err.code ? err.code : 1, "backend \"%s\": %s",
+					    q->cb->name,
 					    err.msg[0] ? err.msg : "generation failed");
+			out->err = err;
 			break;
 		}
 		if (nres == 0) {
-			fail_record(&r, done, breq.seed, 1, "backend \"%s\": returned no image",
-				    q->cb->name);
+			fail_record(&r, q->first_index + done, breq.seed, 1,
+				    "backend \"%s\": returned no image", q->cb->name);
 			break;
 		}
 	}

@@ -32,9 +32,12 @@
 struct gen_args {
 	const char *what; /* how messages name this source ("--from", "job 3"); NULL: flags */
 	const char *prompt;
-	const char *final_prompt; /* the exact text a recorded generation sent: replayed when
-				   * this source also gives the prompt and the style that win */
-	const char *negative;     /* "" = explicitly none */
+	const char *final_prompt;    /* the exact text a recorded generation sent: replayed when
+				      * this source also gives the prompt and the style that win */
+	const char *prompt_template; /* the prompt as written, before its wildcards were
+				      * resolved into prompt: recorded in the sidecar when
+				      * this source gives the prompt; NULL when none */
+	const char *negative;        /* "" = explicitly none */
 	const char *style;
 	const char *backend; /* instance name */
 	const char *output_dir;
@@ -90,7 +93,8 @@ struct gen_request {
 	const struct cfg_backend *cb; /* borrowed from cfg */
 	struct settings st;           /* backend, output dir, cloud sync, preview and where
 				       * each came from; its strings point into cfg or here */
-	char *prompt;                 /* as typed */
+	char *prompt;                 /* as typed (wildcards resolved) */
+	char *prompt_template;        /* with its wildcards, when it had any; NULL */
 	char *final_prompt;           /* what the backend receives (style applied) */
 	char *negative;               /* NULL when none */
 	char *style;                  /* "none" when none */
@@ -112,6 +116,8 @@ struct gen_request {
 	unsigned char *mask_map; /* mask_repaint_map of the mask, --mask-invert applied */
 	int mask_invert;
 	double strength; /* set when there are inputs (GEN_STRENGTH_DEFAULT unless given) */
+	int first_index;              /* the records' "index" of the first image (0; a front
+				       * end running one image per request numbers them) */
 };
 
 /**
@@ -168,6 +174,8 @@ struct gen_outcome {
 	int code;        /* the run's exit status: 0, 1, 2, 130 or the adapter's code */
 	int written;     /* images on disk (where asked or rescued) */
 	json_t *records; /* array (owned) */
+	struct err err;  /* the backend's own error when a call failed (its message as the
+			  * adapter gave it), for a front end deciding whether to retry */
 };
 
 /**

@@ -4,12 +4,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-int xdg_path(char **out, enum xdg_base base, const char *tail,
-	     const char *(*getenv_fn)(const char *), struct err *err)
+int xdg_path(char **out, enum xdg_base base, const char *tail, const struct env *env,
+	     struct err *err)
 {
 	const char *var = base == XDG_STATE ? "XDG_STATE_HOME" : "XDG_CONFIG_HOME";
 	const char *dflt = base == XDG_STATE ? ".local/state" : ".config";
-	const char *xdg = getenv_fn(var), *home = getenv_fn("HOME");
+	const char *xdg = env_get(env, var), *home = env_get(env, "HOME");
 	int n;
 
 	*out = NULL;

@@ -53,12 +53,12 @@ YAML
 	bad_config "1:9: output: expected a mapping" <<'YAML'
 output: [1, 2]
 YAML
-	bad_config "3:11: backends.m: unknown backend type 'mokc' (did you mean 'mock'?) (known: mock, comfyui, replicate, openai, a1111)" <<'YAML'
+	bad_config "3:11: backends.m: unknown backend type 'mokc' (did you mean 'mock'?) (known: mock, comfyui, replicate, openai, a1111, pool)" <<'YAML'
 backends:
   m:
     type: mokc
 YAML
-	bad_config "2:3: backends.m: missing 'type' (known types: mock, comfyui, replicate, openai, a1111)" <<'YAML'
+	bad_config "2:3: backends.m: missing 'type' (known types: mock, comfyui, replicate, openai, a1111, pool)" <<'YAML'
 backends:
   m:
     width: 4

@@ -28,6 +28,8 @@ Speaks what the openai adapter uses (../shared/protocols/openai-images.md):
       a text part's) and, with a
       mask, "mask_transparent": the share of its pixels with alpha 0.
   GET  /files/<name>?se=...&sig=...    the images handed out as url (signed-link shape).
+  GET  /v1/models                       the model list (the key is checked as above):
+                                        what `imagen backends --check` asks.
 
 Answers are instant (images are built once per size and cached), so the benchmark
 can measure the client alone, unless a latency is asked for: --latency-ms N (or the
@@ -157,7 +159,25 @@ class Handler(fakelib.FakeHandler):
     def bad(self, message, param=None, code="invalid_value", status=400):
         self.reply_json(status, error_body(message, "invalid_request_error", param, code))
 
+    def key_refused(self, k):
+        """Answer 401 and return True unless the request carries an accepted key."""
+        auth = self.headers.get("Authorization") or ""
+        if not auth.startswith("Bearer ") or not auth[7:].strip() or \
+                ("api_key" in k and auth[7:] != k["api_key"]):
+            self.reply_json(401, error_body(
+                "Incorrect API key provided. You can find your API key at "
+                "https://platform.openai.com/account/api-keys.",
+                "invalid_request_error", None, "invalid_api_key"))
+            return True
+        return False
+
     def route_GET(self):
+        if self.route.endswith("/models"):
+            if self.key_refused(self.knobs()):
+                return
+            return self.reply_json(200, {"object": "list", "data": [
+                {"id": m, "object": "model", "created": 0, "owned_by": "system"}
+                for m in ("gpt-image-1", "gpt-image-1-mini", "dall-e-2", "dall-e-3")]})
         if self.route.startswith("/files/"):
             name = self.route[len("/files/"):]
             with self.state.lock:
@@ -235,13 +255,8 @@ class Handler(fakelib.FakeHandler):
         k = self.knobs()
         if k.get("latency_ms"):
             time.sleep(k["latency_ms"] / 1000.0)
-        auth = self.headers.get("Authorization") or ""
-        if not auth.startswith("Bearer ") or not auth[7:].strip() or \
-                ("api_key" in k and auth[7:] != k["api_key"]):
-            return self.reply_json(401, error_body(
-                "Incorrect API key provided. You can find your API key at "
-                "https://platform.openai.com/account/api-keys.",
-                "invalid_request_error", None, "invalid_api_key"))
+        if self.key_refused(k):
+            return
         f = self.take_fail()
         if f:
             headers = {}

@@ -347,14 +347,17 @@ static void test_list_and_latest(void **state)
 
 static const char *env_state, *env_home;
 
-static const char *fake_getenv(const char *name)
+static const char *fake_get(void *ctx, const char *name)
 {
+	(void)ctx;
 	if (!strcmp(name, "XDG_STATE_HOME"))
 		return env_state;
 	if (!strcmp(name, "HOME"))
 		return env_home;
 	return NULL;
 }
+
+static const struct env fake_env = { fake_get, NULL };
 
 static void test_state_root(void **state)
 {
@@ -364,15 +367,15 @@ static void test_state_root(void **state)
 	(void)state;
 	env_state = "/s";
 	env_home = "/home/u";
-	assert_int_equal(batch_state_root(&r, fake_getenv, &err), 0);
+	assert_int_equal(batch_state_root(&r, &fake_env, &err), 0);
 	assert_string_equal(r, "/s/imagen/batches");
 	free(r);
 	env_state = "";
-	assert_int_equal(batch_state_root(&r, fake_getenv, &err), 0);
+	assert_int_equal(batch_state_root(&r, &fake_env, &err), 0);
 	assert_string_equal(r, "/home/u/.local/state/imagen/batches");
 	free(r);
 	env_home = NULL;
-	assert_int_equal(batch_state_root(&r, fake_getenv, &err), -1);
+	assert_int_equal(batch_state_root(&r, &fake_env, &err), -1);
 	assert_int_equal(err.code, 2);
 	assert_string_equal(err.msg, "batch: neither XDG_STATE_HOME nor HOME is set");
 }

@@ -636,7 +636,7 @@ static void test_pool_config(void **state)
 	assert_int_equal(batch_default_concurrency("a1111"), 2);
 	assert_int_equal(batch_default_concurrency("openai"), 4);
 	assert_int_equal(batch_default_concurrency("replicate"), 4);
-	assert_int_equal(batch_default_concurrency("mock"), 4);
+	assert_int_equal(batch_default_concurrency("mock"), 1);
 	assert_int_equal(batch_default_concurrency("other"), 2);
 
 	assert_int_equal(batch_targets_new(&t, &err), 0);

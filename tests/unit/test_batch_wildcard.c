@@ -301,14 +301,17 @@ static void test_expand_all(void **state)
 
 static const char *env_xdg, *env_home;
 
-static const char *fake_getenv(const char *name)
+static const char *fake_get(void *ctx, const char *name)
 {
+	(void)ctx;
 	if (!strcmp(name, "XDG_CONFIG_HOME"))
 		return env_xdg;
 	if (!strcmp(name, "HOME"))
 		return env_home;
 	return NULL;
 }
+
+static const struct env fake_env = { fake_get, NULL };
 
 static void test_default_dir(void **state)
 {
@@ -318,15 +321,15 @@ static void test_default_dir(void **state)
 	(void)state;
 	env_xdg = "/x/config";
 	env_home = "/home/u";
-	assert_int_equal(wildcards_default_dir(&d, fake_getenv, &err), 0);
+	assert_int_equal(wildcards_default_dir(&d, &fake_env, &err), 0);
 	assert_string_equal(d, "/x/config/imagen/wildcards");
 	free(d);
 	env_xdg = "relative/ignored";
-	assert_int_equal(wildcards_default_dir(&d, fake_getenv, &err), 0);
+	assert_int_equal(wildcards_default_dir(&d, &fake_env, &err), 0);
 	assert_string_equal(d, "/home/u/.config/imagen/wildcards");
 	free(d);
 	env_xdg = env_home = NULL;
-	assert_int_equal(wildcards_default_dir(&d, fake_getenv, &err), -1);
+	assert_int_equal(wildcards_default_dir(&d, &fake_env, &err), -1);
 	assert_null(d);
 	assert_int_equal(err.code, 2);
 	assert_string_equal(err.msg, "wildcards: neither XDG_CONFIG_HOME nor HOME is set");

@@ -134,19 +134,33 @@ static void test_bad_uuid(void **state)
 		       "(expected xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)");
 }
 
+static void test_bad_budget(void **state)
+{
+	(void)state;
+	assert_refused("budget:\n  per_day: -3\n",
+		       "config: t.yaml:2:12: budget.per_day: expected an amount in USD above 0, "
+		       "got '-3'");
+	assert_refused("budget:\n  per_batch: 5 dollars\n",
+		       "config: t.yaml:2:14: budget.per_batch: expected an amount in USD above "
+		       "0, got '5 dollars'");
+	assert_true(config_usd("") == 0);
+	assert_true(config_usd("0.25") == 0.25);
+	assert_true(config_usd("0") < 0);
+}
+
 static void test_unknown_backend_type(void **state)
 {
 	(void)state;
 	/* "    type: mokc": column 11 */
 	assert_refused("backends:\n  m:\n    type: mokc\n",
 		       "config: t.yaml:3:11: backends.m: unknown backend type 'mokc' (did you mean "
-		       "'mock'?) (known: mock, comfyui, replicate, openai, a1111)");
+		       "'mock'?) (known: mock, comfyui, replicate, openai, a1111, pool)");
 	assert_refused("backends:\n  m:\n    type: gpu\n",
 		       "config: t.yaml:3:11: backends.m: unknown backend type 'gpu' (known: mock, "
-		       "comfyui, replicate, openai, a1111)");
+		       "comfyui, replicate, openai, a1111, pool)");
 	assert_refused("backends:\n  m:\n    width: 4\n",
 		       "config: t.yaml:2:3: backends.m: missing 'type' (known types: mock, "
-		       "comfyui, replicate, openai, a1111)");
+		       "comfyui, replicate, openai, a1111, pool)");
 }
 
 static void test_unknown_default_backend_and_style(void **state)
@@ -469,6 +483,8 @@ static void test_every_row_reads_its_own_field(void **state)
 		{ "cloud.service_key_env", "MY_KEY" },
 		{ "cloud.bucket", "b" },
 		{ "cloud.owner_user_id", "AC6C9501-3757-4A6D-8B97-2CFF4288382B" },
+		{ "budget.per_batch", "2.5" },
+		{ "budget.per_day", "10" },
 	};
 	struct config *cfg;
 	const struct cfg_option *o;
@@ -482,6 +498,7 @@ static void test_every_row_reads_its_own_field(void **state)
 		       "preview: {command: \"timg {path}\", focus: true, inline: false}\n"
 		       "cloud:\n  supabase_url: http://127.0.0.1:9\n  service_key_env: MY_KEY\n"
 		       "  bucket: b\n  owner_user_id: AC6C9501-3757-4A6D-8B97-2CFF4288382B\n"
+		       "budget: {per_batch: 2.5, per_day: 10}\n"
 		       "backends: {fast: {type: mock}}\n");
 	for (o = config_options; o->key; o++) {
 		for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
@@ -866,6 +883,7 @@ int main(void)
 		cmocka_unit_test(test_adapter_samples_validate_and_cover_their_keys),
 		cmocka_unit_test(test_adapter_key_list_is_checked_first),
 		cmocka_unit_test(test_builtin_mock_is_builtin_without_a_file),
+		cmocka_unit_test(test_bad_budget),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
