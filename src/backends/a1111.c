@@ -205,7 +205,7 @@ static int a1111_check(struct backend *b, struct err *err)
 
 	if (asprintf(&url, "%s/sdapi/v1/options", m->base_url) < 0)
 		return err_code(err, 1, "out of memory");
-	rc = backend_check_get(b, url, NULL, m->userpwd, err);
+	rc = http_check_get(b->name, url, NULL, m->userpwd, err);
 	free(url);
 	return rc;
 }

@@ -1309,7 +1309,7 @@ static const char comfyui_sample[] =
 static int comfyui_check(struct backend *b, struct err *err)
 {
 	char *url = url_of((const struct comfy *)b, "/system_stats");
-	int rc = url ? backend_check_get(b, url, NULL, NULL, err)
+	int rc = url ? http_check_get(b->name, url, NULL, NULL, err)
 		     : err_code(err, 1, "out of memory");
 
 	free(url);

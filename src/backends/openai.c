@@ -271,7 +271,7 @@ static int openai_check(struct backend *b, struct err *err)
 		blen--;
 	if (asprintf(&url, "%.*s/models", (int)blen, o->cfg.base_url) < 0)
 		return err_code(err, 1, "out of memory");
-	rc = backend_check_get(b, url, headers, NULL, err);
+	rc = http_check_get(b->name, url, headers, NULL, err);
 	free(url);
 	return rc;
 }

@@ -76,7 +76,7 @@ static int replicate_check(struct backend *b, struct err *err)
 
 	if (asprintf(&url, "%s/account", r->base_url) < 0)
 		return err_code(err, 1, "out of memory");
-	rc = backend_check_get(b, url, headers, NULL, err);
+	rc = http_check_get(b->name, url, headers, NULL, err);
 	free(url);
 	return rc;
 }

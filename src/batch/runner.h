@@ -20,7 +20,7 @@
 #include "batch/pool.h"
 #include "batch/sched.h"
 #include "core/config.h"
-#include "core/gen.h"
+#include "gen/gen.h"
 
 /**
  * Every instance and pool of cfg as batch targets (pool.h reads each instance's

@@ -5,7 +5,7 @@
 
 #include <pthread.h>
 
-#include "core/gen.h"
+#include "gen/gen.h"
 #include "util/env.h"
 
 struct catalog;

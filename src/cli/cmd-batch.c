@@ -19,7 +19,7 @@
 #include "cli/cmds.h"
 #include "cli/jsonevents.h"
 #include "core/config.h"
-#include "core/gen.h"
+#include "gen/gen.h"
 #include "net/http.h"
 #include "util/env.h"
 

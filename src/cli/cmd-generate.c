@@ -1,5 +1,5 @@
 /* cmd-generate.c - imagen generate: parse the options, build the request, run the core
- * (core/gen.c) with the terminal's sink, print what it made. */
+ * (gen/gen.c) with the terminal's sink, print what it made. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,7 +12,7 @@
 #include "cli/preview.h"
 #include "cli/term.h"
 #include "core/config.h"
-#include "core/gen.h"
+#include "gen/gen.h"
 #include "core/meta.h"
 #include "net/http.h"
 #include "util/buf.h"

@@ -8,7 +8,7 @@
 
 #include "core/config.h"
 #include "core/events.h"
-#include "core/gen.h"
+#include "gen/gen.h"
 
 struct genmany {
 	const struct config *cfg;

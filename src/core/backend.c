@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "net/http.h"
 #include "util/suggest.h"
 
 extern const struct backend_ops mock_backend_ops;
@@ -125,37 +124,5 @@ int backend_generate(struct backend *b, const struct imagen_request *req, struct
 	b->events = req->events;
 	rc = b->ops->generate(b, req, res, nres, err);
 	b->events = NULL;
-	return rc;
-}
-
-#define CHECK_TIMEOUT_MS 5000L
-
-int backend_check_get(const struct backend *b, const char *url, const char *const *headers,
-		      const char *userpwd, struct err *err)
-{
-	struct http_request hr;
-	struct http_response resp;
-	char safe[1024], desc[512];
-	int rc = -1;
-
-	memset(&hr, 0, sizeof(hr));
-	memset(&resp, 0, sizeof(resp));
-	hr.url = url;
-	hr.headers = headers;
-	hr.userpwd = userpwd;
-	hr.timeout_ms = CHECK_TIMEOUT_MS;
-	hr.connect_timeout_ms = CHECK_TIMEOUT_MS;
-	hr.max_body = (size_t)1 << 20;
-	hr.label = b->name;
-	http_redact_url(safe, sizeof(safe), url);
-	if (http_request(&hr, &resp, err) < 0) {
-		err_prefix(err, "GET %s", safe);
-	} else if (resp.status < 200 || resp.status > 299) {
-		http_describe_status(desc, sizeof(desc), &resp);
-		err_code(err, 1, "GET %s: %s", safe, desc);
-	} else {
-		rc = 0;
-	}
-	http_response_release(&resp);
 	return rc;
 }

@@ -115,12 +115,6 @@ struct backend_ops {
 int backend_generate(struct backend *b, const struct imagen_request *req, struct imagen_result *res,
 		     size_t *nres, struct err *err);
 
-/** The adapters' check op in one GET: url with headers (NULL-terminated, may be NULL) and
- *  basic auth userpwd (may be NULL), a short timeout, no retries; a 2xx answer is up.
- *  Otherwise -1: "GET URL: HTTP 401: ..." or the transport error (the URL redacted). */
-int backend_check_get(const struct backend *b, const char *url, const char *const *headers,
-		      const char *userpwd, struct err *err);
-
 /** Look up an adapter type in the static registry; NULL when unknown. */
 const struct backend_ops *backend_find(const char *type);
 /** The registry, NULL-terminated, in display order. */

@@ -745,3 +745,35 @@ int http_request_retry(const struct http_request *req, const struct retry_policy
 		err_prefix(err, "after %d attempts", attempt);
 	return rc;
 }
+
+#define CHECK_TIMEOUT_MS 5000L
+
+int http_check_get(const char *label, const char *url, const char *const *headers,
+		   const char *userpwd, struct err *err)
+{
+	struct http_request hr;
+	struct http_response resp;
+	char safe[1024], desc[512];
+	int rc = -1;
+
+	memset(&hr, 0, sizeof(hr));
+	memset(&resp, 0, sizeof(resp));
+	hr.url = url;
+	hr.headers = headers;
+	hr.userpwd = userpwd;
+	hr.timeout_ms = CHECK_TIMEOUT_MS;
+	hr.connect_timeout_ms = CHECK_TIMEOUT_MS;
+	hr.max_body = (size_t)1 << 20;
+	hr.label = label;
+	http_redact_url(safe, sizeof(safe), url);
+	if (http_request(&hr, &resp, err) < 0) {
+		err_prefix(err, "GET %s", safe);
+	} else if (resp.status < 200 || resp.status > 299) {
+		http_describe_status(desc, sizeof(desc), &resp);
+		err_code(err, 1, "GET %s: %s", safe, desc);
+	} else {
+		rc = 0;
+	}
+	http_response_release(&resp);
+	return rc;
+}

@@ -171,6 +171,13 @@ double http_now_s(void);
 /** A uniform random number in [0,1) from getrandom, for backoff jitter. */
 double http_jitter(void);
 
+/** The adapters' check op (`imagen backends --check`) in one GET: url with headers
+ *  (NULL-terminated, may be NULL) and basic auth userpwd (may be NULL), a short timeout,
+ *  no retries; a 2xx answer is up.  Otherwise -1: "GET URL: HTTP 401: ..." or the
+ *  transport error (the URL redacted).  label names the instance for -v lines. */
+int http_check_get(const char *label, const char *url, const char *const *headers,
+		   const char *userpwd, struct err *err);
+
 /** Percent-encode s for a URL path segment or query value (malloc'd, NULL on ENOMEM). */
 char *http_escape(const char *s);
 

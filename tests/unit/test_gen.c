@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "core/config.h"
-#include "core/gen.h"
+#include "gen/gen.h"
 #include "core/meta.h"
 #include "core/pngmeta.h"
 #include "util/file.h"

@@ -1,5 +1,5 @@
 /* gen.c - the generation core: the request builder and the run (see gen.h). */
-#include "core/gen.h"
+#include "gen/gen.h"
 
 #include <errno.h>
 #include <ftw.h>
