@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/config.h"
 #include "util/suggest.h"
 
 const struct opt_spec common_opts[] = {
@@ -213,9 +214,22 @@ const struct cmd_entry *cli_find_command(const char *name)
 
 #define HELP_WIDTH 80
 
+/* What help says an option defaults to: its own text, or the config key that gives it and
+ * that key's built-in value from the options table (one place for every default). */
+static const char *option_default(char *buf, size_t size, const struct opt_spec *o)
+{
+	const struct cfg_option *c = o->cfg ? config_option(o->cfg) : NULL;
+
+	if (!c)
+		return o->def;
+	snprintf(buf, size, "%s, else %s", c->key, *c->def ? c->def : "none");
+	return buf;
+}
+
 static void print_opts(FILE *out, const struct opt_spec *o)
 {
-	char left[64];
+	char left[64], dbuf[160];
+	const char *def;
 	size_t i;
 
 	for (i = 0; o && o[i].id; i++) {
@@ -234,11 +248,12 @@ static void print_opts(FILE *out, const struct opt_spec *o)
 			fprintf(out, "  %s\n  %-24s  %s", left, "", o[i].help);
 		else
 			fprintf(out, "  %-24s  %s", left, o[i].help);
+		def = option_default(dbuf, sizeof(dbuf), &o[i]);
 		/* "(default: ...)" on a line of its own under the help when it would not fit */
-		if (o[i].def && 28 + strlen(o[i].help) + 12 + strlen(o[i].def) > HELP_WIDTH)
-			fprintf(out, "\n  %-24s  (default: %s)", "", o[i].def);
-		else if (o[i].def)
-			fprintf(out, " (default: %s)", o[i].def);
+		if (def && 28 + strlen(o[i].help) + 12 + strlen(def) > HELP_WIDTH)
+			fprintf(out, "\n  %-24s  (default: %s)", "", def);
+		else if (def)
+			fprintf(out, " (default: %s)", def);
 		fputc('\n', out);
 	}
 }

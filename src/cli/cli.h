@@ -19,7 +19,9 @@ struct opt_spec {
 	const char *help;
 	enum arg_hint hint;
 	const char *def; /* shown by help as "(default: ...)": a value ("3600") or where it
-			  * comes from ("defaults.backend, else mock"); NULL for none */
+			  * comes from ("the backend's"); NULL for none */
+	const char *cfg; /* the config key that gives the default: help shows "(default: KEY,
+			  * else VALUE)" with VALUE from the options table; NULL for none */
 };
 
 struct global_opts {

@@ -38,6 +38,15 @@ test_help_shows_defaults() {
 		im help $c
 		expect_match "$OUT" "^ +\(default: \\\$IMAGEN_CONFIG, else ~/\.config/imagen/imagen\.yaml\)$" "--config in help $c"
 	done
+	# generate's own: where each comes from, with the options table's built-in value
+	im help generate
+	expect_match "$OUT" "^ +\(default: defaults\.backend, else mock\)$" "--backend"
+	expect_match "$OUT" "^ +\(default: defaults\.style, else none\)$" "--style"
+	expect_match "$OUT" "^ +\(default: output\.directory, else ~/Pictures/imagen\)$" "--output"
+	expect_match "$OUT" "^ +\(default: output\.naming, else \{date\}-\{slug\}-\{seed\}\.png\)$" "--name"
+	expect_match "$OUT" "^      --seed N +seed, 0 to 2\^63-1 \(default: random 32-bit\)$" "--seed"
+	expect_match "$OUT" "^      --steps N +sampling steps \(default: the backend's\)$" "--steps"
+	expect_match "$OUT" "^ +\(default: 0\.6\)$" "--strength"
 }
 
 test_version() {
