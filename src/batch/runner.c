@@ -339,6 +339,7 @@ int batch_runner_run(void *ctx, const struct batch_job *job, const char *instanc
 		return -1;
 	}
 	req.first_index = r->o.index_is_job ? (int)job->index : 0;
+	req.run_total = r->o.run_total;
 	if (handle_take(r, req.cb, &be, &out->err) < 0) {
 		gen_request_release(&req);
 		out->result = BATCH_FAILED;

@@ -77,6 +77,9 @@ struct batch_runner_opts {
 				       * prompt comes from `from` (generate --count --from) */
 	int index_is_job;             /* records' "index": the job's index (generate --count:
 				       * one job per image), else 0, 1, ... within the job */
+	int run_total;                /* generate --count N on the engine: N, the images the
+				       * run wants (each request says so: gen_request.run_total);
+				       * 0 for a batch, whose jobs are separate generations */
 };
 
 struct batch_runner;

@@ -44,6 +44,8 @@ struct many {
 	struct batchview view;
 	struct ev_sink view_sink;
 	pthread_mutex_t mu;
+	pthread_cond_t turn;   /* a job decided, or the first run ended */
+	size_t next_decide;    /* jobs decide to run or not in their order: the next one */
 	struct failure *fail;
 	size_t nfail, images;
 	int failed;            /* a final failure: like one generate run, the images not started are
@@ -139,6 +141,15 @@ static int many_run(void *ctx, const struct batch_job *job, const char *instance
 	int rc;
 
 	pthread_mutex_lock(&m->mu);
+	/* jobs decide in their order (seed, seed+1, ...: the images --count N keeps are the
+	 * first ones), and until one run has ended nobody knows how many images a run gives
+	 * (a ComfyUI graph without a seed makes all of --count in one batch, one saving two
+	 * images gives two): the others wait rather than start runs that may not be wanted.
+	 * The scheduler hands jobs out in order, so the one waited for is on its way; a job
+	 * sent again after a rest decided before. */
+	while (job->index > m->next_decide ||
+	       (job->index == m->next_decide && m->wanted && m->ended == 0 && m->running > 0))
+		pthread_cond_wait(&m->turn, &m->mu);
 	failed = m->failed;
 	/* --count counts images: when the runs ended so far gave several each (a ComfyUI
 	 * graph saving two), the images written and those the running jobs will bring may
@@ -150,6 +161,10 @@ static int many_run(void *ctx, const struct batch_job *job, const char *instance
 	}
 	if (!failed)
 		m->running++;
+	if (job->index == m->next_decide) {
+		m->next_decide++;
+		pthread_cond_broadcast(&m->turn);
+	}
 	pthread_mutex_unlock(&m->mu);
 	if (failed) {
 		out->result = BATCH_CANCELLED;
@@ -161,6 +176,7 @@ static int many_run(void *ctx, const struct batch_job *job, const char *instance
 	pthread_mutex_lock(&m->mu);
 	m->running--;
 	m->ended++;
+	pthread_cond_broadcast(&m->turn);
 	pthread_mutex_unlock(&m->mu);
 	return rc;
 }
@@ -272,6 +288,7 @@ int genmany_run(const struct genmany *g)
 	m.g = g;
 	m.wanted = g->combinatorial ? 0 : (size_t)g->req->count;
 	pthread_mutex_init(&m.mu, NULL);
+	pthread_cond_init(&m.turn, NULL);
 	if (!(list.file = strdup("generate"))) {
 		cli_error("out of memory");
 		goto out;
@@ -296,6 +313,7 @@ int genmany_run(const struct genmany *g)
 	ro.steps = g->steps;
 	ro.prompt_from_job = g->flags->prompt != NULL;
 	ro.index_is_job = 1;
+	ro.run_total = g->req->count;
 	m.njobs = list.n;
 	m.job_ended = calloc(list.n ? list.n : 1, 1);
 	if (!m.job_ended || batch_runner_new(&m.runner, &ro, &err) < 0) {
@@ -360,6 +378,7 @@ out:
 	batch_runner_free(m.runner);
 	batch_targets_free(t);
 	batch_list_release(&list);
+	pthread_cond_destroy(&m.turn);
 	pthread_mutex_destroy(&m.mu);
 	return code;
 }

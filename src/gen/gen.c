@@ -1071,7 +1071,8 @@ int gen_run(struct gen_outcome *out, const struct gen_request *q, struct backend
 	breq.style = q->style;
 	breq.opts = q->options;
 	breq.room = room;
-	breq.total = count; /* the whole run: an adapter may refuse what it cannot make */
+	/* the whole run: an adapter may refuse what it cannot make */
+	breq.total = q->run_total > count ? q->run_total : count;
 	breq.events = sink;
 	breq.inputs = q->inputs;
 	breq.ninputs = q->ninputs;

@@ -100,6 +100,11 @@ struct gen_request {
 	char *style;                  /* "none" when none */
 	int width, height, steps;     /* 0 = the adapter's default */
 	int count;                    /* images wanted, >= 1 */
+	int run_total;                /* images the whole run wants when this request is one
+				       * of several (generate --count on the engine: one
+				       * request per image); 0 = count.  Adapters see it as
+				       * imagen_request.total (a ComfyUI graph without a seed
+				       * refuses a run of more than one) */
 	int64_t seed;                 /* always set */
 	char seed_from[24];           /* "flag", "--from", "job 3" or "random" */
 	json_t *options;              /* merged request options (object, never NULL) */
