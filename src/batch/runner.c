@@ -194,6 +194,11 @@ int batch_runner_new(struct batch_runner **out, const struct batch_runner_opts *
 	return 0;
 }
 
+void batch_runner_set_batch(struct batch_runner *r, const char *id)
+{
+	r->o.batch_id = id;
+}
+
 void batch_runner_free(struct batch_runner *r)
 {
 	size_t i;
@@ -278,6 +283,8 @@ static void job_args(const struct batch_runner *r, const struct batch_job *job,
 	a->seed = job->seed;
 	a->has_seed = job->has_seed;
 	a->options = job->set;
+	a->batch_id = r->o.batch_id;
+	a->job = (int)job->index;
 }
 
 /* The paths written and what they cost: the sum of the images' costs, 0 for images of

@@ -77,11 +77,16 @@ struct batch_runner_opts {
 				       * prompt comes from `from` (generate --count --from) */
 	int index_is_job;             /* records' "index": the job's index (generate --count:
 				       * one job per image), else 0, 1, ... within the job */
+	const char *batch_id;         /* the journal's id, recorded with the job's index in
+				       * every image's sidecar; NULL: none (generate) */
 };
 
 struct batch_runner;
 
 int batch_runner_new(struct batch_runner **out, const struct batch_runner_opts *o, struct err *err);
+/** Set opts.batch_id once the journal exists (id borrowed: it must outlive the runs). */
+void batch_runner_set_batch(struct batch_runner *r, const char *id);
+
 /** Close every backend handle and free r (NULL is fine). */
 void batch_runner_free(struct batch_runner *r);
 

@@ -835,6 +835,7 @@ static int cmd_new(struct bopts *o, struct global_opts *g)
 	rc.targets = t;
 	rc.root = root;
 	rc.id = batch_journal_id(rc.journal);
+	batch_runner_set_batch(runner, rc.id);
 	code = run_jobs(o, g, &rc, &list, NULL, list.n, runner);
 out:
 	if (rc.journal)
@@ -923,6 +924,7 @@ static int cmd_resume(struct bopts *o, struct global_opts *g)
 	ro.env = &env;
 	ro.steps = steps;
 	ro.prompt_from_job = 1;
+	ro.batch_id = st.id;
 	if (batch_runner_new(&runner, &ro, &err) < 0 ||
 	    batch_journal_reopen(&rc.journal, root, st.id, &err) < 0) {
 		cli_error("batch: %s", err.msg);

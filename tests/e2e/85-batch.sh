@@ -63,6 +63,40 @@ EOF
 	expect_eq "$(jq -r '[.prompt, .steps] | @tsv' out2/*.json | sort | tr '\n' '|')" "own	5|plain	4|" "precedence"
 }
 
+test_sidecars_carry_the_batch_id_and_the_catalog_finds_them() {
+	printf 'one\ntwo\nthree\n' >p.txt
+	im batch -o out p.txt
+	expect_rc 0
+	id=$(basename "$(journal_dir)")
+	expect_eq "$(jq -r '[.prompt, .batch_id, .job] | @tsv' out/*.json | sort | tr '\n' '|')" \
+		"one	$id	0|three	$id	2|two	$id	1|" "batch_id and job per sidecar"
+	# the PNG's imagen chunk carries the same
+	im inspect --json "$(ls out/*.png | head -1)"
+	expect_eq "$(printf '%s' "$OUT" | jq -r '[.. | .batch_id? // empty] | unique | .[]')" "$id" "imagen chunk"
+	# another batch and a plain generate: search batch:ID lists exactly the first's images
+	printf 'four\n' >q.txt
+	im batch -o out q.txt
+	expect_rc 0
+	im generate -o out "alone"
+	expect_rc 0
+	expect_eq "$(jq -r 'select(.prompt == "alone") | [has("batch_id"), has("job")] | @tsv' out/*.json)" \
+		"false	false" "generate writes neither key"
+	im search "batch:$id" --paths
+	expect_rc 0
+	expect_eq "$(printf '%s\n' "$OUT" | sort)" \
+		"$(for j in out/*.json; do jq -e --arg id "$id" '.batch_id == $id' "$j" >/dev/null && echo "$PWD/${j%.json}.png"; done | sort)" "search batch:ID"
+	expect_eq "$(printf '%s\n' "$OUT" | wc -l | tr -d ' ')" 3 "three images"
+	# eight writers at once: every image gets its catalog row
+	seq 1 24 | sed 's/^/many /' >m.txt
+	im batch --concurrency 8 -o many m.txt
+	expect_rc 0
+	id=$(basename "$(journal_dir)")
+	im search "batch:$id" --paths
+	expect_rc 0
+	expect_eq "$(printf '%s\n' "$OUT" | wc -l | tr -d ' ')" 24 "catalogued at concurrency 8"
+	expect_eq "$(pngs many)" 24 "images at concurrency 8"
+}
+
 test_bad_input_names_file_line_col_and_generates_nothing() {
 	printf '{"prompt": "ok"}\n{"prompt": "x", "stpes": 3}\n' >bad.jsonl
 	im batch -o out bad.jsonl
