@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "batch/estimate.h"
@@ -14,6 +15,7 @@
 #include "batch/sched.h"
 #include "batch/wildcard.h"
 #include "cli/batchview.h"
+#include "catalog/catalog.h"
 #include "catalog/step.h"
 #include "cli/cli.h"
 #include "cli/cmds.h"
@@ -856,6 +858,100 @@ out:
 	return code;
 }
 
+/* The recovered journal line of job: the images found for it, their cost. */
+static json_t *recovered_fields(const struct batch_job *job, const json_t *rows, size_t from,
+				size_t to)
+{
+	json_t *images = json_array(), *f;
+	double cost = 0;
+	int known = 1;
+	size_t i;
+
+	for (i = from; images && i < to; i++) {
+		const json_t *r = json_array_get(rows, i), *c = json_object_get(r, "cost_usd");
+
+		json_array_append_new(images, json_copy(json_object_get(r, "path")));
+		known = known && json_is_number(c);
+		cost += json_number_value(c);
+	}
+	/* the cost when the catalog knows every image's (budgets add the journal's costs) */
+	f = json_pack("{s:b, s:i, s:{s:o, s:I}}", "recovered", 1, "images", (int)(to - from),
+		      "record", "images", images ? images : json_array(), "seed",
+		      (json_int_t)job->seed);
+	if (f && known && json_object_set_new(f, "cost", json_real(cost)) < 0) {
+		json_decref(f);
+		return NULL;
+	}
+	return f;
+}
+
+/* The jobs a killed run finished without journalling them: every remaining job whose
+ * images (count of them, all still on disk) the catalog knows under this batch's id gets
+ * its "done" line (marked recovered) instead of running again, so nothing is generated
+ * twice.  which[0..*n) keeps the jobs still to run.  No catalog: nothing to recover. */
+static int recover_unjournalled(struct batch_state *st, struct batch_journal *j, size_t *which,
+				size_t *n, int quiet)
+{
+	struct err err = ERR_INIT;
+	struct catalog *cat = NULL;
+	json_t *rows = NULL;
+	char *db = NULL;
+	size_t i, k = 0, r = 0, nrows, end;
+	struct stat sb;
+
+	if (catalog_default_path(&db, env_process(), &err) < 0 ||
+	    catalog_open(&cat, db, 0, &err) < 0 ||
+	    catalog_batch_images(&rows, cat, st->id, &err) < 0) {
+		catalog_close(cat);
+		free(db);
+		return 0;
+	}
+	catalog_close(cat);
+	free(db);
+	nrows = json_array_size(rows);
+	for (i = 0; i < *n; i++) {
+		const struct batch_job *job = &st->jobs.jobs[which[i]];
+		json_int_t idx = (json_int_t)job->index;
+		size_t want = job->count > 0 ? (size_t)job->count : 1, found = 0;
+		json_t *f;
+
+		while (r < nrows &&
+		       json_integer_value(json_object_get(json_array_get(rows, r), "job")) < idx)
+			r++;
+		for (end = r;
+		     end < nrows &&
+		     json_integer_value(json_object_get(json_array_get(rows, end), "job")) == idx;
+		     end++) {
+			const char *p = json_string_value(
+				json_object_get(json_array_get(rows, end), "path"));
+
+			if (p && stat(p, &sb) == 0 && S_ISREG(sb.st_mode))
+				found++;
+		}
+		if (found < want || found != end - r) {
+			which[k++] = which[i];
+			continue;
+		}
+		f = recovered_fields(job, rows, r, end);
+		if (!f || batch_journal_append(j, job->index, BATCH_JOB_DONE, f, &err) < 0) {
+			json_decref(f);
+			json_decref(rows);
+			cli_error("batch %s: the journal could not be written: %s", st->id,
+				  f ? err.msg : "out of memory");
+			return -1;
+		}
+		json_decref(f);
+		if (!quiet)
+			fprintf(stderr,
+				"imagen: batch %s: job %zu was done before the last run stopped "
+				"(%zu image%s in the catalog): not run again\n",
+				st->id, job->index + 1, found, found == 1 ? "" : "s");
+	}
+	json_decref(rows);
+	*n = k;
+	return 0;
+}
+
 /* --resume [ID]: the jobs not done, with the batch's own settings (options given now
  * win). */
 static int cmd_resume(struct bopts *o, struct global_opts *g)
@@ -928,6 +1024,16 @@ static int cmd_resume(struct bopts *o, struct global_opts *g)
 	if (batch_runner_new(&runner, &ro, &err) < 0 ||
 	    batch_journal_reopen(&rc.journal, root, st.id, &err) < 0) {
 		cli_error("batch: %s", err.msg);
+		goto out;
+	}
+	if (recover_unjournalled(&st, rc.journal, which, &n, g->quiet) < 0) {
+		code = 1;
+		goto out;
+	}
+	if (n == 0) {
+		if (!g->quiet)
+			fprintf(stderr, "imagen: batch %s: every job is done\n", st.id);
+		code = 0;
 		goto out;
 	}
 	if (!g->quiet)

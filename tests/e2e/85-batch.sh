@@ -314,6 +314,37 @@ test_resume_after_sigkill_loses_nothing() {
 	expect_six_distinct
 }
 
+test_resume_never_runs_a_job_twice_whose_line_was_lost() {
+	# what a SIGKILL between writing an image and its journal line leaves: the images
+	# are on disk and in the catalog, the last lines of the journal are not
+	printf 'one\ntwo\nthree\nfour\n' >p.txt
+	im batch -o out p.txt
+	expect_rc 0
+	j="$(journal_dir)journal.jsonl"
+	id=$(basename "$(journal_dir)")
+	head -n 1 "$j" >"$j.cut" && mv "$j.cut" "$j"
+	four=$(for f in out/*.json; do jq -e '.prompt == "four"' "$f" >/dev/null && echo "${f%.json}"; done)
+	rm "$four.png" "$four.json" # one image gone as well: that job runs again
+	first=$(jq -r .job "$j")
+	im batch --resume
+	expect_rc 0
+	expect_contains "$ERR" "resuming 1 of 4 jobs"
+	expect_eq "$(grep -c 'not run again' <<<"$ERR")" 2 "jobs recovered"
+	expect_eq "$(pngs)" 4 "images"
+	expect_eq "$(count_files out '*.json')" 4 "sidecars"
+	expect_eq "$(jq -r .job out/*.json | sort | tr '\n' ' ')" "0 1 2 3 " "one image per job"
+	expect_eq "$(jq -r '.prompt' out/*.json | sort | tr '\n' ' ')" "four one three two " "prompts"
+	expect_eq "$(jq -c 'select(.recovered) | .job' "$j" | sort | tr '\n' ' ')" \
+		"$(seq 0 2 | grep -v "^$first\$" | tr '\n' ' ')" "recovered lines"
+	im batch --status "$id"
+	expect_rc 0
+	expect_match "$OUT" "$id .* 4 +4 "
+	im batch --resume "$id"
+	expect_rc 0
+	expect_contains "$ERR" "every job is done"
+	expect_eq "$(pngs)" 4 "images after a second resume"
+}
+
 test_budget_stops_scheduling() {
 	fake_start openai
 	oa_config "prices: {gpt-image-1: {per_image: 0.01}}"
