@@ -261,9 +261,36 @@ static void handle_give(struct batch_runner *r, const struct cfg_backend *cb, st
 	pthread_mutex_unlock(&r->mu);
 }
 
-/* The job as the request builder's second source. */
+/* The job's image inputs (parse.c checked their shape) into a, refs the room for them
+ * (GEN_INPUTS_MAX + 1: the mask last). */
+static void job_inputs(const struct batch_job *job, struct gen_input_ref *refs, struct gen_args *a)
+{
+	const json_t *in = job->inputs, *v;
+	size_t i;
+
+	if (!in)
+		return;
+	memset(refs, 0, (GEN_INPUTS_MAX + 1) * sizeof(*refs));
+	json_array_foreach (json_object_get(in, "image"), i, v)
+		if (i < GEN_INPUTS_MAX)
+			refs[a->nimages++].path = json_string_value(v);
+	a->images = a->nimages ? refs : NULL;
+	if ((v = json_object_get(in, "mask"))) {
+		refs[GEN_INPUTS_MAX].path = json_string_value(v);
+		a->mask = &refs[GEN_INPUTS_MAX];
+	}
+	if ((v = json_object_get(in, "mask_invert")))
+		a->mask_invert = json_is_true(v);
+	if ((v = json_object_get(in, "strength"))) {
+		a->strength = json_number_value(v);
+		a->has_strength = 1;
+	}
+}
+
+/* The job as the request builder's second source (refs: room for its inputs). */
 static void job_args(const struct batch_runner *r, const struct batch_job *job,
-		     const char *instance, char *what, size_t what_size, struct gen_args *a)
+		     const char *instance, char *what, size_t what_size, struct gen_input_ref *refs,
+		     struct gen_args *a)
 {
 	gen_args_init(a);
 	snprintf(what, what_size, "job %zu", job->index + 1);
@@ -285,6 +312,7 @@ static void job_args(const struct batch_runner *r, const struct batch_job *job,
 	a->options = job->set;
 	a->batch_id = r->o.batch_id;
 	a->job = (int)job->index;
+	job_inputs(job, refs, a);
 }
 
 /* The paths written and what they cost: the sum of the images' costs, 0 for images of
@@ -339,8 +367,9 @@ int batch_runner_run(void *ctx, const struct batch_job *job, const char *instanc
 	struct gen_outcome oc = { 0 };
 	struct backend *be = NULL;
 	char what[48];
+	struct gen_input_ref refs[GEN_INPUTS_MAX + 1];
 
-	job_args(r, job, instance, what, sizeof(what), &a);
+	job_args(r, job, instance, what, sizeof(what), refs, &a);
 	if (gen_request_build(&req, r->o.cfg, r->o.flags, &a, r->o.from, r->o.env, &out->err) < 0) {
 		out->result = BATCH_FAILED;
 		return -1;
@@ -377,8 +406,9 @@ int batch_runner_check(struct batch_runner *r, const struct batch_job *job, cons
 	struct gen_args a;
 	struct gen_request req;
 	char what[48];
+	struct gen_input_ref refs[GEN_INPUTS_MAX + 1];
 
-	job_args(r, job, instance, what, sizeof(what), &a);
+	job_args(r, job, instance, what, sizeof(what), refs, &a);
 	if (gen_request_build(&req, r->o.cfg, r->o.flags, &a, r->o.from, r->o.env, err) < 0) {
 		err_prefix(err, "%s:%d:%d", file ? file : "batch", job->line, job->col);
 		err->code = 2;

@@ -97,6 +97,64 @@ test_sidecars_carry_the_batch_id_and_the_catalog_finds_them() {
 	expect_eq "$(pngs many)" 24 "images at concurrency 8"
 }
 
+test_image_inputs_per_job() {
+	# the inputs stand beside the batch file (paths are relative to its folder) and the
+	# batch runs from elsewhere
+	mkdir -p d/in
+	im generate -W 64 -H 64 -o d/in --name src.png "source"
+	expect_rc 0
+	"$PY" - d/in/mask.png <<'PYEOF'
+import struct, sys, zlib
+w = h = 64
+rows = b"".join(b"\0" + bytes(255 if x < w // 2 else 0 for x in range(w)) for y in range(h))
+ch = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+open(sys.argv[1], "wb").write(b"\x89PNG\r\n\x1a\n" + ch(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+                              + ch(b"IDAT", zlib.compress(rows)) + ch(b"IEND", b""))
+PYEOF
+	cat >d/b.jsonl <<'EOF'
+{"prompt": "img2img", "seed": 5, "image": "in/src.png", "strength": 0.3}
+{"prompt": "inpaint", "seed": 6, "image": ["in/src.png"], "mask": "in/mask.png", "mask_invert": true}
+EOF
+	im batch -o out d/b.jsonl
+	expect_rc 0
+	expect_eq "$(jq -c 'select(.prompt == "img2img") | [[.inputs[] | [.role, .path]], .strength]' out/*.json)" \
+		"[[[\"image\",\"$HOME/d/in/src.png\"]],0.3]" "img2img sidecar"
+	expect_eq "$(jq -c 'select(.prompt == "inpaint") | [[.inputs[] | [.role, .path]], .mask_invert]' out/*.json)" \
+		"[[[\"image\",\"$HOME/d/in/src.png\"],[\"mask\",\"$HOME/d/in/mask.png\"]],true]" "inpaint sidecar"
+	# YAML: defaults give every job the image, the matrix varies it
+	printf 'defaults:\n  image: in/src.png\n  strength: 0.25\njobs:\n  - plain\n  - prompt: masked\n    mask: in/mask.png\n' >d/y.yaml
+	im batch -o y d/y.yaml
+	expect_rc 0
+	expect_eq "$(jq -r '[.prompt, (.inputs | map(.role) | join("+")), .strength] | @tsv' y/*.json | sort | tr '\n' '|')" \
+		"masked	image+mask	0.25|plain	image	0.25|" "yaml defaults"
+	printf 'matrix:\n  prompts: [m]\n  images: [in/src.png, in/mask.png]\n' >d/m.yaml
+	im batch -o m d/m.yaml
+	expect_rc 0
+	expect_eq "$(jq -r '.inputs[0].path' m/*.json | sort | tr '\n' ' ')" "$HOME/d/in/mask.png $HOME/d/in/src.png " "matrix images"
+	# each bad value names FILE:LINE:COL, and nothing runs
+	printf '{"prompt": "ok"}\n{"prompt": "x", "strength": 2}\n' >d/s.jsonl
+	im batch -o bad d/s.jsonl
+	expect_rc 2
+	expect_contains "$ERR" "d/s.jsonl:2:29: strength: expected a number from 0 to 1"
+	printf '{"prompt": "x", "imgae": "in/src.png"}\n' >d/s.jsonl
+	im batch -o bad d/s.jsonl
+	expect_rc 2
+	expect_contains "$ERR" "d/s.jsonl:1:17: unknown key 'imgae' (did you mean 'image'?)"
+	printf '{"prompt": "x", "image": [1]}\n' >d/s.jsonl
+	im batch -o bad d/s.jsonl
+	expect_rc 2
+	expect_contains "$ERR" "d/s.jsonl:1:26: image: expected a path"
+	printf '{"prompt": "ok"}\n{"prompt": "x", "image": "nope.png"}\n' >d/s.jsonl
+	im batch -o bad d/s.jsonl
+	expect_rc 2
+	expect_contains "$ERR" "d/s.jsonl:2:1: --image $HOME/d/nope.png:"
+	printf 'jobs:\n  - prompt: y\n    mask_invert: maybe\n' >d/s.yaml
+	im batch -o bad d/s.yaml
+	expect_rc 2
+	expect_contains "$ERR" "d/s.yaml:3:18: mask_invert: expected true or false"
+	expect_no_file bad
+}
+
 test_bad_input_names_file_line_col_and_generates_nothing() {
 	printf '{"prompt": "ok"}\n{"prompt": "x", "stpes": 3}\n' >bad.jsonl
 	im batch -o out bad.jsonl
