@@ -1136,10 +1136,12 @@ const struct cmd_entry commands_batch = {
 	"$XDG_CONFIG_HOME/imagen/wildcards/name.txt, both from the job's seed.  The job\n"
 	"options (-b, -s, -n, -W, -H, --steps, --seed, --name, --set) fill what a job leaves\n"
 	"out.  Jobs run at once up to --concurrency and each instance's `concurrency:`; a\n"
-	"pool (type: pool) spreads them over its members.  Each image's path is printed as\n"
-	"it is written.  A journal under $XDG_STATE_HOME/imagen/batches/ lets --resume run\n"
-	"what did not finish.  Exit status: 0 all done, 1 some failed or not run, 2 bad\n"
-	"input, 130 interrupted.",
+	"pool (type: pool) spreads them over its members.  A job may take input images\n"
+	"(image, mask, strength, mask_invert; paths relative to FILE's folder).  Each\n"
+	"image's path is printed as it is written; its sidecar records batch_id and job.\n"
+	"A journal under $XDG_STATE_HOME/imagen/batches/ lets --resume run what did not\n"
+	"finish (a job whose images the catalog already holds is not run again).  Exit\n"
+	"status: 0 all done, 1 some failed or not run, 2 bad input, 130 interrupted.",
 	batch_opts,
 	cmd_batch,
 };
