@@ -154,17 +154,19 @@ void batch_sched_retries(struct batch_sched_opts *so, const struct batch_targets
 
 /* ---- outcomes ----------------------------------------------------------------------- */
 
-enum batch_result batch_classify(const char *msg)
+enum batch_result batch_classify(const struct err *e)
 {
-	/* a later request failed: the upstream had the work, it may be done and billed */
-	if (!msg || strstr(msg, "GET ") || strstr(msg, "downloading"))
-		return BATCH_FAILED;
-	if (strstr(msg, "HTTP 429"))
-		return strstr(msg, "insufficient_quota") ? BATCH_FAILED : BATCH_RATE_LIMITED;
-	if (strstr(msg, "HTTP 502") || strstr(msg, "HTTP 503") ||
-	    strstr(msg, "(connection refused)") || strstr(msg, "cannot resolve host"))
+	switch (e ? e->kind : ERR_KIND_NONE) {
+	case ERR_KIND_RATE_LIMITED:
+		return BATCH_RATE_LIMITED;
+	case ERR_KIND_UNAVAILABLE:
+	case ERR_KIND_UNSENT:
 		return BATCH_RETRY;
-	return BATCH_FAILED;
+	default:
+		/* anything else, and any failure of a later request (polling, downloads):
+		 * the upstream may have the work, done and billed */
+		return BATCH_FAILED;
+	}
 }
 
 /* ---- the runner --------------------------------------------------------------------- */
@@ -390,8 +392,8 @@ int batch_runner_run(void *ctx, const struct batch_job *job, const char *instanc
 		err_code(&out->err, oc.code, "%s", failure_text(&oc));
 		if (oc.code == HTTP_EXIT_CANCELED)
 			out->result = BATCH_CANCELLED;
-		else if (oc.written == 0 && oc.err.msg[0])
-			out->result = batch_classify(oc.err.msg);
+		else if (oc.written == 0 && (out->result = batch_classify(&oc.err)) != BATCH_FAILED)
+			out->retry_after = oc.err.retry_after;
 		else
 			out->result = BATCH_FAILED;
 	}

@@ -55,15 +55,16 @@ void batch_sched_retries(struct batch_sched_opts *so, const struct batch_targets
 			 const struct env *env);
 
 /**
- * How a failed attempt that wrote nothing maps to a scheduler result, from the adapter's
- * error message (the adapters do not classify their errors yet): BATCH_RATE_LIMITED for
- * an HTTP 429 on the request that submits the work (not insufficient_quota: money, not
- * rate); BATCH_RETRY when the submission never reached the upstream or was turned away
- * at the door (connection refused, unknown host, HTTP 502 or 503); BATCH_FAILED for
- * everything else, and for any error about a later request (a GET: polling, history,
- * downloads), after which the work may have been done and billed.
+ * How a failed attempt that wrote nothing maps to a scheduler result, from the kind
+ * net/http.c gave the adapter's error (util/err.h) on the request that submits the
+ * work: BATCH_RATE_LIMITED for ERR_KIND_RATE_LIMITED (a 429; not openai's
+ * insufficient_quota, which the adapter leaves without a kind: money, not rate);
+ * BATCH_RETRY for ERR_KIND_UNAVAILABLE (502, 503) and ERR_KIND_UNSENT (the request never
+ * left: connection refused, unknown host, TLS); BATCH_FAILED for everything else, and for
+ * any failure of a later request (a GET: polling, history, downloads), after which the
+ * work may have been done and billed.  e NULL: BATCH_FAILED.
  */
-enum batch_result batch_classify(const char *msg);
+enum batch_result batch_classify(const struct err *e);
 
 struct batch_runner_opts {
 	const struct config *cfg;
