@@ -291,6 +291,16 @@ EOF
 	expect_rc 1
 	expect_contains "$ERR" "connection refused"
 	expect_contains "$ERR" "imagen batch --resume"
+	# a 429 for insufficient_quota is money, not rate: the job fails, sent once
+	fake_data '{"fail": [{"status": 429, "code": "insufficient_quota", "type": "insufficient_quota", "message": "quota"}]}'
+	printf 'backends:\n  busy:\n    type: openai\n    model: gpt-image-1\n    base_url: %s/v1\n' "$FAKE_URL" |
+		write_config "$CFG"
+	n0=$(fake_requests | jq '[.[] | select(.method == "POST")] | length')
+	im batch -b busy -o quota x.txt
+	expect_rc 1
+	expect_contains "$ERR" "insufficient_quota"
+	expect_eq "$(fake_requests | jq '[.[] | select(.method == "POST")] | length')" "$((n0 + 1))" "sent once"
+	expect_eq "$(pngs quota)" 0 "no image"
 }
 
 test_backends_check() {
