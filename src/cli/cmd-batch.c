@@ -992,8 +992,13 @@ static int cmd_resume(struct bopts *o, struct global_opts *g)
 		goto out;
 	}
 	loaded = 1;
-	if (batch_state_remaining(&st, &which, &n, &err) < 0) {
+	if (batch_state_remaining(&st, &which, &n, &err) < 0 ||
+	    (n && batch_journal_reopen(&rc.journal, root, st.id, &err) < 0)) {
 		cli_error("batch: %s", err.msg);
+		goto out;
+	}
+	if (n && recover_unjournalled(&st, rc.journal, which, &n, g->quiet) < 0) {
+		code = 1;
 		goto out;
 	}
 	if (n == 0) {
@@ -1021,19 +1026,8 @@ static int cmd_resume(struct bopts *o, struct global_opts *g)
 	ro.steps = steps;
 	ro.prompt_from_job = 1;
 	ro.batch_id = st.id;
-	if (batch_runner_new(&runner, &ro, &err) < 0 ||
-	    batch_journal_reopen(&rc.journal, root, st.id, &err) < 0) {
+	if (batch_runner_new(&runner, &ro, &err) < 0) {
 		cli_error("batch: %s", err.msg);
-		goto out;
-	}
-	if (recover_unjournalled(&st, rc.journal, which, &n, g->quiet) < 0) {
-		code = 1;
-		goto out;
-	}
-	if (n == 0) {
-		if (!g->quiet)
-			fprintf(stderr, "imagen: batch %s: every job is done\n", st.id);
-		code = 0;
 		goto out;
 	}
 	if (!g->quiet)

@@ -97,6 +97,13 @@ test_sidecars_carry_the_batch_id_and_the_catalog_finds_them() {
 	expect_eq "$(pngs many)" 24 "images at concurrency 8"
 }
 
+# refused FILE MESSAGE: the batch is refused (exit 2) with MESSAGE
+refused() {
+	im batch -o bad "$1"
+	expect_rc 2
+	expect_contains "$ERR" "$2"
+}
+
 test_image_inputs_per_job() {
 	# the inputs stand beside the batch file (paths are relative to its folder) and the
 	# batch runs from elsewhere
@@ -133,25 +140,15 @@ EOF
 	expect_eq "$(jq -r '.inputs[0].path' m/*.json | sort | tr '\n' ' ')" "$HOME/d/in/mask.png $HOME/d/in/src.png " "matrix images"
 	# each bad value names FILE:LINE:COL, and nothing runs
 	printf '{"prompt": "ok"}\n{"prompt": "x", "strength": 2}\n' >d/s.jsonl
-	im batch -o bad d/s.jsonl
-	expect_rc 2
-	expect_contains "$ERR" "d/s.jsonl:2:29: strength: expected a number from 0 to 1"
+	refused d/s.jsonl "d/s.jsonl:2:29: strength: expected a number from 0 to 1"
 	printf '{"prompt": "x", "imgae": "in/src.png"}\n' >d/s.jsonl
-	im batch -o bad d/s.jsonl
-	expect_rc 2
-	expect_contains "$ERR" "d/s.jsonl:1:17: unknown key 'imgae' (did you mean 'image'?)"
+	refused d/s.jsonl "d/s.jsonl:1:17: unknown key 'imgae' (did you mean 'image'?)"
 	printf '{"prompt": "x", "image": [1]}\n' >d/s.jsonl
-	im batch -o bad d/s.jsonl
-	expect_rc 2
-	expect_contains "$ERR" "d/s.jsonl:1:26: image: expected a path"
+	refused d/s.jsonl "d/s.jsonl:1:26: image: expected a path"
 	printf '{"prompt": "ok"}\n{"prompt": "x", "image": "nope.png"}\n' >d/s.jsonl
-	im batch -o bad d/s.jsonl
-	expect_rc 2
-	expect_contains "$ERR" "d/s.jsonl:2:1: --image $HOME/d/nope.png:"
+	refused d/s.jsonl "d/s.jsonl:2:1: --image $HOME/d/nope.png:"
 	printf 'jobs:\n  - prompt: y\n    mask_invert: maybe\n' >d/s.yaml
-	im batch -o bad d/s.yaml
-	expect_rc 2
-	expect_contains "$ERR" "d/s.yaml:3:18: mask_invert: expected true or false"
+	refused d/s.yaml "d/s.yaml:3:18: mask_invert: expected true or false"
 	expect_no_file bad
 }
 
