@@ -86,10 +86,13 @@ test_sidecars_carry_the_batch_id_and_the_catalog_finds_them() {
 	expect_eq "$(printf '%s\n' "$OUT" | sort)" \
 		"$(for j in out/*.json; do jq -e --arg id "$id" '.batch_id == $id' "$j" >/dev/null && echo "$PWD/${j%.json}.png"; done | sort)" "search batch:ID"
 	expect_eq "$(printf '%s\n' "$OUT" | wc -l | tr -d ' ')" 3 "three images"
-	# eight writers at once: every image gets its catalog row
+	# eight writers at once (a mock instance that takes eight, each image taking a
+	# while): every image gets its catalog row
+	printf 'backends:\n  m8:\n    type: mock\n    concurrency: 8\n' | write_config "$CFG"
 	seq 1 24 | sed 's/^/many /' >m.txt
-	im batch --concurrency 8 -o many m.txt
+	im batch -v -b m8 --set delay_ms=150 --concurrency 8 -o many m.txt
 	expect_rc 0
+	expect_contains "$ERR" "24 jobs, concurrency 8"
 	id=$(basename "$(journal_dir)")
 	im search "batch:$id" --paths
 	expect_rc 0
