@@ -508,6 +508,9 @@ static void describe_failure(const struct openai_backend *o, const char *what,
 		snprintf(attempts, sizeof(attempts), " after %d attempts", resp->attempts);
 	err_code(err, 1, "HTTP %ld from %s%s%s%s%s", resp->status, what, attempts,
 		 msg[0] ? ": " : "", msg, tail);
+	/* a 429 for insufficient_quota is money, not rate: nothing a later try changes */
+	if (err && resp->status == 429 && !strcmp(code, "insufficient_quota"))
+		err->kind = ERR_KIND_NONE;
 }
 
 /* The protocol notes' one exception to the common rules: a 429 whose error code is

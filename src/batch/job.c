@@ -27,6 +27,7 @@ void batch_job_release(struct batch_job *job)
 	free(job->style);
 	free(job->backend);
 	json_decref(job->set);
+	json_decref(job->inputs);
 	memset(job, 0, sizeof(*job));
 }
 
@@ -43,12 +44,13 @@ int batch_job_copy(struct batch_job *dst, const struct batch_job *src)
 {
 	*dst = *src;
 	dst->name = dst->prompt = dst->resolved = dst->negative = dst->style = dst->backend = NULL;
-	dst->set = NULL;
+	dst->set = dst->inputs = NULL;
 	if (dup_str(&dst->name, src->name) < 0 || dup_str(&dst->prompt, src->prompt) < 0 ||
 	    dup_str(&dst->resolved, src->resolved) < 0 ||
 	    dup_str(&dst->negative, src->negative) < 0 || dup_str(&dst->style, src->style) < 0 ||
 	    dup_str(&dst->backend, src->backend) < 0 ||
-	    (src->set && !(dst->set = json_deep_copy(src->set)))) {
+	    (src->set && !(dst->set = json_deep_copy(src->set))) ||
+	    (src->inputs && !(dst->inputs = json_deep_copy(src->inputs)))) {
 		batch_job_release(dst);
 		return -1;
 	}
@@ -101,6 +103,16 @@ static int fill_str(char **field, const char *dflt)
 	return *field ? 0 : dup_str(field, dflt);
 }
 
+/* The keys of d that *j lacks, added to *j (made when NULL and d has any). */
+static int merge_missing(json_t **j, const json_t *d)
+{
+	if (!d || !json_object_size(d))
+		return 0;
+	if (!*j && !(*j = json_object()))
+		return -1;
+	return json_object_update_missing(*j, (json_t *)d);
+}
+
 int batch_job_fill(struct batch_job *j, const struct batch_job *d)
 {
 	if (fill_str(&j->name, d->name) < 0 || fill_str(&j->negative, d->negative) < 0 ||
@@ -118,13 +130,8 @@ int batch_job_fill(struct batch_job *j, const struct batch_job *d)
 		j->steps = d->steps;
 	if (!j->count)
 		j->count = d->count;
-	if (d->set && json_object_size(d->set)) {
-		if (!j->set && !(j->set = json_object()))
-			return -1;
-		if (json_object_update_missing(j->set, d->set) < 0)
-			return -1;
-	}
-	return 0;
+	return merge_missing(&j->set, d->set) < 0 || merge_missing(&j->inputs, d->inputs) < 0 ? -1
+											      : 0;
 }
 
 int batch_apply_defaults(struct batch_list *list, const struct batch_job *d, struct err *err)
@@ -346,7 +353,8 @@ json_t *batch_job_to_json(const struct batch_job *j)
 	    (j->has_seed && json_object_set_new(o, "seed", json_integer(j->seed)) < 0) ||
 	    set_int(o, "width", j->width) < 0 || set_int(o, "height", j->height) < 0 ||
 	    set_int(o, "steps", j->steps) < 0 || set_int(o, "count", j->count) < 0 ||
-	    (j->set && json_object_set(o, "set", j->set) < 0)) {
+	    (j->set && json_object_set(o, "set", j->set) < 0) ||
+	    (j->inputs && json_object_set(o, "inputs", j->inputs) < 0)) {
 		json_decref(o);
 		return NULL;
 	}
@@ -420,6 +428,15 @@ int batch_job_from_json(struct batch_job *out, const json_t *obj, struct err *er
 	    get_str(&out->backend, obj, "backend", 0, err) < 0)
 		goto fail;
 	if (set && !(out->set = json_deep_copy(set))) {
+		err_set(err, "out of memory");
+		goto fail;
+	}
+	set = json_object_get(obj, "inputs");
+	if (set && !json_is_object(set)) {
+		err_set(err, "job field 'inputs' is not an object");
+		goto fail;
+	}
+	if (set && !(out->inputs = json_deep_copy(set))) {
 		err_set(err, "out of memory");
 		goto fail;
 	}

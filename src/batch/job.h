@@ -46,7 +46,10 @@ struct batch_job {
 	int64_t seed; /* meaningful when has_seed */
 	int has_seed;
 	int width, height, steps, count;
-	json_t *set; /* --set style request options (owned object); NULL when none */
+	json_t *set;    /* --set style request options (owned object); NULL when none */
+	json_t *inputs; /* image inputs (owned object; NULL when none): "image" (an array of
+			 * absolute paths), "mask" (an absolute path), "strength" (0..1),
+			 * "mask_invert" (boolean), each key only when given */
 };
 
 /** A growable array of jobs and the name of the file they came from. */
@@ -77,8 +80,8 @@ void batch_list_release(struct batch_list *list);
 /** Renumber index = position (after steps that insert jobs). */
 void batch_list_renumber(struct batch_list *list);
 
-/** Fill what j leaves out from d (every field but prompt and resolved; set keys merged,
- *  j's own winning).  Returns 0, or -1 when memory is short. */
+/** Fill what j leaves out from d (every field but prompt and resolved; set and inputs
+ *  keys merged, j's own winning).  Returns 0, or -1 when memory is short. */
 int batch_job_fill(struct batch_job *j, const struct batch_job *d);
 
 /**

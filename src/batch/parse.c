@@ -1,6 +1,7 @@
 /* parse.c - batch files to jobs: plain text, JSON Lines, YAML with a matrix. */
 #include "batch/parse.h"
 #include "batch/lines.h"
+#include "core/inputs.h"
 #include "core/yamlnode.h"
 #include "util/file.h"
 #include "util/suggest.h"
@@ -12,13 +13,16 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *const job_keys[] = { "prompt", "negative", "style", "backend", "seed", "width",
-					"height", "steps",    "count", "set",     "name", NULL };
+static const char *const job_keys[] = { "prompt", "negative",    "style",    "backend",
+					"seed",   "width",       "height",   "steps",
+					"count",  "set",         "name",     "image",
+					"mask",   "mask_invert", "strength", NULL };
 
 static const char *const top_keys[] = { "defaults", "jobs", "matrix", NULL };
 
-static const char *const matrix_keys[] = { "prompts", "negatives", "styles", "backends", "names",
-					   "seeds",   "steps",     "sizes",  "set",      NULL };
+static const char *const matrix_keys[] = { "prompts", "negatives", "styles", "backends",
+					   "names",   "seeds",     "steps",  "sizes",
+					   "set",     "images",    NULL };
 
 int batch_format_parse(const char *name)
 {
@@ -211,6 +215,98 @@ static int take_set(json_t **out, const json_t *v, const struct where *w, struct
 	return *out ? 0 : err_set(err, "out of memory");
 }
 
+/* An input's path as the job gives it, relative to the batch file's folder (the current
+ * directory for stdin), made absolute so a resume from elsewhere finds it. */
+static json_t *input_path(const char *file, const char *p)
+{
+	char cwd[4096], *buf;
+	const char *slash = strrchr(file, '/');
+	int dir = slash && strcmp(file, "<stdin>") ? (int)(slash - file) : 0;
+	json_t *out;
+	size_t n;
+
+	if (p[0] == '/')
+		return json_string(p);
+	cwd[0] = '\0';
+	if ((!dir || file[0] != '/') && !getcwd(cwd, sizeof(cwd)))
+		return NULL;
+	n = strlen(cwd) + (size_t)dir + strlen(p) + 3;
+	if (!(buf = malloc(n)))
+		return NULL;
+	if (dir && file[0] == '/')
+		snprintf(buf, n, "%.*s/%s", dir, file, p);
+	else if (dir)
+		snprintf(buf, n, "%s/%.*s/%s", cwd, dir, file, p);
+	else
+		snprintf(buf, n, "%s/%s", cwd, p);
+	out = json_string(buf);
+	free(buf);
+	return out;
+}
+
+/* Put key: val (taken) into the job's inputs. */
+static int input_set(struct batch_job *out, const char *key, json_t *val, struct err *err)
+{
+	if (!val || (!out->inputs && !(out->inputs = json_object())) ||
+	    json_object_set_new(out->inputs, key, val) < 0) {
+		json_decref(val);
+		return err_set(err, "out of memory");
+	}
+	return 0;
+}
+
+/* One path of "image" or "mask" (v a string) as an absolute path into *out. */
+static int take_path(json_t **out, const json_t *v, const char *key, const struct where *w,
+		     struct err *err)
+{
+	char *s = NULL;
+
+	*out = NULL;
+	if (!json_is_string(v))
+		return fail(w, key, NULL, 1, err, "%s: expected a path", key);
+	if (take_string(&s, v, key, 0, 4096, w, err) < 0)
+		return -1;
+	*out = input_path(w->file, s);
+	free(s);
+	return *out ? 0 : err_set(err, "out of memory");
+}
+
+/* "image": a path or a list of 1..GEN_INPUTS_MAX paths; "mask": a path; "strength": a
+ * number from 0 to 1; "mask_invert": a boolean. */
+static int take_input(struct batch_job *out, const char *key, const json_t *v,
+		      const struct where *w, struct err *err)
+{
+	json_t *a, *p;
+	size_t i;
+
+	if (!strcmp(key, "strength")) {
+		if (!json_is_number(v) || json_number_value(v) < 0 || json_number_value(v) > 1)
+			return fail(w, key, NULL, 1, err,
+				    "strength: expected a number from 0 to 1");
+		return input_set(out, key, json_real(json_number_value(v)), err);
+	}
+	if (!strcmp(key, "mask_invert")) {
+		if (!json_is_boolean(v))
+			return fail(w, key, NULL, 1, err, "mask_invert: expected true or false");
+		return input_set(out, key, json_boolean(json_is_true(v)), err);
+	}
+	if (!strcmp(key, "mask"))
+		return take_path(&p, v, key, w, err) < 0 ? -1 : input_set(out, key, p, err);
+	/* image */
+	if (json_is_array(v) && (json_array_size(v) < 1 || json_array_size(v) > GEN_INPUTS_MAX))
+		return fail(w, key, NULL, 1, err, "image: expected 1 to %d paths", GEN_INPUTS_MAX);
+	if (!(a = json_array()))
+		return err_set(err, "out of memory");
+	for (i = 0; i < (json_is_array(v) ? json_array_size(v) : 1); i++) {
+		if (take_path(&p, json_is_array(v) ? json_array_get(v, i) : v, key, w, err) < 0 ||
+		    json_array_append_new(a, p) < 0) {
+			json_decref(a);
+			return err->msg[0] ? -1 : err_set(err, "out of memory");
+		}
+	}
+	return input_set(out, key, a, err);
+}
+
 /* Validate obj as a job into out (zeroed first; released on error). */
 static int job_from_object(struct batch_job *out, const json_t *obj, const struct where *w,
 			   int need_prompt, struct err *err)
@@ -252,13 +348,16 @@ static int job_from_object(struct batch_job *out, const json_t *obj, const struc
 			out->count = (int)n;
 		} else if (!strcmp(key, "set"))
 			rc = take_set(&out->set, v, w, err);
+		else if (!strcmp(key, "image") || !strcmp(key, "mask") ||
+			 !strcmp(key, "strength") || !strcmp(key, "mask_invert"))
+			rc = take_input(out, key, v, w, err);
 		else if ((hint = suggest_closest(key, job_keys)) != NULL)
 			rc = fail(w, key, NULL, 0, err, "unknown key '%s' (did you mean '%s'?)",
 				  key, hint);
 		else
 			rc = fail(w, key, NULL, 0, err, "unknown key '%s' (a job has %s)", key,
 				  "prompt, negative, style, backend, seed, width, height, steps, "
-				  "count, set, name");
+				  "count, set, name, image, mask, strength, mask_invert");
 		if (rc < 0)
 			goto fail;
 	}
@@ -450,7 +549,8 @@ static int parse_jsonl(struct batch_list *out, const char *text, size_t len, str
 static int is_string_key(const char *key)
 {
 	return !strcmp(key, "prompt") || !strcmp(key, "negative") || !strcmp(key, "style") ||
-	       !strcmp(key, "backend") || !strcmp(key, "name");
+	       !strcmp(key, "backend") || !strcmp(key, "name") || !strcmp(key, "image") ||
+	       !strcmp(key, "mask");
 }
 
 /* A scalar for a string field keeps its text (prompt: 1984 is the text "1984"); other
@@ -664,7 +764,7 @@ static const char *axis_job_key(const char *mkey)
 	static const char *const map[][2] = { { "prompts", "prompt" }, { "negatives", "negative" },
 					      { "styles", "style" },   { "backends", "backend" },
 					      { "names", "name" },     { "seeds", "seed" },
-					      { "steps", "steps" } };
+					      { "steps", "steps" },    { "images", "image" } };
 	size_t i;
 
 	for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)

@@ -154,17 +154,19 @@ void batch_sched_retries(struct batch_sched_opts *so, const struct batch_targets
 
 /* ---- outcomes ----------------------------------------------------------------------- */
 
-enum batch_result batch_classify(const char *msg)
+enum batch_result batch_classify(const struct err *e)
 {
-	/* a later request failed: the upstream had the work, it may be done and billed */
-	if (!msg || strstr(msg, "GET ") || strstr(msg, "downloading"))
-		return BATCH_FAILED;
-	if (strstr(msg, "HTTP 429"))
-		return strstr(msg, "insufficient_quota") ? BATCH_FAILED : BATCH_RATE_LIMITED;
-	if (strstr(msg, "HTTP 502") || strstr(msg, "HTTP 503") ||
-	    strstr(msg, "(connection refused)") || strstr(msg, "cannot resolve host"))
+	switch (e ? e->kind : ERR_KIND_NONE) {
+	case ERR_KIND_RATE_LIMITED:
+		return BATCH_RATE_LIMITED;
+	case ERR_KIND_UNAVAILABLE:
+	case ERR_KIND_UNSENT:
 		return BATCH_RETRY;
-	return BATCH_FAILED;
+	default:
+		/* anything else, and any failure of a later request (polling, downloads):
+		 * the upstream may have the work, done and billed */
+		return BATCH_FAILED;
+	}
 }
 
 /* ---- the runner --------------------------------------------------------------------- */
@@ -192,6 +194,11 @@ int batch_runner_new(struct batch_runner **out, const struct batch_runner_opts *
 	pthread_mutex_init(&r->mu, NULL);
 	*out = r;
 	return 0;
+}
+
+void batch_runner_set_batch(struct batch_runner *r, const char *id)
+{
+	r->o.batch_id = id;
 }
 
 void batch_runner_free(struct batch_runner *r)
@@ -256,9 +263,36 @@ static void handle_give(struct batch_runner *r, const struct cfg_backend *cb, st
 	pthread_mutex_unlock(&r->mu);
 }
 
-/* The job as the request builder's second source. */
+/* The job's image inputs (parse.c checked their shape) into a, refs the room for them
+ * (GEN_INPUTS_MAX + 1: the mask last). */
+static void job_inputs(const struct batch_job *job, struct gen_input_ref *refs, struct gen_args *a)
+{
+	const json_t *in = job->inputs, *v;
+	size_t i;
+
+	if (!in)
+		return;
+	memset(refs, 0, (GEN_INPUTS_MAX + 1) * sizeof(*refs));
+	json_array_foreach (json_object_get(in, "image"), i, v)
+		if (i < GEN_INPUTS_MAX)
+			refs[a->nimages++].path = json_string_value(v);
+	a->images = a->nimages ? refs : NULL;
+	if ((v = json_object_get(in, "mask"))) {
+		refs[GEN_INPUTS_MAX].path = json_string_value(v);
+		a->mask = &refs[GEN_INPUTS_MAX];
+	}
+	if ((v = json_object_get(in, "mask_invert")))
+		a->mask_invert = json_is_true(v);
+	if ((v = json_object_get(in, "strength"))) {
+		a->strength = json_number_value(v);
+		a->has_strength = 1;
+	}
+}
+
+/* The job as the request builder's second source (refs: room for its inputs). */
 static void job_args(const struct batch_runner *r, const struct batch_job *job,
-		     const char *instance, char *what, size_t what_size, struct gen_args *a)
+		     const char *instance, char *what, size_t what_size, struct gen_input_ref *refs,
+		     struct gen_args *a)
 {
 	gen_args_init(a);
 	snprintf(what, what_size, "job %zu", job->index + 1);
@@ -278,6 +312,9 @@ static void job_args(const struct batch_runner *r, const struct batch_job *job,
 	a->seed = job->seed;
 	a->has_seed = job->has_seed;
 	a->options = job->set;
+	a->batch_id = r->o.batch_id;
+	a->job = (int)job->index;
+	job_inputs(job, refs, a);
 }
 
 /* The paths written and what they cost: the sum of the images' costs, 0 for images of
@@ -332,8 +369,9 @@ int batch_runner_run(void *ctx, const struct batch_job *job, const char *instanc
 	struct gen_outcome oc = { 0 };
 	struct backend *be = NULL;
 	char what[48];
+	struct gen_input_ref refs[GEN_INPUTS_MAX + 1];
 
-	job_args(r, job, instance, what, sizeof(what), &a);
+	job_args(r, job, instance, what, sizeof(what), refs, &a);
 	if (gen_request_build(&req, r->o.cfg, r->o.flags, &a, r->o.from, r->o.env, &out->err) < 0) {
 		out->result = BATCH_FAILED;
 		return -1;
@@ -355,8 +393,8 @@ int batch_runner_run(void *ctx, const struct batch_job *job, const char *instanc
 		err_code(&out->err, oc.code, "%s", failure_text(&oc));
 		if (oc.code == HTTP_EXIT_CANCELED)
 			out->result = BATCH_CANCELLED;
-		else if (oc.written == 0 && oc.err.msg[0])
-			out->result = batch_classify(oc.err.msg);
+		else if (oc.written == 0 && (out->result = batch_classify(&oc.err)) != BATCH_FAILED)
+			out->retry_after = oc.err.retry_after;
 		else
 			out->result = BATCH_FAILED;
 	}
@@ -371,8 +409,9 @@ int batch_runner_check(struct batch_runner *r, const struct batch_job *job, cons
 	struct gen_args a;
 	struct gen_request req;
 	char what[48];
+	struct gen_input_ref refs[GEN_INPUTS_MAX + 1];
 
-	job_args(r, job, instance, what, sizeof(what), &a);
+	job_args(r, job, instance, what, sizeof(what), refs, &a);
 	if (gen_request_build(&req, r->o.cfg, r->o.flags, &a, r->o.from, r->o.env, err) < 0) {
 		err_prefix(err, "%s:%d:%d", file ? file : "batch", job->line, job->col);
 		err->code = 2;

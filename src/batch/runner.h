@@ -55,15 +55,16 @@ void batch_sched_retries(struct batch_sched_opts *so, const struct batch_targets
 			 const struct env *env);
 
 /**
- * How a failed attempt that wrote nothing maps to a scheduler result, from the adapter's
- * error message (the adapters do not classify their errors yet): BATCH_RATE_LIMITED for
- * an HTTP 429 on the request that submits the work (not insufficient_quota: money, not
- * rate); BATCH_RETRY when the submission never reached the upstream or was turned away
- * at the door (connection refused, unknown host, HTTP 502 or 503); BATCH_FAILED for
- * everything else, and for any error about a later request (a GET: polling, history,
- * downloads), after which the work may have been done and billed.
+ * How a failed attempt that wrote nothing maps to a scheduler result, from the kind
+ * net/http.c gave the adapter's error (util/err.h) on the request that submits the
+ * work: BATCH_RATE_LIMITED for ERR_KIND_RATE_LIMITED (a 429; not openai's
+ * insufficient_quota, which the adapter leaves without a kind: money, not rate);
+ * BATCH_RETRY for ERR_KIND_UNAVAILABLE (502, 503) and ERR_KIND_UNSENT (the request never
+ * left: connection refused, unknown host, TLS); BATCH_FAILED for everything else, and for
+ * any failure of a later request (a GET: polling, history, downloads), after which the
+ * work may have been done and billed.  e NULL: BATCH_FAILED.
  */
-enum batch_result batch_classify(const char *msg);
+enum batch_result batch_classify(const struct err *e);
 
 struct batch_runner_opts {
 	const struct config *cfg;
@@ -80,11 +81,16 @@ struct batch_runner_opts {
 	int run_total;                /* generate --count N on the engine: N, the images the
 				       * run wants (each request says so: gen_request.run_total);
 				       * 0 for a batch, whose jobs are separate generations */
+	const char *batch_id;         /* the journal's id, recorded with the job's index in
+				       * every image's sidecar; NULL: none (generate) */
 };
 
 struct batch_runner;
 
 int batch_runner_new(struct batch_runner **out, const struct batch_runner_opts *o, struct err *err);
+/** Set opts.batch_id once the journal exists (id borrowed: it must outlive the runs). */
+void batch_runner_set_batch(struct batch_runner *r, const char *id);
+
 /** Close every backend handle and free r (NULL is fine). */
 void batch_runner_free(struct batch_runner *r);
 

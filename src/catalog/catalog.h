@@ -152,6 +152,14 @@ int catalog_query_resolve(struct query *q, struct err *err);
  */
 int catalog_paths_by_sha256(json_t **paths, struct catalog *c, const char *sha256, struct err *err);
 
+/**
+ * The catalogued images of batch batch_id (their sidecar's "batch_id") that are not
+ * marked missing: *rows gets a new array of {"path", "job", "cost_usd" (null when
+ * unknown)}, by job, then in the order they were catalogued.  For --resume, which
+ * finds the images a killed batch wrote but did not journal.
+ */
+int catalog_batch_images(json_t **rows, struct catalog *c, const char *batch_id, struct err *err);
+
 /** Every tag with its image count: [{"tag", "images"}...] by name (new reference). */
 int catalog_tags(json_t **out, struct catalog *c, struct err *err);
 

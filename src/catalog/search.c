@@ -269,15 +269,16 @@ int catalog_query_resolve(struct query *q, struct err *err)
 	return 0;
 }
 
-int catalog_paths_by_sha256(json_t **paths, struct catalog *c, const char *sha256, struct err *err)
+/* Run sql with ?1 bound to key: each row's first column (a string) into *out, or with
+ * objects set, each row as an object of its columns by name (NULL values null). */
+static int rows_json(json_t **out, struct catalog *c, const char *sql, const char *key, int objects,
+		     struct err *err)
 {
-	static const char sql[] = "SELECT path FROM images WHERE sha256 = ?1 AND missing = 0"
-				  " ORDER BY created_ts DESC, id DESC";
 	sqlite3_stmt *st = NULL;
-	json_t *a = json_array();
-	int rc;
+	json_t *a = json_array(), *v;
+	int rc, i;
 
-	*paths = NULL;
+	*out = NULL;
 	if (!a)
 		return err_code(err, 1, "out of memory");
 	pthread_mutex_lock(&c->lock);
@@ -285,11 +286,31 @@ int catalog_paths_by_sha256(json_t **paths, struct catalog *c, const char *sha25
 		cat_fail(c, err, "prepare");
 		goto fail;
 	}
-	sqlite3_bind_text(st, 1, sha256, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const unsigned char *p = sqlite3_column_text(st, 0);
 
-		if (p && json_array_append_new(a, json_string((const char *)p)) < 0) {
+		if (!objects) {
+			v = p ? json_string((const char *)p) : NULL;
+		} else {
+			v = json_object();
+			for (i = 0; v && i < sqlite3_column_count(st); i++) {
+				int t = sqlite3_column_type(st, i);
+				json_t *x = t == SQLITE_INTEGER
+						    ? json_integer(sqlite3_column_int64(st, i))
+					    : t == SQLITE_FLOAT
+						    ? json_real(sqlite3_column_double(st, i))
+					    : t == SQLITE_TEXT
+						    ? json_string((const char *)sqlite3_column_text(
+							      st, i))
+						    : json_null();
+
+				json_object_set_new(v, sqlite3_column_name(st, i), x);
+			}
+		}
+		if (!p)
+			continue;
+		if (!v || json_array_append_new(a, v) < 0) {
 			err_code(err, 1, "out of memory");
 			goto fail;
 		}
@@ -300,11 +321,27 @@ int catalog_paths_by_sha256(json_t **paths, struct catalog *c, const char *sha25
 	}
 	sqlite3_finalize(st);
 	pthread_mutex_unlock(&c->lock);
-	*paths = a;
+	*out = a;
 	return 0;
 fail:
 	sqlite3_finalize(st);
 	pthread_mutex_unlock(&c->lock);
 	json_decref(a);
 	return -1;
+}
+
+int catalog_paths_by_sha256(json_t **paths, struct catalog *c, const char *sha256, struct err *err)
+{
+	return rows_json(paths, c,
+			 "SELECT path FROM images WHERE sha256 = ?1 AND missing = 0"
+			 " ORDER BY created_ts DESC, id DESC",
+			 sha256, 0, err);
+}
+
+int catalog_batch_images(json_t **rows, struct catalog *c, const char *batch_id, struct err *err)
+{
+	return rows_json(rows, c,
+			 "SELECT path, job, cost_usd FROM images WHERE batch_id = ?1 AND"
+			 " missing = 0 AND job IS NOT NULL ORDER BY job, id",
+			 batch_id, 1, err);
 }

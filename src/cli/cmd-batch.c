@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "batch/estimate.h"
@@ -14,6 +15,7 @@
 #include "batch/sched.h"
 #include "batch/wildcard.h"
 #include "cli/batchview.h"
+#include "catalog/catalog.h"
 #include "catalog/step.h"
 #include "cli/cli.h"
 #include "cli/cmds.h"
@@ -835,6 +837,7 @@ static int cmd_new(struct bopts *o, struct global_opts *g)
 	rc.targets = t;
 	rc.root = root;
 	rc.id = batch_journal_id(rc.journal);
+	batch_runner_set_batch(runner, rc.id);
 	code = run_jobs(o, g, &rc, &list, NULL, list.n, runner);
 out:
 	if (rc.journal)
@@ -853,6 +856,100 @@ out:
 	batch_targets_free(t);
 	config_free(cfg);
 	return code;
+}
+
+/* The recovered journal line of job: the images found for it, their cost. */
+static json_t *recovered_fields(const struct batch_job *job, const json_t *rows, size_t from,
+				size_t to)
+{
+	json_t *images = json_array(), *f;
+	double cost = 0;
+	int known = 1;
+	size_t i;
+
+	for (i = from; images && i < to; i++) {
+		const json_t *r = json_array_get(rows, i), *c = json_object_get(r, "cost_usd");
+
+		json_array_append_new(images, json_copy(json_object_get(r, "path")));
+		known = known && json_is_number(c);
+		cost += json_number_value(c);
+	}
+	/* the cost when the catalog knows every image's (budgets add the journal's costs) */
+	f = json_pack("{s:b, s:i, s:{s:o, s:I}}", "recovered", 1, "images", (int)(to - from),
+		      "record", "images", images ? images : json_array(), "seed",
+		      (json_int_t)job->seed);
+	if (f && known && json_object_set_new(f, "cost", json_real(cost)) < 0) {
+		json_decref(f);
+		return NULL;
+	}
+	return f;
+}
+
+/* The jobs a killed run finished without journalling them: every remaining job whose
+ * images (count of them, all still on disk) the catalog knows under this batch's id gets
+ * its "done" line (marked recovered) instead of running again, so nothing is generated
+ * twice.  which[0..*n) keeps the jobs still to run.  No catalog: nothing to recover. */
+static int recover_unjournalled(struct batch_state *st, struct batch_journal *j, size_t *which,
+				size_t *n, int quiet)
+{
+	struct err err = ERR_INIT;
+	struct catalog *cat = NULL;
+	json_t *rows = NULL;
+	char *db = NULL;
+	size_t i, k = 0, r = 0, nrows, end;
+	struct stat sb;
+
+	if (catalog_default_path(&db, env_process(), &err) < 0 ||
+	    catalog_open(&cat, db, 0, &err) < 0 ||
+	    catalog_batch_images(&rows, cat, st->id, &err) < 0) {
+		catalog_close(cat);
+		free(db);
+		return 0;
+	}
+	catalog_close(cat);
+	free(db);
+	nrows = json_array_size(rows);
+	for (i = 0; i < *n; i++) {
+		const struct batch_job *job = &st->jobs.jobs[which[i]];
+		json_int_t idx = (json_int_t)job->index;
+		size_t want = job->count > 0 ? (size_t)job->count : 1, found = 0;
+		json_t *f;
+
+		while (r < nrows &&
+		       json_integer_value(json_object_get(json_array_get(rows, r), "job")) < idx)
+			r++;
+		for (end = r;
+		     end < nrows &&
+		     json_integer_value(json_object_get(json_array_get(rows, end), "job")) == idx;
+		     end++) {
+			const char *p = json_string_value(
+				json_object_get(json_array_get(rows, end), "path"));
+
+			if (p && stat(p, &sb) == 0 && S_ISREG(sb.st_mode))
+				found++;
+		}
+		if (found < want || found != end - r) {
+			which[k++] = which[i];
+			continue;
+		}
+		f = recovered_fields(job, rows, r, end);
+		if (!f || batch_journal_append(j, job->index, BATCH_JOB_DONE, f, &err) < 0) {
+			json_decref(f);
+			json_decref(rows);
+			cli_error("batch %s: the journal could not be written: %s", st->id,
+				  f ? err.msg : "out of memory");
+			return -1;
+		}
+		json_decref(f);
+		if (!quiet)
+			fprintf(stderr,
+				"imagen: batch %s: job %zu was done before the last run stopped "
+				"(%zu image%s in the catalog): not run again\n",
+				st->id, job->index + 1, found, found == 1 ? "" : "s");
+	}
+	json_decref(rows);
+	*n = k;
+	return 0;
 }
 
 /* --resume [ID]: the jobs not done, with the batch's own settings (options given now
@@ -895,8 +992,13 @@ static int cmd_resume(struct bopts *o, struct global_opts *g)
 		goto out;
 	}
 	loaded = 1;
-	if (batch_state_remaining(&st, &which, &n, &err) < 0) {
+	if (batch_state_remaining(&st, &which, &n, &err) < 0 ||
+	    (n && batch_journal_reopen(&rc.journal, root, st.id, &err) < 0)) {
 		cli_error("batch: %s", err.msg);
+		goto out;
+	}
+	if (n && recover_unjournalled(&st, rc.journal, which, &n, g->quiet) < 0) {
+		code = 1;
 		goto out;
 	}
 	if (n == 0) {
@@ -923,8 +1025,8 @@ static int cmd_resume(struct bopts *o, struct global_opts *g)
 	ro.env = &env;
 	ro.steps = steps;
 	ro.prompt_from_job = 1;
-	if (batch_runner_new(&runner, &ro, &err) < 0 ||
-	    batch_journal_reopen(&rc.journal, root, st.id, &err) < 0) {
+	ro.batch_id = st.id;
+	if (batch_runner_new(&runner, &ro, &err) < 0) {
 		cli_error("batch: %s", err.msg);
 		goto out;
 	}
@@ -1028,10 +1130,12 @@ const struct cmd_entry commands_batch = {
 	"$XDG_CONFIG_HOME/imagen/wildcards/name.txt, both from the job's seed.  The job\n"
 	"options (-b, -s, -n, -W, -H, --steps, --seed, --name, --set) fill what a job leaves\n"
 	"out.  Jobs run at once up to --concurrency and each instance's `concurrency:`; a\n"
-	"pool (type: pool) spreads them over its members.  Each image's path is printed as\n"
-	"it is written.  A journal under $XDG_STATE_HOME/imagen/batches/ lets --resume run\n"
-	"what did not finish.  Exit status: 0 all done, 1 some failed or not run, 2 bad\n"
-	"input, 130 interrupted.",
+	"pool (type: pool) spreads them over its members.  A job may take input images\n"
+	"(image, mask, strength, mask_invert; paths relative to FILE's folder).  Each\n"
+	"image's path is printed as it is written; its sidecar records batch_id and job.\n"
+	"A journal under $XDG_STATE_HOME/imagen/batches/ lets --resume run what did not\n"
+	"finish (a job whose images the catalog already holds is not run again).  Exit\n"
+	"status: 0 all done, 1 some failed or not run, 2 bad input, 130 interrupted.",
 	batch_opts,
 	cmd_batch,
 };

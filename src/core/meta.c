@@ -74,6 +74,8 @@ json_t *meta_sidecar(const struct gen_info *in)
 	    json_object_set_new(o, "created_at", json_string(in->rec->iso)) < 0 ||
 	    json_object_set_new(o, "options", json_deep_copy(in->options)) < 0 ||
 	    add_inputs(o, in) < 0 ||
+	    (in->batch_id && (json_object_set_new(o, "batch_id", json_string(in->batch_id)) < 0 ||
+			      json_object_set_new(o, "job", json_integer(in->job)) < 0)) ||
 	    json_object_set_new(o, "metadata",
 				res->metadata ? json_deep_copy(res->metadata) : json_object()) <
 		    0 ||
@@ -402,8 +404,8 @@ static int from_infotext(struct repro *r, const char *text, const char *path, st
 	}
 	if (r->has_denoise) {
 		if (!(r->denoise >= 0 && r->denoise <= 1)) {
-			err_set(err, "%s: parameters: Denoising strength %g is not from 0 to 1", path,
-				r->denoise);
+			err_set(err, "%s: parameters: Denoising strength %g is not from 0 to 1",
+				path, r->denoise);
 			goto out;
 		}
 		/* an img2img's strength: --from uses it when the inputs are found again */

@@ -26,13 +26,16 @@ struct gen_info {
 	size_t ninputs;
 	const struct gen_input *mask; /* NULL when none */
 	int mask_invert;
-	double strength; /* recorded when there are inputs, unless res->no_strength */
+	double strength;      /* recorded when there are inputs, unless res->no_strength */
+	const char *batch_id; /* the batch it belongs to; NULL: none */
+	int job;              /* its job index in that batch (with batch_id) */
 };
 
 /** The sidecar object (new reference): the same object goes into the PNG `imagen` chunk.
  *  With image inputs it adds "inputs": [{role, path, sha256, bytes, width, height}] (the
  *  images in order, then the mask), "strength" (null when the upstream took none) and
- *  "mask_invert" (with a mask). */
+ *  "mask_invert" (with a mask).  A batch's image has "batch_id" and "job" (its index in
+ *  the batch's journal), so the catalog can tell a batch's images apart. */
 json_t *meta_sidecar(const struct gen_info *info);
 
 /**

@@ -38,6 +38,7 @@ void gen_args_init(struct gen_args *a)
 	a->cloud = -1;
 	a->preview = -1;
 	a->mask_invert = -1;
+	a->job = -1;
 }
 
 void gen_args_from_repro(struct gen_args *out, const struct repro *r)
@@ -574,6 +575,15 @@ int gen_request_build(struct gen_request *r, const struct config *cfg, const str
 		goto fail;
 	}
 	r->style = strdup(style_src ? style_src->style : cfg->default_style);
+	r->job = -1;
+	if ((a = PICK(&src, batch_id, GIVEN_TEXT))) {
+		r->batch_id = strdup(a->batch_id);
+		r->job = a->job;
+		if (!r->batch_id) {
+			err_code(err, 1, "out of memory");
+			goto fail;
+		}
+	}
 	if (!r->prompt || !r->style) {
 		err_code(err, 1, "out of memory");
 		goto fail;
@@ -651,6 +661,7 @@ void gen_request_release(struct gen_request *r)
 {
 	free(r->prompt);
 	free(r->prompt_template);
+	free(r->batch_id);
 	free(r->final_prompt);
 	free(r->negative);
 	free(r->style);
@@ -927,7 +938,7 @@ static void write_image(struct run *r, struct imagen_result *res, int index)
 	info = (struct gen_info){ q->prompt,      q->final_prompt, q->negative, q->style,
 				  q->cb->name,    q->cb->type,     q->options,  res,
 				  &rec,           q->inputs,       q->ninputs,  q->mask,
-				  q->mask_invert, q->strength };
+				  q->mask_invert, q->strength,     q->batch_id, q->job };
 	side = meta_sidecar(&info);
 	/* the prompt as written with its wildcards, beside the one they resolved to */
 	if (side && q->prompt_template)

@@ -55,6 +55,11 @@ struct gen_args {
 	int mask_invert;                  /* -1 not given, 0, 1 */
 	double strength;                  /* 0..1, when has_strength */
 	int has_strength;
+	/* the batch this generation belongs to: recorded in the sidecar as "batch_id" and
+	 * "job" (the journal's job index), taken from the first source that names a
+	 * batch_id; NULL: not a batch's (generate writes neither key) */
+	const char *batch_id;
+	int job; /* -1 not given */
 };
 
 /** Every field "not given". */
@@ -121,8 +126,10 @@ struct gen_request {
 	unsigned char *mask_map; /* mask_repaint_map of the mask, --mask-invert applied */
 	int mask_invert;
 	double strength; /* set when there are inputs (GEN_STRENGTH_DEFAULT unless given) */
-	int first_index;              /* the records' "index" of the first image (0; a front
-				       * end running one image per request numbers them) */
+	int first_index; /* the records' "index" of the first image (0; a front
+			  * end running one image per request numbers them) */
+	char *batch_id;  /* the batch's id (sidecar "batch_id"); NULL: none */
+	int job;         /* the job's index in the batch (sidecar "job"), -1 */
 };
 
 /**

@@ -452,6 +452,24 @@ static int request_left(CURL *h, CURLcode rc)
 	return head > 0 || body > 0;
 }
 
+/* What a request that submits work (a body, or any method but GET and HEAD: a GET never starts
+ * work upstream, so its failure says nothing about whether the work was taken) tells
+ * a caller deciding whether to send it again: err->kind and err->retry_after. */
+static void submit_kind(const struct http_request *req, const struct http_response *resp, int rc_ok,
+			struct err *err)
+{
+	const char *m = req->method ? req->method : "GET";
+
+	if (!err || (!req->body && !req->nparts && (!strcmp(m, "GET") || !strcmp(m, "HEAD"))))
+		return;
+	if (!rc_ok && !resp->sent) {
+		err->kind = ERR_KIND_UNSENT;
+	} else if (rc_ok && (resp->status == 429 || resp->status == 502 || resp->status == 503)) {
+		err->kind = resp->status == 429 ? ERR_KIND_RATE_LIMITED : ERR_KIND_UNAVAILABLE;
+		err->retry_after = resp->retry_after > 0 ? resp->retry_after : 0;
+	}
+}
+
 static void where(char *out, size_t size, const char *url)
 {
 	const char *h = strstr(url, "://");
@@ -499,6 +517,10 @@ int http_request(const struct http_request *req, struct http_response *resp, str
 	int ret = -1;
 
 	http_response_release(resp);
+	if (err) {
+		err->kind = ERR_KIND_NONE; /* submit_kind says what this request tells */
+		err->retry_after = 0;
+	}
 	pthread_once(&curl_once, curl_init_once);
 	if (curl_init_rc != CURLE_OK)
 		return err_code(err, 1, "cannot initialise libcurl");
@@ -590,6 +612,7 @@ int http_request(const struct http_request *req, struct http_response *resp, str
 	}
 	if (rc == CURLE_OK) {
 		body_retry_after(resp);
+		submit_kind(req, resp, 1, err);
 		log_line(req, resp, NULL);
 		ret = 0;
 		goto out;
@@ -616,6 +639,7 @@ int http_request(const struct http_request *req, struct http_response *resp, str
 	resp->status = 0;
 	log_line(req, resp, msg);
 	err_code(err, 1, "%s", msg);
+	submit_kind(req, resp, 0, err);
 out:
 	curl_slist_free_all(hdrs);
 	curl_easy_cleanup(x.h);

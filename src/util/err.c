@@ -82,4 +82,5 @@ void err_clear(struct err *err)
 	err->kind = ERR_KIND_NONE;
 	err->key[0] = '\0';
 	err->msg[0] = '\0';
+	err->retry_after = 0;
 }

@@ -23,6 +23,13 @@ enum err_kind {
 	ERR_KIND_INPUT,     /* an input (a file, its record) cannot be used as it is:
 			     * retrying cannot help */
 	ERR_KIND_NOT_FOUND, /* what was asked for is not there */
+	/* set by net/http.c on a request that submits work (any method but GET and HEAD),
+	 * and kept by the adapters' rewording: */
+	ERR_KIND_RATE_LIMITED, /* answered 429: the upstream did not take the work
+				* (retry_after: the seconds it asked for) */
+	ERR_KIND_UNAVAILABLE,  /* answered 502 or 503: turned away at the door */
+	ERR_KIND_UNSENT,       /* provably never left: connection refused, unknown host, TLS
+				* handshake or certificate failure */
 };
 
 struct err {
@@ -30,11 +37,13 @@ struct err {
 	enum err_kind kind;
 	char key[128];
 	char msg[1024];
+	double retry_after; /* with ERR_KIND_RATE_LIMITED / UNAVAILABLE: seconds the upstream
+			     * asked to wait (Retry-After); 0 when it said nothing */
 };
 
 #define ERR_INIT                                                                                   \
 	{                                                                                          \
-		0, ERR_KIND_NONE, "", ""                                                           \
+		0, ERR_KIND_NONE, "", "", 0                                                        \
 	}
 
 /** Fill err (if non-NULL) with a printf-style message; returns -1. */

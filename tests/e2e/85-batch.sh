@@ -63,6 +63,98 @@ EOF
 	expect_eq "$(jq -r '[.prompt, .steps] | @tsv' out2/*.json | sort | tr '\n' '|')" "own	5|plain	4|" "precedence"
 }
 
+test_sidecars_carry_the_batch_id_and_the_catalog_finds_them() {
+	printf 'one\ntwo\nthree\n' >p.txt
+	im batch -o out p.txt
+	expect_rc 0
+	id=$(basename "$(journal_dir)")
+	expect_eq "$(jq -r '[.prompt, .batch_id, .job] | @tsv' out/*.json | sort | tr '\n' '|')" \
+		"one	$id	0|three	$id	2|two	$id	1|" "batch_id and job per sidecar"
+	# the PNG's imagen chunk carries the same
+	im inspect --json "$(ls out/*.png | head -1)"
+	expect_eq "$(printf '%s' "$OUT" | jq -r '[.. | .batch_id? // empty] | unique | .[]')" "$id" "imagen chunk"
+	# another batch and a plain generate: search batch:ID lists exactly the first's images
+	printf 'four\n' >q.txt
+	im batch -o out q.txt
+	expect_rc 0
+	im generate -o out "alone"
+	expect_rc 0
+	expect_eq "$(jq -r 'select(.prompt == "alone") | [has("batch_id"), has("job")] | @tsv' out/*.json)" \
+		"false	false" "generate writes neither key"
+	im search "batch:$id" --paths
+	expect_rc 0
+	expect_eq "$(printf '%s\n' "$OUT" | sort)" \
+		"$(for j in out/*.json; do jq -e --arg id "$id" '.batch_id == $id' "$j" >/dev/null && echo "$PWD/${j%.json}.png"; done | sort)" "search batch:ID"
+	expect_eq "$(printf '%s\n' "$OUT" | wc -l | tr -d ' ')" 3 "three images"
+	# eight writers at once (a mock instance that takes eight, each image taking a
+	# while): every image gets its catalog row
+	printf 'backends:\n  m8:\n    type: mock\n    concurrency: 8\n' | write_config "$CFG"
+	seq 1 24 | sed 's/^/many /' >m.txt
+	im batch -v -b m8 --set delay_ms=150 --concurrency 8 -o many m.txt
+	expect_rc 0
+	expect_contains "$ERR" "24 jobs, concurrency 8"
+	id=$(basename "$(journal_dir)")
+	im search "batch:$id" --paths
+	expect_rc 0
+	expect_eq "$(printf '%s\n' "$OUT" | wc -l | tr -d ' ')" 24 "catalogued at concurrency 8"
+	expect_eq "$(pngs many)" 24 "images at concurrency 8"
+}
+
+# refused FILE MESSAGE: the batch is refused (exit 2) with MESSAGE
+refused() {
+	im batch -o bad "$1"
+	expect_rc 2
+	expect_contains "$ERR" "$2"
+}
+
+test_image_inputs_per_job() {
+	# the inputs stand beside the batch file (paths are relative to its folder) and the
+	# batch runs from elsewhere
+	mkdir -p d/in
+	im generate -W 64 -H 64 -o d/in --name src.png "source"
+	expect_rc 0
+	"$PY" - d/in/mask.png <<'PYEOF'
+import struct, sys, zlib
+w = h = 64
+rows = b"".join(b"\0" + bytes(255 if x < w // 2 else 0 for x in range(w)) for y in range(h))
+ch = lambda t, d: struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d))
+open(sys.argv[1], "wb").write(b"\x89PNG\r\n\x1a\n" + ch(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+                              + ch(b"IDAT", zlib.compress(rows)) + ch(b"IEND", b""))
+PYEOF
+	cat >d/b.jsonl <<'EOF'
+{"prompt": "img2img", "seed": 5, "image": "in/src.png", "strength": 0.3}
+{"prompt": "inpaint", "seed": 6, "image": ["in/src.png"], "mask": "in/mask.png", "mask_invert": true}
+EOF
+	im batch -o out d/b.jsonl
+	expect_rc 0
+	expect_eq "$(jq -c 'select(.prompt == "img2img") | [[.inputs[] | [.role, .path]], .strength]' out/*.json)" \
+		"[[[\"image\",\"$HOME/d/in/src.png\"]],0.3]" "img2img sidecar"
+	expect_eq "$(jq -c 'select(.prompt == "inpaint") | [[.inputs[] | [.role, .path]], .mask_invert]' out/*.json)" \
+		"[[[\"image\",\"$HOME/d/in/src.png\"],[\"mask\",\"$HOME/d/in/mask.png\"]],true]" "inpaint sidecar"
+	# YAML: defaults give every job the image, the matrix varies it
+	printf 'defaults:\n  image: in/src.png\n  strength: 0.25\njobs:\n  - plain\n  - prompt: masked\n    mask: in/mask.png\n' >d/y.yaml
+	im batch -o y d/y.yaml
+	expect_rc 0
+	expect_eq "$(jq -r '[.prompt, (.inputs | map(.role) | join("+")), .strength] | @tsv' y/*.json | sort | tr '\n' '|')" \
+		"masked	image+mask	0.25|plain	image	0.25|" "yaml defaults"
+	printf 'matrix:\n  prompts: [m]\n  images: [in/src.png, in/mask.png]\n' >d/m.yaml
+	im batch -o m d/m.yaml
+	expect_rc 0
+	expect_eq "$(jq -r '.inputs[0].path' m/*.json | sort | tr '\n' ' ')" "$HOME/d/in/mask.png $HOME/d/in/src.png " "matrix images"
+	# each bad value names FILE:LINE:COL, and nothing runs
+	printf '{"prompt": "ok"}\n{"prompt": "x", "strength": 2}\n' >d/s.jsonl
+	refused d/s.jsonl "d/s.jsonl:2:29: strength: expected a number from 0 to 1"
+	printf '{"prompt": "x", "imgae": "in/src.png"}\n' >d/s.jsonl
+	refused d/s.jsonl "d/s.jsonl:1:17: unknown key 'imgae' (did you mean 'image'?)"
+	printf '{"prompt": "x", "image": [1]}\n' >d/s.jsonl
+	refused d/s.jsonl "d/s.jsonl:1:26: image: expected a path"
+	printf '{"prompt": "ok"}\n{"prompt": "x", "image": "nope.png"}\n' >d/s.jsonl
+	refused d/s.jsonl "d/s.jsonl:2:1: --image $HOME/d/nope.png:"
+	printf 'jobs:\n  - prompt: y\n    mask_invert: maybe\n' >d/s.yaml
+	refused d/s.yaml "d/s.yaml:3:18: mask_invert: expected true or false"
+	expect_no_file bad
+}
+
 test_bad_input_names_file_line_col_and_generates_nothing() {
 	printf '{"prompt": "ok"}\n{"prompt": "x", "stpes": 3}\n' >bad.jsonl
 	im batch -o out bad.jsonl
@@ -199,6 +291,16 @@ EOF
 	expect_rc 1
 	expect_contains "$ERR" "connection refused"
 	expect_contains "$ERR" "imagen batch --resume"
+	# a 429 for insufficient_quota is money, not rate: the job fails, sent once
+	fake_data '{"fail": [{"status": 429, "code": "insufficient_quota", "type": "insufficient_quota", "message": "quota"}]}'
+	printf 'backends:\n  busy:\n    type: openai\n    model: gpt-image-1\n    base_url: %s/v1\n' "$FAKE_URL" |
+		write_config "$CFG"
+	n0=$(fake_requests | jq '[.[] | select(.method == "POST")] | length')
+	im batch -b busy -o quota x.txt
+	expect_rc 1
+	expect_contains "$ERR" "insufficient_quota"
+	expect_eq "$(fake_requests | jq '[.[] | select(.method == "POST")] | length')" "$((n0 + 1))" "sent once"
+	expect_eq "$(pngs quota)" 0 "no image"
 }
 
 test_backends_check() {
@@ -278,6 +380,37 @@ test_resume_after_sigkill_loses_nothing() {
 	im batch --resume
 	expect_rc 0
 	expect_six_distinct
+}
+
+test_resume_never_runs_a_job_twice_whose_line_was_lost() {
+	# what a SIGKILL between writing an image and its journal line leaves: the images
+	# are on disk and in the catalog, the last lines of the journal are not
+	printf 'one\ntwo\nthree\nfour\n' >p.txt
+	im batch -o out p.txt
+	expect_rc 0
+	j="$(journal_dir)journal.jsonl"
+	id=$(basename "$(journal_dir)")
+	head -n 1 "$j" >"$j.cut" && mv "$j.cut" "$j"
+	four=$(for f in out/*.json; do jq -e '.prompt == "four"' "$f" >/dev/null && echo "${f%.json}"; done)
+	rm "$four.png" "$four.json" # one image gone as well: that job runs again
+	first=$(jq -r .job "$j")
+	im batch --resume
+	expect_rc 0
+	expect_contains "$ERR" "resuming 1 of 4 jobs"
+	expect_eq "$(grep -c 'not run again' <<<"$ERR")" 2 "jobs recovered"
+	expect_eq "$(pngs)" 4 "images"
+	expect_eq "$(count_files out '*.json')" 4 "sidecars"
+	expect_eq "$(jq -r .job out/*.json | sort | tr '\n' ' ')" "0 1 2 3 " "one image per job"
+	expect_eq "$(jq -r '.prompt' out/*.json | sort | tr '\n' ' ')" "four one three two " "prompts"
+	expect_eq "$(jq -c 'select(.recovered) | .job' "$j" | sort | tr '\n' ' ')" \
+		"$(seq 0 2 | grep -v "^$first\$" | tr '\n' ' ')" "recovered lines"
+	im batch --status "$id"
+	expect_rc 0
+	expect_match "$OUT" "$id .* 4 +4 "
+	im batch --resume "$id"
+	expect_rc 0
+	expect_contains "$ERR" "every job is done"
+	expect_eq "$(pngs)" 4 "images after a second resume"
 }
 
 test_budget_stops_scheduling() {

@@ -124,6 +124,58 @@ static void test_jsonl_every_key(void **state)
 	batch_list_release(&l);
 }
 
+static void test_image_inputs(void **state)
+{
+	struct batch_list l;
+	struct batch_job copy;
+	const json_t *in;
+	char cwd[4096], want[4200];
+	json_t *o;
+	struct err err = ERR_INIT;
+
+	(void)state;
+	assert_non_null(getcwd(cwd, sizeof(cwd)));
+	parse_ok(&l,
+		 "{\"prompt\": \"a\", \"image\": [\"in/a.png\", \"/abs/b.png\"], \"mask\": "
+		 "\"m.png\", \"strength\": 0.4, \"mask_invert\": true}\n{\"prompt\": \"b\", "
+		 "\"image\": "
+		 "\"c.png\"}\n",
+		 "/batches/x/b.jsonl", BATCH_FMT_JSONL);
+	in = l.jobs[0].inputs;
+	assert_string_equal(json_string_value(json_array_get(json_object_get(in, "image"), 0)),
+			    "/batches/x/in/a.png");
+	assert_string_equal(json_string_value(json_array_get(json_object_get(in, "image"), 1)),
+			    "/abs/b.png");
+	assert_string_equal(json_string_value(json_object_get(in, "mask")), "/batches/x/m.png");
+	assert_true(json_number_value(json_object_get(in, "strength")) == 0.4);
+	assert_true(json_is_true(json_object_get(in, "mask_invert")));
+	assert_int_equal(json_array_size(json_object_get(l.jobs[1].inputs, "image")), 1);
+	/* through the journal and back */
+	o = batch_job_to_json(&l.jobs[0]);
+	assert_int_equal(batch_job_from_json(&copy, o, &err), 0);
+	assert_true(json_equal(copy.inputs, in));
+	batch_job_release(&copy);
+	json_decref(o);
+	batch_list_release(&l);
+	/* a relative batch file: relative to the current directory */
+	parse_ok(&l, "jobs:\n  - prompt: a\n    image: i.png\n", "sub/b.yaml", BATCH_FMT_YAML);
+	snprintf(want, sizeof(want), "%s/sub/i.png", cwd);
+	assert_string_equal(
+		json_string_value(json_array_get(json_object_get(l.jobs[0].inputs, "image"), 0)),
+		want);
+	batch_list_release(&l);
+	assert_refused("{\"prompt\": \"a\", \"strength\": 1.5}", "b.jsonl", BATCH_FMT_JSONL,
+		       "b.jsonl:1:29: strength: expected a number from 0 to 1");
+	assert_refused("{\"prompt\": \"a\", \"image\": []}", "b.jsonl", BATCH_FMT_JSONL,
+		       "b.jsonl:1:26: image: expected 1 to 16 paths");
+	assert_refused("{\"prompt\": \"a\", \"mask\": \"\"}", "b.jsonl", BATCH_FMT_JSONL,
+		       "b.jsonl:1:25: mask: is empty");
+	assert_refused("{\"prompt\": \"a\", \"mask_invrt\": true}", "b.jsonl", BATCH_FMT_JSONL,
+		       "b.jsonl:1:17: unknown key 'mask_invrt' (did you mean 'mask_invert'?)");
+	assert_refused("jobs:\n  - prompt: a\n    strength: [1]\n", "b.yaml", BATCH_FMT_YAML,
+		       "b.yaml:3:15: strength: expected a number from 0 to 1");
+}
+
 static void test_jsonl_refusals(void **state)
 {
 	(void)state;
@@ -132,7 +184,8 @@ static void test_jsonl_refusals(void **state)
 		       BATCH_FMT_JSONL, "b.jsonl:2:17: unknown key 'sed' (did you mean 'seed'?)");
 	assert_refused("{\"prompt\": \"a\", \"zzzzzz\": 3}", "b.jsonl", BATCH_FMT_JSONL,
 		       "b.jsonl:1:17: unknown key 'zzzzzz' (a job has prompt, negative, style, "
-		       "backend, seed, width, height, steps, count, set, name)");
+		       "backend, seed, width, height, steps, count, set, name, image, mask, "
+		       "strength, mask_invert)");
 	/* a bad value: the value's column (characters, not bytes) */
 	assert_refused("{\"prompt\": \"caf\xc3\xa9\", \"width\": \"big\"}", "b.jsonl",
 		       BATCH_FMT_JSONL, "b.jsonl:1:29: width: expected an integer from 1 to 16384");
@@ -572,6 +625,7 @@ int main(void)
 		cmocka_unit_test(test_text_refusals),
 		cmocka_unit_test(test_jsonl_every_key),
 		cmocka_unit_test(test_jsonl_refusals),
+		cmocka_unit_test(test_image_inputs),
 		cmocka_unit_test(test_yaml_jobs_and_defaults),
 		cmocka_unit_test(test_yaml_matrix),
 		cmocka_unit_test(test_yaml_refusals),

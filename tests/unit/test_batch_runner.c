@@ -79,25 +79,27 @@ static void test_classify(void **state)
 {
 	(void)state;
 	/* turned away at the door: another member may try */
-	assert_int_equal(batch_classify("POST /prompt: cannot connect to 127.0.0.1:9 (connection "
-					"refused)"),
-			 BATCH_RETRY);
-	assert_int_equal(batch_classify("HTTP 503 from POST /v1/predictions: busy"), BATCH_RETRY);
-	assert_int_equal(batch_classify("HTTP 429 from POST /v1/images/generations: slow down "
-					"(code rate_limit_exceeded)"),
-			 BATCH_RATE_LIMITED);
-	/* money, not rate; the request's own fault; a later request: final */
-	assert_int_equal(batch_classify("HTTP 429 from POST /v1/images/generations: quota (code "
-					"insufficient_quota)"),
-			 BATCH_FAILED);
-	assert_int_equal(batch_classify("HTTP 400 from POST /v1/images/generations: bad size"),
-			 BATCH_FAILED);
-	assert_int_equal(batch_classify("downloading image 0: cannot connect to cdn (connection "
-					"refused)"),
-			 BATCH_FAILED);
-	assert_int_equal(batch_classify("GET /history/abc: HTTP 503: busy"), BATCH_FAILED);
-	assert_int_equal(batch_classify("HTTP 500 from POST /sdapi/v1/txt2img: oops"),
-			 BATCH_FAILED);
+	struct err e = ERR_INIT;
+
+	/* by kind, whatever the message says */
+	err_kind(&e, ERR_KIND_UNSENT, 1, "POST /prompt: cannot connect (connection refused)");
+	assert_int_equal(batch_classify(&e), BATCH_RETRY);
+	err_kind(&e, ERR_KIND_UNAVAILABLE, 1, "HTTP 503 from POST /v1/predictions: busy");
+	assert_int_equal(batch_classify(&e), BATCH_RETRY);
+	err_kind(&e, ERR_KIND_RATE_LIMITED, 1, "HTTP 429 from POST /v1/images/generations");
+	assert_int_equal(batch_classify(&e), BATCH_RATE_LIMITED);
+	/* a message alone no longer classifies: no kind is final */
+	err_kind(&e, ERR_KIND_NONE, 1, "HTTP 429 from POST /v1/images/generations: slow down");
+	assert_int_equal(batch_classify(&e), BATCH_FAILED);
+	err_kind(&e, ERR_KIND_NONE, 1, "POST /prompt: cannot connect (connection refused)");
+	assert_int_equal(batch_classify(&e), BATCH_FAILED);
+	err_kind(&e, ERR_KIND_INPUT, 2, "bad input");
+	assert_int_equal(batch_classify(&e), BATCH_FAILED);
+	/* the adapters' rewording keeps the kind */
+	err_kind(&e, ERR_KIND_UNSENT, 1, "cannot connect");
+	err_prefix(&e, "POST /prompt");
+	err_code(&e, 1, "%s (after 2 attempts)", "x");
+	assert_int_equal(batch_classify(&e), BATCH_RETRY);
 	assert_int_equal(batch_classify(NULL), BATCH_FAILED);
 }
 

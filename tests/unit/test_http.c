@@ -230,6 +230,8 @@ static void test_connection_refused_is_a_transport_error(void **state)
 		assert_non_null(strstr(err.msg, "after 2 attempts"));
 		assert_non_null(strstr(err.msg, "127.0.0.1:1 (connection refused)"));
 		assert_null(strstr(err.msg, "not sent again"));
+		/* a submission that never left says so; a GET starts no work upstream */
+		assert_int_equal(err.kind, post ? ERR_KIND_UNSENT : ERR_KIND_NONE);
 	}
 	http_response_release(&rs);
 }
@@ -373,6 +375,52 @@ static void test_socket_status_headers_and_user_agent(void **state)
 	assert_non_null(strstr(c.request, "Authorization: Bearer abc"));
 	http_describe_status(msg, sizeof(msg), &rs);
 	assert_string_equal(msg, "HTTP 429: slow down, please");
+	http_response_release(&rs);
+}
+
+/* The kind a status gives a submission (POST, or any request with a body) and only a
+ * submission: 429 rate limited with its Retry-After, 502/503 unavailable; a GET's
+ * answer, a 500 and a success leave none, and each request starts afresh. */
+static void test_socket_status_kinds(void **state)
+{
+	struct canned c = {
+		.answers = { "HTTP/1.1 429 Too Many\r\nRetry-After: 3\r\nContent-Length: 0\r\n\r\n",
+			     "HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n",
+			     "HTTP/1.1 429 Too Many\r\nRetry-After: 3\r\nContent-Length: 0\r\n\r\n",
+			     "HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n",
+			     "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n" },
+		.n = 5
+	};
+	struct http_request rq = { .body = "{}", .body_len = 2 }; /* no method: a POST */
+	struct http_response rs;
+	struct err err = ERR_INIT;
+	char url[128];
+	pthread_t t;
+
+	(void)state;
+	memset(&rs, 0, sizeof(rs));
+	assert_int_equal(start(&c, &t, url, sizeof(url)), 0);
+	rq.url = url;
+	assert_int_equal(http_request(&rq, &rs, &err), 0);
+	assert_int_equal(err.kind, ERR_KIND_RATE_LIMITED);
+	assert_true(err.retry_after == 3.0);
+	assert_int_equal(http_request(&rq, &rs, &err), 0);
+	assert_int_equal(err.kind, ERR_KIND_UNAVAILABLE);
+	assert_true(err.retry_after == 0);
+	rq.method = "GET";
+	rq.body = NULL;
+	rq.body_len = 0;
+	assert_int_equal(http_request(&rq, &rs, &err), 0);
+	assert_int_equal(rs.status, 429);
+	assert_int_equal(err.kind, ERR_KIND_NONE);
+	rq.method = "POST";
+	assert_int_equal(http_request(&rq, &rs, &err), 0);
+	assert_int_equal(err.kind, ERR_KIND_NONE);
+	err.kind = ERR_KIND_RATE_LIMITED; /* a stale kind is not carried over */
+	assert_int_equal(http_request(&rq, &rs, &err), 0);
+	assert_int_equal(rs.status, 200);
+	assert_int_equal(err.kind, ERR_KIND_NONE);
+	stop(&c, t);
 	http_response_release(&rs);
 }
 
@@ -533,6 +581,7 @@ static void test_socket_post_dropped_mid_answer_is_not_sent_again(void **state)
 	assert_int_equal(c.accepted, 1);
 	assert_int_equal(rs.attempts, 1);
 	assert_true(rs.sent);
+	assert_int_equal(err.kind, ERR_KIND_NONE); /* it may have arrived: no class */
 	assert_non_null(strstr(err.msg, "closed before the whole response arrived"));
 	assert_non_null(strstr(err.msg, "not sent again, as the server may have received it"));
 
@@ -667,6 +716,7 @@ int main(void)
 		cmocka_unit_test(test_connection_refused_is_a_transport_error),
 		cmocka_unit_test(test_cost_records),
 		cmocka_unit_test(test_socket_status_headers_and_user_agent),
+		cmocka_unit_test(test_socket_status_kinds),
 		cmocka_unit_test(test_socket_retry_after_date_and_body),
 		cmocka_unit_test(test_socket_body_cap_and_dropped_body),
 		cmocka_unit_test(test_socket_download_streams_to_fd_and_retries_truncate_it),
