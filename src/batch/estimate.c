@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "backends/openai.h"
+#include "backends/replicate.h"
 
 static json_t *openai_builtin;
 static pthread_once_t openai_once = PTHREAD_ONCE_INIT;
@@ -103,13 +104,23 @@ static int replicate_estimate(const struct cfg_backend *cb, double *usd, char *w
 		p = json_object_get(prices, base);
 	}
 	pi = json_object_get(p, "per_image");
-	if (!json_is_number(pi)) {
-		snprintf(why, size, "no per_image price for model %s (set backends.%s.prices)",
-			 model ? model : "(none)", cb->name);
-		return -1;
+	if (json_is_number(pi)) {
+		*usd = json_number_value(pi);
+		return 0;
 	}
-	*usd = json_number_value(pi);
-	return 0;
+	/* else what the adapter itself would bill an official model at (rp_price) */
+	if (!p && model) {
+		const struct rp_known *k =
+			rp_known_find(model, colon ? (size_t)(colon - model) : strlen(model));
+
+		if (k && k->per_image > 0) {
+			*usd = k->per_image;
+			return 0;
+		}
+	}
+	snprintf(why, size, "no per_image price for model %s (set backends.%s.prices)",
+		 model ? model : "(none)", cb->name);
+	return -1;
 }
 
 int batch_estimate(const struct cfg_backend *cb, const struct batch_job *job, double *usd,

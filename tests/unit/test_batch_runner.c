@@ -113,7 +113,8 @@ static void test_estimates(void **state)
 			   "  odd:\n    type: openai\n    model: unpriced\n"
 			   "  rp:\n    type: replicate\n    model: black-forest-labs/flux-schnell\n"
 			   "  rp2:\n    type: replicate\n    model: owner/m:abc\n"
-			   "    prices: {owner/m: {per_image: 0.5}}\n");
+			   "    prices: {owner/m: {per_image: 0.5}}\n"
+			   "  rp3:\n    type: replicate\n    model: owner/unknown\n");
 	struct batch_job job;
 	char why[256];
 	double usd = -1;
@@ -143,9 +144,15 @@ static void test_estimates(void **state)
 	assert_int_equal(batch_estimate(config_backend(cfg, "odd"), &job, &usd, why, sizeof(why)),
 			 -1);
 	assert_string_equal(why, "no price for model unpriced (set backends.odd.prices)");
-	/* replicate: the config's per_image only (a version priced by its model) */
+	/* replicate: the config's per_image (a version priced by its model), else the price
+	 * the adapter knows for an official model (flux-schnell: 0.003), else unknown */
 	assert_int_equal(batch_estimate(config_backend(cfg, "rp"), &job, &usd, why, sizeof(why)),
+			 0);
+	assert_float_equal(usd, 0.003, 1e-12);
+	assert_int_equal(batch_estimate(config_backend(cfg, "rp3"), &job, &usd, why, sizeof(why)),
 			 -1);
+	assert_string_equal(why, "no per_image price for model owner/unknown (set "
+				 "backends.rp3.prices)");
 	assert_int_equal(batch_estimate(config_backend(cfg, "rp2"), &job, &usd, why, sizeof(why)),
 			 0);
 	assert_float_equal(usd, 0.5, 1e-12);
