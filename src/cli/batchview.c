@@ -1,7 +1,6 @@
 /* batchview.c - the batch display on stderr (see batchview.h). */
 #include "cli/batchview.h"
 
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,8 +8,9 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "util/text.h"
+
 #define BAR_WIDTH 20
-#define TICK_NS 250000000L
 #define MAX_JOB_LINES 12 /* running jobs shown; the rest are counted on one line */
 
 static double since(const struct timespec *t0)
@@ -21,28 +21,16 @@ static double since(const struct timespec *t0)
 	return (double)(now.tv_sec - t0->tv_sec) + (double)(now.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
-/* Text from outside (an upstream's status) as one printable line. */
-static void clean(char *out, size_t size, const char *in)
-{
-	size_t o = 0;
-
-	for (; in && *in && o + 1 < size; in++)
-		out[o++] = (unsigned char)*in < 0x20 || *in == 0x7f ? ' ' : *in;
-	out[o] = '\0';
-}
+static void redraw(void *ctx);
 
 void batchview_init(struct batchview *v, const char *title, size_t total, double max_cost,
 		    int quiet, int verbose)
 {
 	const char *term = getenv("TERM"), *nc = getenv("NO_COLOR");
-	pthread_condattr_t ca;
 
 	memset(v, 0, sizeof(*v));
 	pthread_mutex_init(&v->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&v->wake, &ca);
-	pthread_condattr_destroy(&ca);
+	ticker_init(&v->ticker, &v->mu, redraw, v);
 	v->title = title;
 	v->total = total;
 	v->max_cost = max_cost;
@@ -160,55 +148,21 @@ static void draw_locked(struct batchview *v)
 	fflush(stderr);
 }
 
-static void *ticker_main(void *arg)
+/* The ticker's draw (mu held): the display again, elapsed time and ETA moved on. */
+static void redraw(void *ctx)
 {
-	struct batchview *v = arg;
-	struct timespec when;
-
-	pthread_mutex_lock(&v->mu);
-	while (!v->stopping) {
-		clock_gettime(CLOCK_MONOTONIC, &when);
-		when.tv_nsec += TICK_NS;
-		if (when.tv_nsec >= 1000000000L) {
-			when.tv_sec++;
-			when.tv_nsec -= 1000000000L;
-		}
-		while (!v->stopping && pthread_cond_timedwait(&v->wake, &v->mu, &when) == 0)
-			;
-		if (!v->stopping)
-			draw_locked(v);
-	}
-	pthread_mutex_unlock(&v->mu);
-	return NULL;
-}
-
-/* mu held.  Every signal blocked in the ticker: Ctrl-C stays with the threads that
- * look at the flag. */
-static void ticker_start(struct batchview *v)
-{
-	sigset_t all, old;
-
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	v->ticking = pthread_create(&v->ticker, NULL, ticker_main, v) == 0;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	draw_locked(ctx);
 }
 
 void batchview_release(struct batchview *v)
 {
-	pthread_mutex_lock(&v->mu);
-	v->stopping = 1;
-	pthread_cond_signal(&v->wake);
-	pthread_mutex_unlock(&v->mu);
-	if (v->ticking)
-		pthread_join(v->ticker, NULL);
-	v->ticking = 0;
+	ticker_stop(&v->ticker);
 	pthread_mutex_lock(&v->mu);
 	erase_locked(v);
 	fflush(stderr);
 	pthread_mutex_unlock(&v->mu);
 	free(v->slots);
-	pthread_cond_destroy(&v->wake);
+	ticker_release(&v->ticker);
 	pthread_mutex_destroy(&v->mu);
 }
 
@@ -275,16 +229,16 @@ static void view_emit(const struct ev_sink *sink, const struct ev *ev)
 	switch (ev->kind) {
 	case EV_JOB_START:
 		if ((s = slot_add(v, sink->job)) != NULL) {
-			clean(s->label, sizeof(s->label), ev->text ? ev->text : "");
+			text_clean(s->label, sizeof(s->label), ev->text ? ev->text : "");
 			s->status[0] = '\0';
 			s->max = 0;
 		}
-		if (v->tty && !v->ticking && !v->stopping)
-			ticker_start(v);
+		if (v->tty)
+			ticker_start_locked(&v->ticker);
 		break;
 	case EV_STATUS:
 		if ((s = slot_find(v, sink->job)) != NULL)
-			clean(s->status, sizeof(s->status), ev->text);
+			text_clean(s->status, sizeof(s->status), ev->text);
 		break;
 	case EV_STEPS:
 		if ((s = slot_find(v, sink->job)) != NULL) {

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "cli/ticker.h"
 #include "core/events.h"
 
 struct bv_slot {
@@ -38,9 +39,7 @@ struct batchview {
 	size_t nslots, cap;
 	int drawn; /* lines of the display on screen */
 
-	pthread_t ticker;
-	pthread_cond_t wake;
-	int ticking, stopping;
+	struct ticker ticker; /* redraws the display on a terminal */
 };
 
 /** Set up: reads isatty(stderr), NO_COLOR and TERM once.  total: jobs to run. */

@@ -5,7 +5,6 @@
  * step line with its elapsed time about four times a second, until term_release. */
 #include "cli/term.h"
 
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +14,6 @@
 #include "util/termsafe.h"
 
 #define BAR_WIDTH 24
-#define TICK_NS 250000000L /* the ticker redraws the line this often */
 
 static double elapsed_s(const struct term *t)
 {
@@ -25,20 +23,15 @@ static double elapsed_s(const struct term *t)
 	return (double)(now.tv_sec - t->t0.tv_sec) + (double)(now.tv_nsec - t->t0.tv_nsec) / 1e9;
 }
 
+static void redraw(void *ctx);
+
 void term_init(struct term *t, int quiet, int verbose)
 {
 	const char *term = getenv("TERM"), *nc = getenv("NO_COLOR");
 
 	memset(t, 0, sizeof(*t));
 	pthread_mutex_init(&t->mu, NULL);
-	{
-		pthread_condattr_t ca;
-
-		pthread_condattr_init(&ca);
-		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-		pthread_cond_init(&t->wake, &ca);
-		pthread_condattr_destroy(&ca);
-	}
+	ticker_init(&t->ticker, &t->mu, redraw, t);
 	t->quiet = quiet;
 	t->verbose = verbose;
 	t->enabled = !quiet && isatty(STDERR_FILENO);
@@ -49,15 +42,8 @@ void term_init(struct term *t, int quiet, int verbose)
 
 void term_release(struct term *t)
 {
-	pthread_mutex_lock(&t->mu);
-	t->stopping = 1;
-	pthread_cond_signal(&t->wake);
-	pthread_mutex_unlock(&t->mu);
-	if (t->ticking)
-		pthread_join(t->ticker, NULL);
-	t->ticking = 0;
+	ticker_release(&t->ticker);
 	term_clear(t);
-	pthread_cond_destroy(&t->wake);
 	pthread_mutex_destroy(&t->mu);
 }
 
@@ -119,47 +105,15 @@ static void draw_status(struct term *t, const char *status)
 	draw(t, line);
 }
 
-/* The current line again, its elapsed time moved on.  Called with mu held. */
-static void redraw_locked(struct term *t)
+/* The current line again, its elapsed time moved on: the ticker's draw (mu held). */
+static void redraw(void *ctx)
 {
+	struct term *t = ctx;
+
 	if (t->line == TERM_LINE_STATUS)
 		draw_status(t, t->status);
 	else if (t->line == TERM_LINE_STEPS)
 		draw_steps(t, t->value, t->max, t->what[0] ? t->what : NULL);
-}
-
-static void *ticker_main(void *arg)
-{
-	struct term *t = arg;
-	struct timespec when;
-
-	pthread_mutex_lock(&t->mu);
-	while (!t->stopping) {
-		clock_gettime(CLOCK_MONOTONIC, &when);
-		when.tv_nsec += TICK_NS;
-		if (when.tv_nsec >= 1000000000L) {
-			when.tv_sec++;
-			when.tv_nsec -= 1000000000L;
-		}
-		while (!t->stopping && pthread_cond_timedwait(&t->wake, &t->mu, &when) == 0)
-			; /* woken early: only a stop does that */
-		if (!t->stopping)
-			redraw_locked(t);
-	}
-	pthread_mutex_unlock(&t->mu);
-	return NULL;
-}
-
-/* Start the ticker (mu held).  It blocks every signal: SIGINT stays with the thread that
- * polls and sleeps, so the stop is noticed there at once. */
-static void ticker_start(struct term *t)
-{
-	sigset_t all, old;
-
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	t->ticking = pthread_create(&t->ticker, NULL, ticker_main, t) == 0;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 /* "imagen: SOURCE: TEXT": upstream messages, file names and -v request lines carry
@@ -192,8 +146,8 @@ static void term_emit(const struct ev_sink *sink, const struct ev *ev)
 		clock_gettime(CLOCK_MONOTONIC, &t->t0);
 		snprintf(t->label, sizeof(t->label), "%s", ev->text ? ev->text : "imagen");
 		t->line = TERM_LINE_NONE;
-		if (t->enabled && !t->ticking && !t->stopping)
-			ticker_start(t);
+		if (t->enabled)
+			ticker_start_locked(&t->ticker);
 		break;
 	case EV_STATUS:
 		if (!t->enabled)

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <time.h>
 
+#include "cli/ticker.h"
 #include "core/events.h"
 
 enum term_line { TERM_LINE_NONE = 0, TERM_LINE_STATUS, TERM_LINE_STEPS };
@@ -26,10 +27,7 @@ struct term {
 	long value, max;
 	char what[64];
 
-	/* the ticker: a thread started with the first job, stopped by term_release */
-	pthread_t ticker;
-	pthread_cond_t wake; /* CLOCK_MONOTONIC; signalled to stop */
-	int ticking, stopping;
+	struct ticker ticker; /* started with the first job, stopped by term_release */
 };
 
 /** Set up from the global options; reads isatty(stderr), NO_COLOR and TERM once. */
