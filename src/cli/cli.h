@@ -3,6 +3,7 @@
 #ifndef IMAGEN_CLI_H
 #define IMAGEN_CLI_H
 
+#include <jansson.h>
 #include <stdio.h>
 
 enum arg_kind { ARG_NONE = 0, ARG_REQUIRED, ARG_OPTIONAL };
@@ -85,6 +86,9 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  *  text carries (outside text: PNG chunks, file names, upstream messages) are escaped.
  *  Machine output (--json) goes out exactly instead, with plain stdio. */
 void cli_print(FILE *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/** Machine output: v as JSON (json_dumps flags) and a newline on out, exactly (never
+ *  escaped).  v NULL prints nothing.  Returns 0, or -1 when v could not be encoded. */
+int cli_print_json(FILE *out, const json_t *v, size_t flags);
 
 /** Parse a decimal integer in [min, max] for option `what`; prints the error, -1. */
 int cli_parse_int(const char *what, const char *s, long long min, long long max, long long *out);

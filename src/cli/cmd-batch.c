@@ -591,13 +591,10 @@ static int state_root(char **root)
 	return 0;
 }
 
+/* One JSON line on stdout; takes o's reference. */
 static void print_json_line(json_t *o)
 {
-	char *s = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
-
-	if (s)
-		printf("%s\n", s);
-	free(s);
+	cli_print_json(stdout, o, JSON_COMPACT | JSON_REAL_PRECISION(12));
 	json_decref(o);
 }
 

@@ -257,15 +257,6 @@ static int parse_args(struct gen_opts *o, struct global_opts *g, int argc, char 
 	return rc;
 }
 
-static void print_json(const json_t *record)
-{
-	char *s = json_dumps(record, JSON_COMPACT | JSON_REAL_PRECISION(12));
-
-	if (s)
-		printf("%s\n", s);
-	free(s);
-}
-
 /* The run's front end: the terminal draws progress and messages; images are printed on
  * stdout as they land (a path, or the --json record) and remembered for the preview. */
 struct front {
@@ -290,7 +281,7 @@ static void front_emit(const struct ev_sink *sink, const struct ev *ev)
 	}
 	pthread_mutex_lock(&f->mu);
 	if (f->json)
-		print_json(ev->record);
+		cli_print_json(stdout, ev->record, JSON_COMPACT | JSON_REAL_PRECISION(12));
 	else
 		printf("%s\n", ev->path);
 	fflush(stdout);
@@ -317,7 +308,7 @@ static int report(const struct gen_opts *o, const struct gen_request *req, int c
 	if (o->json && (rec = gen_record_failure(req, -1, -1, msg, code))) {
 		catalog_steps(steps, CATALOG_STEPS_ROOM, NULL);
 		gen_record_step_keys(rec, steps);
-		print_json(rec);
+		cli_print_json(stdout, rec, JSON_COMPACT | JSON_REAL_PRECISION(12));
 		json_decref(rec);
 	}
 	return code;
@@ -413,7 +404,7 @@ static int run(struct gen_opts *o, struct global_opts *g)
 			continue;
 		cli_error("%s", json_string_value(json_object_get(rec, "error")));
 		if (o->json)
-			print_json(rec);
+			cli_print_json(stdout, rec, JSON_COMPACT | JSON_REAL_PRECISION(12));
 	}
 previews:
 	if (f.npaths && rc != HTTP_EXIT_CANCELED)

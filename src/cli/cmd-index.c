@@ -84,11 +84,8 @@ static void report(const struct scan_stats *st, double secs, int json, int prune
 				      "moved", st->moved, "unchanged", st->unchanged, "missing",
 				      st->missing, "pruned", st->pruned, "unreadable",
 				      st->unreadable, "seconds", secs, "images_per_second", rate);
-		char *s = o ? json_dumps(o, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
 
-		if (s)
-			printf("%s\n", s);
-		free(s);
+		cli_print_json(stdout, o, JSON_COMPACT | JSON_REAL_PRECISION(6));
 		json_decref(o);
 		return;
 	}

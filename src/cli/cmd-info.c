@@ -57,16 +57,13 @@ static int begin(const struct cmd_entry *cmd, struct global_opts *g, int argc, c
 	return 0;
 }
 
+/* o as indented JSON on stdout (takes its reference); 1 when it could not be made. */
 static int print_json(json_t *o)
 {
-	char *s = o ? json_dumps(o, JSON_INDENT(2)) : NULL;
+	int rc = o && cli_print_json(stdout, o, JSON_INDENT(2)) == 0 ? 0 : 1;
 
 	json_decref(o);
-	if (!s)
-		return 1;
-	printf("%s\n", s);
-	free(s);
-	return 0;
+	return rc;
 }
 
 /* One instance: open (credentials from the environment), ask, close. */

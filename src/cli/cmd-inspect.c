@@ -61,16 +61,6 @@ static void print_imagen(const json_t *imagen, int verbose)
 	}
 }
 
-static void print_json(const json_t *out)
-{
-	char *s = out ? json_dumps(out, JSON_INDENT(2)) : NULL;
-
-	/* machine output: exact, never escaped */
-	if (s)
-		printf("%s\n", s);
-	free(s);
-}
-
 /* A sidecar (what --from accepts besides a PNG): the same fields, no PNG chunks. */
 static int inspect_sidecar(const char *path, const unsigned char *data, size_t len, int json,
 			   int verbose)
@@ -93,7 +83,7 @@ static int inspect_sidecar(const char *path, const unsigned char *data, size_t l
 				json_object_get(imagen, "width"), "height",
 				json_object_get(imagen, "height"), "imagen", imagen, "parameters",
 				"text");
-		print_json(out);
+		cli_print_json(stdout, out, JSON_INDENT(2)); /* exact, never escaped */
 		json_decref(out);
 	} else {
 		cli_print(stdout, "%-16s %s (sidecar, %zu bytes)\n", "file", path, len);
@@ -153,7 +143,7 @@ static int inspect_one(const char *path, int json, int verbose)
 				"png", "bytes", (json_int_t)len, "width", (json_int_t)w, "height",
 				(json_int_t)h, "imagen", imagen, "parameters", pobj, "text",
 				others, "catalog", row);
-		print_json(out);
+		cli_print_json(stdout, out, JSON_INDENT(2)); /* exact, never escaped */
 	} else {
 		cli_print(stdout, "%-16s %s (%ux%u, %zu bytes)\n", "file", path, w, h, len);
 		if (imagen) {

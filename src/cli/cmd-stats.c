@@ -49,7 +49,7 @@ static int cmd_stats(struct global_opts *g, int argc, char **argv)
 	struct err err = ERR_INIT;
 	struct query q = { NULL, 0 };
 	const char *arg, *by = "month";
-	char *text = NULL, *s;
+	char *text = NULL;
 	json_t *st = NULL;
 	int opt, first, rc = 0, json = 0;
 
@@ -93,10 +93,7 @@ static int cmd_stats(struct global_opts *g, int argc, char **argv)
 		goto out;
 	}
 	if (json) {
-		s = json_dumps(st, JSON_COMPACT | JSON_REAL_PRECISION(12));
-		if (s)
-			printf("%s\n", s);
-		free(s);
+		cli_print_json(stdout, st, JSON_COMPACT | JSON_REAL_PRECISION(12));
 	} else {
 		printf("%lld images, $%.2f\n",
 		       (long long)json_integer_value(json_object_get(st, "images")),

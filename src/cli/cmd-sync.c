@@ -22,15 +22,6 @@ static const struct opt_spec sync_opts[] = {
 	{ 0, NULL, 0, ARG_NONE, NULL, NULL, HINT_NONE, NULL },
 };
 
-static void print_json(json_t *o)
-{
-	char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-
-	if (s)
-		printf("%s\n", s);
-	free(s);
-}
-
 static int show_status(const char *outbox, int json)
 {
 	struct err err = ERR_INIT;
@@ -46,7 +37,7 @@ static int show_status(const char *outbox, int json)
 	if (json) {
 		o = json_pack("{s:s, s:I, s:O}", "outbox", outbox, "pending", (json_int_t)n,
 			      "items", items);
-		print_json(o);
+		cli_print_json(stdout, o, JSON_COMPACT);
 		json_decref(o);
 		json_decref(items);
 		return 0;
@@ -105,7 +96,7 @@ static int sync_one(const struct cloud_conn *c, const char *outbox, const json_t
 		if (json) {
 			o = json_pack("{s:s, s:s, s:s, s:b}", "image", path, "status", "failed",
 				      "error", err.msg, "queued", keep);
-			print_json(o);
+			cli_print_json(stdout, o, JSON_COMPACT);
 			json_decref(o);
 		}
 		return 1;
@@ -120,7 +111,7 @@ static int sync_one(const struct cloud_conn *c, const char *outbox, const json_t
 		if (json) {
 			o = cloud_result_json(c, &it, &res, NULL, 0);
 			json_object_set_new(o, "image", json_string(it.image));
-			print_json(o);
+			cli_print_json(stdout, o, JSON_COMPACT);
 			json_decref(o);
 		} else if (!g->quiet) {
 			cli_print(stdout, "%s -> %s/%s\n", it.image, c->bucket, it.storage_path);
@@ -144,7 +135,7 @@ static int sync_one(const struct cloud_conn *c, const char *outbox, const json_t
 	if (json) {
 		o = cloud_result_json(c, &it, &res, err.msg, still_queued);
 		json_object_set_new(o, "image", json_string(it.image));
-		print_json(o);
+		cli_print_json(stdout, o, JSON_COMPACT);
 		json_decref(o);
 	}
 out:

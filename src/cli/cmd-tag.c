@@ -36,11 +36,8 @@ static void print_tags(const json_t *row, int json)
 	if (json) {
 		json_t *o =
 			json_pack("{s:O, s:O}", "path", json_object_get(row, "path"), "tags", tags);
-		char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
 
-		if (s)
-			printf("%s\n", s);
-		free(s);
+		cli_print_json(stdout, o, JSON_COMPACT);
 		json_decref(o);
 		return;
 	}
@@ -59,7 +56,6 @@ static int list_all(int json)
 	struct err err = ERR_INIT;
 	json_t *tags = NULL, *t;
 	size_t i;
-	char *s;
 
 	if (listing_open(&c, "tag", 0) < 0)
 		return 1;
@@ -69,10 +65,7 @@ static int list_all(int json)
 		return 1;
 	}
 	if (json) {
-		s = json_dumps(tags, JSON_COMPACT);
-		if (s)
-			printf("%s\n", s);
-		free(s);
+		cli_print_json(stdout, tags, JSON_COMPACT);
 	} else {
 		json_array_foreach (tags, i, t) {
 			printf("%6lld  ",

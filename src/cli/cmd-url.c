@@ -32,7 +32,7 @@ static int cmd_url(struct global_opts *g, int argc, char **argv)
 	struct ev_sink sink;
 	struct err err = ERR_INIT;
 	const char *arg;
-	char *url = NULL, *s;
+	char *url = NULL;
 	long long expires = EXPIRES_DEFAULT;
 	int json = 0, rc = 0, opt, first, have_conn = 0;
 	json_t *o;
@@ -83,10 +83,7 @@ static int cmd_url(struct global_opts *g, int argc, char **argv)
 	if (json) {
 		o = json_pack("{s:s, s:s, s:s, s:I}", "image", it.image, "storage_path",
 			      it.storage_path, "url", url, "expires_in", (json_int_t)expires);
-		s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-		if (s)
-			printf("%s\n", s);
-		free(s);
+		cli_print_json(stdout, o, JSON_COMPACT);
 		json_decref(o);
 	} else {
 		cli_print(stdout, "%s\n", url);

@@ -213,15 +213,11 @@ static void print_failure(const struct genmany *g, size_t index, int64_t seed, i
 			  const char *msg)
 {
 	json_t *rec;
-	char *s;
 
 	cli_error("%s", msg);
 	if (!g->json || !(rec = gen_record_failure(g->req, (int)index, seed, msg, code)))
 		return;
-	s = json_dumps(rec, JSON_COMPACT | JSON_REAL_PRECISION(12));
-	if (s)
-		printf("%s\n", s);
-	free(s);
+	cli_print_json(stdout, rec, JSON_COMPACT | JSON_REAL_PRECISION(12));
 	json_decref(rec);
 }
 

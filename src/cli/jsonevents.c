@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/cli.h"
+
 void jsonevents_init(struct jsonevents *j, FILE *out)
 {
 	size_t i;
@@ -23,13 +25,8 @@ void jsonevents_release(struct jsonevents *j)
 /* mu held. */
 static void write_locked(struct jsonevents *j, json_t *obj)
 {
-	char *s = obj ? json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
-
-	if (s) {
-		fprintf(j->out, "%s\n", s);
+	if (obj && cli_print_json(j->out, obj, JSON_COMPACT | JSON_REAL_PRECISION(12)) == 0)
 		fflush(j->out);
-	}
-	free(s);
 	json_decref(obj);
 }
 

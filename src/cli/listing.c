@@ -199,7 +199,6 @@ int listing_row(const json_t *rec, void *arg)
 	struct listing *l = arg;
 	const char *path = str(rec, "path");
 	json_t *out;
-	char *s;
 
 	if (l->cap && l->rows >= l->cap) {
 		l->more = 1;
@@ -210,10 +209,7 @@ int listing_row(const json_t *rec, void *arg)
 		/* the sidecar's names; created_ts is the catalog's own sorting key */
 		out = json_deep_copy(rec);
 		json_object_del(out, "created_ts");
-		s = out ? json_dumps(out, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
-		if (s)
-			printf("%s\n", s);
-		free(s);
+		cli_print_json(stdout, out, JSON_COMPACT | JSON_REAL_PRECISION(12));
 		json_decref(out);
 		break;
 	case LIST_PATHS:

@@ -52,3 +52,14 @@ void cli_print(FILE *out, const char *fmt, ...)
 	print_safe(out, TERMSAFE_NEWLINE, "", "", fmt, ap);
 	va_end(ap);
 }
+
+int cli_print_json(FILE *out, const json_t *v, size_t flags)
+{
+	char *s = v ? json_dumps(v, flags) : NULL;
+
+	if (!s)
+		return v ? -1 : 0;
+	fprintf(out, "%s\n", s);
+	free(s);
+	return 0;
+}
