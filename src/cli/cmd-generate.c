@@ -305,9 +305,8 @@ static int report(const struct gen_opts *o, const struct gen_request *req, int c
 	json_t *rec;
 
 	cli_error("%s", msg);
-	if (o->json && (rec = gen_record_failure(req, -1, -1, msg, code))) {
-		catalog_steps(steps, CATALOG_STEPS_ROOM, NULL);
-		gen_record_step_keys(rec, steps);
+	catalog_steps(steps, CATALOG_STEPS_ROOM, NULL);
+	if (o->json && (rec = gen_record_failure(req, steps, -1, -1, msg, code))) {
 		cli_print_json(stdout, rec, JSON_COMPACT | JSON_REAL_PRECISION(12));
 		json_decref(rec);
 	}

@@ -215,7 +215,7 @@ static void print_failure(const struct genmany *g, size_t index, int64_t seed, i
 	json_t *rec;
 
 	cli_error("%s", msg);
-	if (!g->json || !(rec = gen_record_failure(g->req, (int)index, seed, msg, code)))
+	if (!g->json || !(rec = gen_record_failure(g->req, g->steps, (int)index, seed, msg, code)))
 		return;
 	cli_print_json(stdout, rec, JSON_COMPACT | JSON_REAL_PRECISION(12));
 	json_decref(rec);

@@ -770,10 +770,23 @@ static json_t *record_new(const struct gen_request *req, const struct gen_record
 		"error", str_or_null(error), "exit_code", code);
 }
 
-json_t *gen_record_failure(const struct gen_request *req, int index, int64_t seed,
-			   const char *error, int code)
+/* Every record has a key for each after-step (null until the step ran). */
+static void step_keys(json_t *rec, const struct gen_step *steps)
 {
-	return record_new(req, NULL, NULL, NULL, index, seed, error, code);
+	const struct gen_step *s;
+
+	for (s = steps ? steps : gen_steps_default; rec && s->name; s++)
+		if (!json_object_get(rec, s->name))
+			json_object_set_new(rec, s->name, json_null());
+}
+
+json_t *gen_record_failure(const struct gen_request *req, const struct gen_step *steps, int index,
+			   int64_t seed, const char *error, int code)
+{
+	json_t *rec = record_new(req, NULL, NULL, NULL, index, seed, error, code);
+
+	step_keys(rec, steps);
+	return rec;
 }
 
 void gen_outcome_release(struct gen_outcome *o)
@@ -791,18 +804,9 @@ struct run {
 	struct gen_outcome *out;
 };
 
-void gen_record_step_keys(json_t *rec, const struct gen_step *steps)
-{
-	const struct gen_step *s;
-
-	for (s = steps ? steps : gen_steps_default; rec && s->name; s++)
-		if (!json_object_get(rec, s->name))
-			json_object_set_new(rec, s->name, json_null());
-}
-
 static void add_record(struct run *r, json_t *rec)
 {
-	gen_record_step_keys(rec, r->steps);
+	step_keys(rec, r->steps);
 	if (rec)
 		json_array_append_new(r->out->records, rec);
 }
@@ -817,7 +821,7 @@ static void fail_record(struct run *r, int index, int64_t seed, int code, const 
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	add_record(r, gen_record_failure(r->req, index, seed, msg, code));
+	add_record(r, gen_record_failure(r->req, r->steps, index, seed, msg, code));
 	r->out->code = code;
 }
 
@@ -991,7 +995,7 @@ static void write_image(struct run *r, struct imagen_result *res, int index)
 		char full[sizeof(msg) + 16];
 
 		snprintf(full, sizeof(full), "output: %s", msg);
-		add_record(r, gen_record_failure(q, index, res->seed, full, 1));
+		add_record(r, gen_record_failure(q, r->steps, index, res->seed, full, 1));
 		goto out;
 	}
 	r->out->written++;
@@ -1005,7 +1009,7 @@ static void write_image(struct run *r, struct imagen_result *res, int index)
 		if (record)
 			run_steps(r, record);
 	}
-	gen_record_step_keys(record, r->steps);
+	step_keys(record, r->steps);
 	if (record) {
 		ev.path = rec.image_path;
 		ev.record = record;

@@ -207,13 +207,11 @@ int gen_run(struct gen_outcome *out, const struct gen_request *req, struct backe
 void gen_outcome_release(struct gen_outcome *o);
 
 /** The record of a failure (new reference): every key of an image's record, null where
- *  nothing is known, with "error" and "exit_code" set.  req may be NULL (the request
- *  could not be built); index or seed < 0 gives null. */
-json_t *gen_record_failure(const struct gen_request *req, int index, int64_t seed,
-			   const char *error, int code);
-
-/** Give rec a null key for each after-step it has none for (steps NULL: the default
- *  ones), so a failure reported outside gen_run has the shape of the run's records. */
-void gen_record_step_keys(json_t *rec, const struct gen_step *steps);
+ *  nothing is known, with "error" and "exit_code" set, and a null key for each of steps
+ *  (NULL: gen_steps_default), so a failure reported outside gen_run has the shape of the
+ *  run's records.  req may be NULL (the request could not be built); index or seed < 0
+ *  gives null. */
+json_t *gen_record_failure(const struct gen_request *req, const struct gen_step *steps, int index,
+			   int64_t seed, const char *error, int code);
 
 #endif

@@ -137,6 +137,7 @@ test_json_record_on_every_outcome() {
 	im generate --json --count 2 --seed 8 -o out3 --set fail=late "x"
 	expect_rc 1
 	expect_eq "$(printf '%s\n' "$OUT" | jq -s -c 'map([.index, .exit_code])')" '[[0,1]]' "failure index"
+	expect_eq "$(printf '%s\n' "$OUT" | jq -s -c 'map(keys)[0]')" "$keys" "same keys (--count)"
 }
 
 test_json_record_when_interrupted() {
