@@ -24,6 +24,7 @@
 #include "core/pngmeta.h"
 #include "util/file.h"
 #include "util/sha256.h"
+#include "testlib.h"
 
 int catalog_open_at(struct catalog **out, const char *path, int create, int target,
 		    struct err *err);
@@ -63,15 +64,6 @@ static char *path_in(const char *name)
 	return p[k];
 }
 
-static void write_bytes(const char *path, const void *d, size_t n)
-{
-	FILE *f = fopen(path, "wb");
-
-	assert_non_null(f);
-	assert_int_equal(fwrite(d, 1, n, f), n);
-	assert_int_equal(fclose(f), 0);
-}
-
 /* A small 8x8 PNG whose pixels depend on salt (so each has its own sha256), with text
  * chunks. */
 static void write_png(const char *path, int salt, const struct png_text *texts, size_t ntexts)
@@ -85,9 +77,9 @@ static void write_png(const char *path, int salt, const struct png_text *texts, 
 	assert_int_equal(png_encode_rgb(&png, &len, rgb, 8, 8, &err), 0);
 	if (ntexts) {
 		assert_int_equal(pngmeta_insert(&full, &flen, png, len, texts, ntexts, &err), 0);
-		write_bytes(path, full, flen);
+		write_file(path, full, flen);
 	} else {
-		write_bytes(path, png, len);
+		write_file(path, png, len);
 	}
 	free(png);
 	free(full);
@@ -545,7 +537,7 @@ static void test_open_create_damaged_foreign_newer(void **state)
 	catalog_close(c);
 
 	/* a damaged file: one clear line naming the rebuild */
-	write_bytes(path_in("junk.db"), "this is not a database at all, just some text......", 52);
+	write_file(path_in("junk.db"), "this is not a database at all, just some text......", 52);
 	assert_int_equal(catalog_open(&c, path_in("junk.db"), 1, &err), -1);
 	assert_null(c);
 	assert_int_equal(err.code, 1);
@@ -928,8 +920,8 @@ static void test_index_moves_and_missing(void **state)
 	imagen_png(path_in("lib/a.png"), 1, "a lighthouse at dusk");
 	imagen_png(path_in("lib/sub/b.png"), 2, "a barn in the rain");
 	imagen_png(path_in("lib/.hidden/d.png"), 3, "hidden away");
-	write_bytes(path_in("lib/notes.txt"), "not an image", 12);
-	write_bytes(path_in("lib/fake.png"), "not a png either", 16);
+	write_file(path_in("lib/notes.txt"), "not an image", 12);
+	write_file(path_in("lib/fake.png"), "not a png either", 16);
 	assert_int_equal(symlink(path_in("lib/a.png"), path_in("lib/link.png")), 0);
 	c = open_new("idx.db");
 
@@ -975,7 +967,7 @@ static void test_index_moves_and_missing(void **state)
 		d = malloc(65536);
 		n = fread(d, 1, 65536, f);
 		fclose(f);
-		write_bytes(path_in("lib/copy.png"), d, n);
+		write_file(path_in("lib/copy.png"), d, n);
 		free(d);
 	}
 	st = scan_dir(c, lib, 0);
@@ -1094,7 +1086,7 @@ static void test_rebuild(void **state)
 	assert_int_equal(stat(path_in("rb.db.rebuild"), &sb), -1);
 
 	/* a damaged one: kept aside, a new one made from the dirs */
-	write_bytes(path_in("rb.db"), "garbage garbage garbage garbage garbage garbage!!", 49);
+	write_file(path_in("rb.db"), "garbage garbage garbage garbage garbage garbage!!", 49);
 	unlink(path_in("rb.db-wal"));
 	unlink(path_in("rb.db-shm"));
 	assert_int_equal(catalog_open(&n, path_in("rb.db"), 0, &err), -1);

@@ -18,6 +18,7 @@
 #include "catalog/foreign.h"
 #include "catalog/probe.h"
 #include "core/pngmeta.h"
+#include "testlib.h"
 
 static char dir[256];
 
@@ -504,15 +505,6 @@ static char *file_in(const char *name)
 	return p[k];
 }
 
-static void write_bytes(const char *path, const void *d, size_t n)
-{
-	FILE *f = fopen(path, "wb");
-
-	assert_non_null(f);
-	assert_int_equal(fwrite(d, 1, n, f), n);
-	assert_int_equal(fclose(f), 0);
-}
-
 static void write_png(const char *path, const struct png_text *t, size_t nt)
 {
 	unsigned char rgb[3 * 4 * 4] = { 1, 2, 3 }, *png = NULL, *full = NULL;
@@ -522,9 +514,9 @@ static void write_png(const char *path, const struct png_text *t, size_t nt)
 	assert_int_equal(png_encode_rgb(&png, &len, rgb, 4, 4, &err), 0);
 	if (nt) {
 		assert_int_equal(pngmeta_insert(&full, &flen, png, len, t, nt, &err), 0);
-		write_bytes(path, full, flen);
+		write_file(path, full, flen);
 	} else {
-		write_bytes(path, png, len);
+		write_file(path, png, len);
 	}
 	free(png);
 	free(full);
@@ -552,7 +544,7 @@ static void test_reader_sources(void **state)
 
 	(void)state;
 	write_png(file_in("both.png"), t, 2);
-	write_bytes(file_in("both.json"), "{\"prompt\": \"from the sidecar\"}", 30);
+	write_file(file_in("both.json"), "{\"prompt\": \"from the sidecar\"}", 30);
 	read_ok(&f, file_in("both.png"), "imagen");
 	assert_string_equal(str(f.record, "prompt"), "from the chunk");
 	assert_string_equal(f.format, "png");
@@ -568,7 +560,7 @@ static void test_reader_sources(void **state)
 	catalog_file_release(&f);
 
 	write_png(file_in("side.png"), NULL, 0);
-	write_bytes(file_in("side.json"), "{\"prompt\": \"from the sidecar\"}", 30);
+	write_file(file_in("side.json"), "{\"prompt\": \"from the sidecar\"}", 30);
 	read_ok(&f, file_in("side.png"), "imagen");
 	assert_string_equal(str(f.record, "prompt"), "from the sidecar");
 	catalog_file_release(&f);
@@ -589,13 +581,13 @@ static void test_reader_sources(void **state)
 	exif = make_exif(&elen, EXIF_BYTE_ORDER_INTEL, "UNICODE\0", payload, n);
 	n = make_jpeg(buf, exif, elen, 300, 200);
 	free(exif);
-	write_bytes(file_in("a.jpg"), buf, n);
+	write_file(file_in("a.jpg"), buf, n);
 	read_ok(&f, file_in("a.jpg"), "a1111");
 	assert_string_equal(f.format, "jpeg");
 	assert_int_equal(f.width, 300);
 	assert_memory_equal(str(f.record, "prompt"), "jpeg fox", 8);
 	catalog_file_release(&f);
-	write_bytes(file_in("a.json"), "{\"prompt\": \"imagen's\"}", 22);
+	write_file(file_in("a.json"), "{\"prompt\": \"imagen's\"}", 22);
 	read_ok(&f, file_in("a.jpg"), "imagen");
 	catalog_file_release(&f);
 
@@ -609,7 +601,7 @@ static void test_reader_sources(void **state)
 		catalog_file_release(&f);
 		json_decref(side);
 	}
-	write_bytes(file_in("text.png"), "just text", 9);
+	write_file(file_in("text.png"), "just text", 9);
 	assert_int_equal(catalog_read_file(&f, file_in("text.png"), NULL, &err), -1);
 	assert_non_null(strstr(err.msg, "text.png: not a PNG, JPEG or WebP image"));
 	assert_int_equal(catalog_read_file(&f, file_in("nope.png"), NULL, &err), -1);
